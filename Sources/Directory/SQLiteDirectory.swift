@@ -1,0 +1,179 @@
+import MailCore
+import NIOCore
+import NIOPosix
+import SQLiteNIO
+
+/// The embedded directory: users and aliases in `<data_dir>/swallow.sqlite` (WAL mode), read on every
+/// lookup so that `swallow user …` changes apply to a running server at once.
+public final class SQLiteDirectory: UserDirectory {
+    private let connection: SQLiteConnection
+    /// The resolution policy.
+    public let policy: DirectoryPolicy
+
+    private init(connection: SQLiteConnection, policy: DirectoryPolicy) {
+        self.connection = connection
+        self.policy = policy
+    }
+
+    /// Opens (creating if needed) the database at `path`.
+    public static func open(path: String, policy: DirectoryPolicy,
+                            threadPool: NIOThreadPool = .singleton,
+                            eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any()) async throws -> SQLiteDirectory {
+        let conn = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool, on: eventLoop)
+        _ = try await conn.query("PRAGMA busy_timeout = 5000", [])
+        _ = try await conn.query("PRAGMA journal_mode = WAL", [])
+        _ = try await conn.query("PRAGMA synchronous = FULL", [])
+        _ = try await conn.query("""
+            CREATE TABLE IF NOT EXISTS users (
+              address TEXT PRIMARY KEY NOT NULL,
+              password TEXT,
+              created INTEGER NOT NULL DEFAULT (strftime('%s','now'))
+            )
+            """, [])
+        _ = try await conn.query("""
+            CREATE TABLE IF NOT EXISTS aliases (
+              alias TEXT NOT NULL,
+              target TEXT NOT NULL,
+              PRIMARY KEY (alias, target)
+            )
+            """, [])
+        _ = try await conn.query("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT)", [])
+        _ = try await conn.query("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1')", [])
+        return SQLiteDirectory(connection: conn, policy: policy)
+    }
+
+    /// Closes the database.
+    public func close() async throws { try await connection.close() }
+
+    // MARK: Lookups
+
+    public func resolve(_ address: EmailAddress) async throws -> RecipientResolution {
+        let domain = address.normalizedDomain
+        guard policy.domains.contains(domain) else { return .notLocal }
+        let local = address.localPart.lowercased()
+        var result: [String] = []
+        if try await expand("\(local)@\(domain)", into: &result, depth: 0, visited: []) { return .mailboxes(result) }
+        if let cut = local.firstIndex(where: { policy.recipientDelimiter.contains($0) }), cut != local.startIndex {
+            let base = String(local[..<cut])
+            if try await expand("\(base)@\(domain)", into: &result, depth: 0, visited: []) { return .mailboxes(result) }
+        }
+        if local == "postmaster" {
+            if let target = policy.postmaster, try await expand(target, into: &result, depth: 0, visited: []) {
+                return .mailboxes(result)
+            }
+            return .mailboxes(["postmaster@\(domain)"])
+        }
+        return .unknown
+    }
+
+    /// Adds the mailboxes `key` leads to; returns `false` when `key` is neither user nor alias.
+    private func expand(_ key: String, into result: inout [String], depth: Int, visited: Set<String>) async throws -> Bool {
+        if try await isUser(key) {
+            if !result.contains(key) { result.append(key) }
+            return true
+        }
+        let targets = try await aliasTargets(key)
+        guard !targets.isEmpty else { return false }
+        guard depth < 10, !visited.contains(key) else { return true }  // loop or too deep: stop here
+        var seen = visited
+        seen.insert(key)
+        for t in targets { _ = try await expand(t, into: &result, depth: depth + 1, visited: seen) }
+        return true
+    }
+
+    private func isUser(_ key: String) async throws -> Bool {
+        !(try await connection.query("SELECT 1 FROM users WHERE address = ?", [.text(key)])).isEmpty
+    }
+
+    private func aliasTargets(_ key: String) async throws -> [String] {
+        try await connection.query("SELECT target FROM aliases WHERE alias = ? ORDER BY target", [.text(key)])
+            .compactMap { $0.column("target")?.string }
+    }
+
+    public func passwordHash(of address: String) async throws -> String? {
+        let key = address.lowercased()
+        return try await connection.query("SELECT password FROM users WHERE address = ?", [.text(key)])
+            .first?.column("password")?.string
+    }
+
+    // MARK: Administration
+
+    /// Validates `address` and returns its canonical key; the domain must be local.
+    public func canonicalLocalAddress(_ address: String) throws -> String {
+        guard case .success(let a) = EmailAddress.parse(address, allowUTF8: true),
+              !a.domain.hasPrefix("["), !a.localPart.hasPrefix("."), !a.localPart.contains("/") else {
+            throw DirectoryError.invalidAddress(address)
+        }
+        guard policy.domains.contains(a.normalizedDomain) else { throw DirectoryError.notLocalDomain(address) }
+        return a.canonicalKey
+    }
+
+    /// Adds a user; `passwordHash` from ``PasswordHasher``.
+    public func addUser(_ address: String, passwordHash: String?) async throws {
+        let key = try canonicalLocalAddress(address)
+        let user = try await isUser(key)
+        let alias = try await aliasTargets(key)
+        if user || !alias.isEmpty { throw DirectoryError.alreadyExists(key) }
+        _ = try await connection.query("INSERT INTO users(address, password) VALUES (?, ?)",
+                                       [.text(key), passwordHash.map { .text($0) } ?? .null])
+    }
+
+    /// Removes a user (its Maildir stays on disk).
+    public func removeUser(_ address: String) async throws {
+        let key = try canonicalLocalAddress(address)
+        guard try await isUser(key) else { throw DirectoryError.noSuchUser(key) }
+        _ = try await connection.query("DELETE FROM users WHERE address = ?", [.text(key)])
+    }
+
+    /// Sets or replaces a user's password hash.
+    public func setPassword(_ address: String, passwordHash: String) async throws {
+        let key = try canonicalLocalAddress(address)
+        guard try await isUser(key) else { throw DirectoryError.noSuchUser(key) }
+        _ = try await connection.query("UPDATE users SET password = ? WHERE address = ?", [.text(passwordHash), .text(key)])
+    }
+
+    /// All users with whether a password is set.
+    public func listUsers() async throws -> [(address: String, hasPassword: Bool)] {
+        try await connection.query("SELECT address, password FROM users ORDER BY address", []).map {
+            ($0.column("address")?.string ?? "", $0.column("password")?.string != nil)
+        }
+    }
+
+    /// Adds targets to an alias (creating it). Targets must be local users or aliases.
+    public func addAlias(_ alias: String, targets: [String]) async throws {
+        let key = try canonicalLocalAddress(alias)
+        if try await isUser(key) { throw DirectoryError.alreadyExists(key) }
+        var keys: [String] = []
+        for t in targets {
+            guard case .success(let a) = EmailAddress.parse(t, allowUTF8: true) else { throw DirectoryError.invalidAddress(t) }
+            guard policy.domains.contains(a.normalizedDomain) else { throw DirectoryError.remoteTargetUnsupported(t) }
+            let tk = a.canonicalKey
+            let user = try await isUser(tk)
+            let alias = try await aliasTargets(tk)
+            guard user || !alias.isEmpty else { throw DirectoryError.unknownTarget(tk) }
+            keys.append(tk)
+        }
+        for tk in keys {
+            _ = try await connection.query("INSERT OR IGNORE INTO aliases(alias, target) VALUES (?, ?)", [.text(key), .text(tk)])
+        }
+    }
+
+    /// Removes an alias entirely.
+    public func removeAlias(_ alias: String) async throws {
+        let key = try canonicalLocalAddress(alias)
+        guard !(try await aliasTargets(key)).isEmpty else { throw DirectoryError.noSuchAlias(key) }
+        _ = try await connection.query("DELETE FROM aliases WHERE alias = ?", [.text(key)])
+    }
+
+    /// All aliases with their targets.
+    public func listAliases() async throws -> [(alias: String, targets: [String])] {
+        let rows = try await connection.query("SELECT alias, target FROM aliases ORDER BY alias, target", [])
+        var out: [(String, [String])] = []
+        for r in rows {
+            let a = r.column("alias")?.string ?? ""
+            let t = r.column("target")?.string ?? ""
+            if let last = out.last, last.0 == a { out[out.count - 1].1.append(t) } else { out.append((a, [t])) }
+        }
+        return out
+    }
+}

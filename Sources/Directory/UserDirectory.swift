@@ -1,0 +1,62 @@
+import MailCore
+
+/// Where a recipient address leads.
+public enum RecipientResolution: Hashable, Sendable {
+    /// The domain is not one of ours.
+    case notLocal
+    /// A local domain, but no such user or alias.
+    case unknown
+    /// Deliver to these mailboxes (canonical `local@domain` of users, or the postmaster mailbox).
+    case mailboxes([String])
+}
+
+/// Users, aliases and passwords. The embedded default is ``SQLiteDirectory``; a PostgreSQL one will
+/// follow for several nodes.
+public protocol UserDirectory: Sendable {
+    /// Resolves a recipient to mailboxes (following aliases, `+tag`, postmaster).
+    func resolve(_ address: EmailAddress) async throws -> RecipientResolution
+    /// The stored password hash of a user, or `nil` (unknown user or no password).
+    func passwordHash(of address: String) async throws -> String?
+}
+
+/// Settings that shape recipient resolution.
+public struct DirectoryPolicy: Hashable, Sendable {
+    /// Our domains, lower case.
+    public var domains: Set<String>
+    /// Characters that separate an address extension: with `"+"`, `user+tag@domain` delivers to
+    /// `user` (like Postfix's `recipient_delimiter`); empty disables.
+    public var recipientDelimiter: String
+    /// Where `postmaster@<domain>` goes when no user or alias of that name exists; `nil` keeps it in
+    /// the mailbox `postmaster@<domain>` itself.
+    public var postmaster: String?
+
+    /// Creates a policy.
+    public init(domains: Set<String>, recipientDelimiter: String = "+", postmaster: String? = nil) {
+        self.domains = Set(domains.map { $0.lowercased() })
+        self.recipientDelimiter = recipientDelimiter
+        self.postmaster = postmaster?.lowercased()
+    }
+}
+
+/// Problems with directory commands (reported to the CLI user as one sentence).
+public enum DirectoryError: Error, CustomStringConvertible, Hashable, Sendable {
+    case invalidAddress(String)
+    case notLocalDomain(String)
+    case alreadyExists(String)
+    case noSuchUser(String)
+    case noSuchAlias(String)
+    case remoteTargetUnsupported(String)
+    case unknownTarget(String)
+
+    public var description: String {
+        switch self {
+        case .invalidAddress(let a): "'\(a)' is not a valid mail address"
+        case .notLocalDomain(let a): "the domain of '\(a)' is not in the configured domains"
+        case .alreadyExists(let a): "'\(a)' already exists as a user or alias"
+        case .noSuchUser(let a): "no user '\(a)'"
+        case .noSuchAlias(let a): "no alias '\(a)'"
+        case .remoteTargetUnsupported(let a): "'\(a)' is not in a local domain; forwarding to remote addresses needs the outbound queue, which this version does not have"
+        case .unknownTarget(let a): "'\(a)' is neither a user nor an alias"
+        }
+    }
+}

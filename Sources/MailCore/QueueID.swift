@@ -1,0 +1,29 @@
+/// A message identifier, unique per host, sortable by creation time, safe as a file name.
+///
+/// Shaped like Postfix's long queue IDs: microseconds since the epoch and a per-process counter in a
+/// base-32 alphabet without vowels, so an ID never spells a word and never contains `/` or `.`.
+public struct QueueID: Hashable, Sendable, CustomStringConvertible, Comparable {
+    /// The textual form.
+    public let rawValue: String
+
+    /// Wraps an existing ID (e.g. read back from a file name).
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// Makes a new ID from a time (microseconds since the epoch) and a sequence number.
+    public init(microseconds: UInt64, sequence: UInt32) {
+        let alphabet = Array("0123456789BCDFGHJKLMNPQRSTVWXYZb".utf8)
+        var out: [UInt8] = []
+        var t = microseconds
+        repeat { out.append(alphabet[Int(t & 31)]); t >>= 5 } while t > 0
+        out.reverse()
+        out.append(UInt8(ascii: "z"))
+        var s = sequence
+        var tail: [UInt8] = []
+        repeat { tail.append(alphabet[Int(s & 31)]); s >>= 5 } while s > 0
+        out.append(contentsOf: tail.reversed())
+        rawValue = String(decoding: out, as: UTF8.self)
+    }
+
+    public var description: String { rawValue }
+    public static func < (lhs: QueueID, rhs: QueueID) -> Bool { lhs.rawValue < rhs.rawValue }
+}

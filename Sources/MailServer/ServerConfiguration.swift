@@ -1,0 +1,300 @@
+import MailCore
+import TOMLKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The whole server's configuration, read from one TOML file (or the embedded default).
+///
+/// Every key is documented in `docs/configuration.md`. Unknown keys and wrong types are errors that
+/// name the key and its line.
+public struct ServerConfiguration: Hashable, Sendable {
+    /// Our host name: greeting, EHLO, `Received:`, self-signed certificate. Default: the system's.
+    public var hostname: String
+    /// Domains we accept mail for. Default `["localhost"]`.
+    public var domains: [String]
+    /// Where the database, mailboxes, spool and TLS material live. Default `./swallow-data`.
+    public var dataDirectory: String
+    /// Target of `postmaster@<domain>` when there is no such user or alias.
+    public var postmaster: String?
+    /// Address extension separators (`user+tag`). Default `"+"`.
+    public var recipientDelimiter: String
+    /// The MX listener.
+    public var smtp: SMTP
+    /// Certificate and key; both `nil` → self-signed in `<data_dir>/tls`.
+    public var tls: TLS
+    /// Size and count limits.
+    public var limits: Limits
+    /// Logging.
+    public var log: Log
+
+    /// `[smtp]`
+    public struct SMTP: Hashable, Sendable {
+        /// `host:port` addresses to listen on. Default `["127.0.0.1:2525"]`.
+        public var listen: [String] = ["127.0.0.1:2525"]
+        /// Clients (CIDR) allowed to relay without AUTH. Default none.
+        public var relayNetworks: [String] = []
+        /// Most simultaneous SMTP connections. Default 2000.
+        public var maxConnections = 2000
+        /// Most simultaneous connections per client IP. Default 50.
+        public var maxConnectionsPerIP = 50
+        /// Seconds to wait for a command (RFC 5321 §4.5.3.2.7). Default 300.
+        public var commandTimeout = 300
+        /// Seconds to wait for more message content. Default 180.
+        public var dataTimeout = 180
+        /// Errors per session before disconnect. Default 20.
+        public var maxErrors = 20
+        /// Seconds transactions in flight may take to finish at shutdown. Default 10.
+        public var shutdownGrace = 10
+    }
+
+    /// `[tls]`
+    public struct TLS: Hashable, Sendable {
+        /// PEM certificate chain.
+        public var certificate: String?
+        /// PEM private key.
+        public var privateKey: String?
+    }
+
+    /// `[limits]`
+    public struct Limits: Hashable, Sendable {
+        /// Largest message, octets. Default 26214400 (25 MiB), like Postfix's message_size_limit... ×2.5.
+        public var maxMessageSize = 26_214_400
+        /// Most recipients per message. Default 100.
+        public var maxRecipients = 100
+    }
+
+    /// `[log]`
+    public struct Log: Hashable, Sendable {
+        /// trace, debug, info, notice, warning, error, critical. Default info.
+        public var level = "info"
+    }
+
+    /// The embedded default: no file needed.
+    public static var embeddedDefault: ServerConfiguration {
+        ServerConfiguration(hostname: systemHostname(), domains: ["localhost"], dataDirectory: "./swallow-data",
+                            postmaster: nil, recipientDelimiter: "+", smtp: SMTP(), tls: TLS(), limits: Limits(), log: Log())
+    }
+
+    /// The machine's host name, or `localhost`.
+    public static func systemHostname() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count) == 0 else { return "localhost" }
+        let name = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
+}
+
+/// A configuration problem: the key, its line, what is wrong.
+public struct ConfigurationError: Error, CustomStringConvertible, Hashable, Sendable {
+    /// Dotted key path, e.g. `smtp.listen`; empty for syntax errors.
+    public var key: String
+    /// 1-based line in the file, when known.
+    public var line: Int?
+    /// What is wrong.
+    public var message: String
+
+    public var description: String {
+        var s = ""
+        if let line { s += "line \(line): " }
+        if !key.isEmpty { s += "\(key): " }
+        return s + message
+    }
+}
+
+extension ServerConfiguration {
+    /// Reads and validates a configuration file.
+    public static func load(path: String) throws -> ServerConfiguration {
+        guard let fp = fopen(path, "r") else {
+            throw ConfigurationError(key: "", line: nil, message: "cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(fp) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, fp)
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return try parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Parses and validates configuration text.
+    public static func parse(_ text: String) throws -> ServerConfiguration {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw ConfigurationError(key: "", line: e.source.begin.line, message: "TOML syntax error: \(e.description)")
+        }
+        let reader = Reader(text: text)
+        var c = ServerConfiguration.embeddedDefault
+        try reader.checkKeys(table, path: "", allowed: ["hostname", "domains", "data_dir", "postmaster", "recipient_delimiter",
+                                                         "smtp", "tls", "limits", "log"])
+        if let v = try reader.string(table, "hostname") { c.hostname = v }
+        if let v = try reader.strings(table, "domains") { c.domains = v.map { $0.lowercased() } }
+        if let v = try reader.string(table, "data_dir") { c.dataDirectory = v }
+        c.postmaster = try reader.string(table, "postmaster")
+        if let v = try reader.string(table, "recipient_delimiter") { c.recipientDelimiter = v }
+        if let t = try reader.table(table, "smtp") {
+            try reader.checkKeys(t, path: "smtp", allowed: ["listen", "relay_networks", "max_connections", "max_connections_per_ip",
+                                                            "command_timeout", "data_timeout", "max_errors", "shutdown_grace"])
+            if let v = try reader.strings(t, "listen", path: "smtp") { c.smtp.listen = v }
+            if let v = try reader.strings(t, "relay_networks", path: "smtp") { c.smtp.relayNetworks = v }
+            if let v = try reader.int(t, "max_connections", path: "smtp", min: 1) { c.smtp.maxConnections = v }
+            if let v = try reader.int(t, "max_connections_per_ip", path: "smtp", min: 1) { c.smtp.maxConnectionsPerIP = v }
+            if let v = try reader.int(t, "command_timeout", path: "smtp", min: 1) { c.smtp.commandTimeout = v }
+            if let v = try reader.int(t, "data_timeout", path: "smtp", min: 1) { c.smtp.dataTimeout = v }
+            if let v = try reader.int(t, "max_errors", path: "smtp", min: 1) { c.smtp.maxErrors = v }
+            if let v = try reader.int(t, "shutdown_grace", path: "smtp", min: 0) { c.smtp.shutdownGrace = v }
+        }
+        if let t = try reader.table(table, "tls") {
+            try reader.checkKeys(t, path: "tls", allowed: ["certificate", "private_key"])
+            c.tls.certificate = try reader.string(t, "certificate", path: "tls")
+            c.tls.privateKey = try reader.string(t, "private_key", path: "tls")
+        }
+        if let t = try reader.table(table, "limits") {
+            try reader.checkKeys(t, path: "limits", allowed: ["max_message_size", "max_recipients"])
+            if let v = try reader.int(t, "max_message_size", path: "limits", min: 1024) { c.limits.maxMessageSize = v }
+            if let v = try reader.int(t, "max_recipients", path: "limits", min: 1) { c.limits.maxRecipients = v }
+        }
+        if let t = try reader.table(table, "log") {
+            try reader.checkKeys(t, path: "log", allowed: ["level"])
+            if let v = try reader.string(t, "level", path: "log") { c.log.level = v }
+        }
+        try c.validate(reader: reader)
+        return c
+    }
+
+    /// Semantic checks shared by files and the embedded default.
+    public func validate() throws { try validate(reader: Reader(text: "")) }
+
+    fileprivate func validate(reader: Reader) throws {
+        func fail(_ key: String, _ message: String) -> ConfigurationError {
+            ConfigurationError(key: key, line: reader.line(of: key), message: message)
+        }
+        guard !hostname.isEmpty, !hostname.contains(where: { $0 == " " || $0 == "/" }) else {
+            throw fail("hostname", "must be a host name")
+        }
+        guard !domains.isEmpty else { throw fail("domains", "at least one domain is required") }
+        for d in domains where d.isEmpty || d.contains(where: { $0 == " " || $0 == "/" || $0 == "@" }) || d.hasPrefix(".") {
+            throw fail("domains", "'\(d)' is not a domain name")
+        }
+        guard !dataDirectory.isEmpty else { throw fail("data_dir", "must not be empty") }
+        for l in smtp.listen where ListenAddress.parse(l) == nil {
+            throw fail("smtp.listen", "'\(l)' is not host:port (IPv6 as [::1]:25)")
+        }
+        for n in smtp.relayNetworks where CIDR.parse(n) == nil {
+            throw fail("smtp.relay_networks", "'\(n)' is not an address or CIDR network")
+        }
+        if (tls.certificate == nil) != (tls.privateKey == nil) {
+            throw fail(tls.certificate == nil ? "tls.private_key" : "tls.certificate",
+                       "certificate and private_key must be given together")
+        }
+        if let p = postmaster, !p.contains("@") { throw fail("postmaster", "'\(p)' is not an address") }
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(log.level) else { throw fail("log.level", "must be one of \(levels.joined(separator: ", "))") }
+    }
+}
+
+/// A `host:port` listen address.
+public struct ListenAddress: Hashable, Sendable {
+    /// Host or IP.
+    public var host: String
+    /// Port.
+    public var port: Int
+
+    /// Parses `127.0.0.1:25`, `[::1]:25`, `localhost:2525`.
+    public static func parse(_ s: String) -> ListenAddress? {
+        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+            let host = String(s[s.index(after: s.startIndex)..<close])
+            let rest = s[s.index(after: close)...]
+            guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()), (0...65535).contains(p), !host.isEmpty else { return nil }
+            return ListenAddress(host: host, port: p)
+        }
+        guard let colon = s.lastIndex(of: ":") else { return nil }
+        let host = String(s[..<colon])
+        guard !host.isEmpty, !host.contains(":"), let p = Int(s[s.index(after: colon)...]), (0...65535).contains(p) else { return nil }
+        return ListenAddress(host: host, port: p)
+    }
+}
+
+/// Reads typed values and finds the line a key is on.
+private struct Reader {
+    let lines: [Substring]
+
+    init(text: String) { lines = text.split(separator: "\n", omittingEmptySubsequences: false) }
+
+    /// The line of `section.key` (or `key` at top level), found by scanning table headers.
+    func line(of dotted: String) -> Int? {
+        let parts = dotted.split(separator: ".").map(String.init)
+        let section = parts.count > 1 ? parts.dropLast().joined(separator: ".") : ""
+        let key = parts.last ?? ""
+        var current = ""
+        for (i, raw) in lines.enumerated() {
+            let l = raw.drop(while: { $0 == " " || $0 == "\t" })
+            if l.hasPrefix("[") {
+                current = l.trimmingCharacters(in: "[] \t\r").split(separator: "]").first.map(String.init) ?? ""
+                if current == dotted { return i + 1 }
+                continue
+            }
+            if current == section, l.hasPrefix(key) {
+                let after = l.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" })
+                if after.hasPrefix("=") { return i + 1 }
+            }
+        }
+        return nil
+    }
+
+    func error(_ key: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(key: key, line: line(of: key), message: message)
+    }
+
+    func checkKeys(_ t: TOMLTable, path: String, allowed: Set<String>) throws {
+        for k in t.keys.sorted() where !allowed.contains(k) {
+            let full = path.isEmpty ? k : "\(path).\(k)"
+            throw error(full, "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    private func full(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func string(_ t: TOMLTable, _ key: String, path: String = "") throws -> String? {
+        guard let v = t[key] else { return nil }
+        guard v.type == .string, let s = v.string else { throw error(full(path, key), "expected a string, found \(v.type)") }
+        return s
+    }
+
+    func int(_ t: TOMLTable, _ key: String, path: String = "", min: Int) throws -> Int? {
+        guard let v = t[key] else { return nil }
+        guard v.type == .int, let n = v.int else { throw error(full(path, key), "expected an integer, found \(v.type)") }
+        guard n >= min else { throw error(full(path, key), "must be at least \(min)") }
+        return n
+    }
+
+    func strings(_ t: TOMLTable, _ key: String, path: String = "") throws -> [String]? {
+        guard let v = t[key] else { return nil }
+        guard v.type == .array, let a = v.array else { throw error(full(path, key), "expected an array of strings, found \(v.type)") }
+        var out: [String] = []
+        for e in a {
+            guard e.type == .string, let s = e.string else { throw error(full(path, key), "expected an array of strings, found an element of type \(e.type)") }
+            out.append(s)
+        }
+        return out
+    }
+
+    func table(_ t: TOMLTable, _ key: String) throws -> TOMLTable? {
+        guard let v = t[key] else { return nil }
+        guard v.type == .table, let tt = v.table else { throw error(key, "expected a table [\(key)], found \(v.type)") }
+        return tt
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var s = self[...]
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+
+/// Stores messages in Maildir++ folders: `<root>/<domain>/<local>/{tmp,new,cur}`.
+///
+/// Files use LF line ends (what Postfix's local(8), Dovecot, mutt and Python's `mailbox` expect) and
+/// Dovecot-style names `<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>,W=<size with CRLF>` so POP3 and IMAP
+/// can report sizes without reading the file.
+///
+/// Durability: the message is written once into `tmp/` of the first mailbox, `fsync`ed, hard-linked
+/// into `new/` of every mailbox (copied when a mailbox is on another file system), each `new/` is
+/// `fsync`ed, and only then does ``deliver(headers:spool:tail:to:)`` return. On failure every link
+/// made so far is removed, so no recipient sees a message the client was told failed.
+public struct MaildirStore: Sendable {
+    /// Root of all mailboxes (`<data_dir>/mail`).
+    public let root: String
+    private let hostname: String
+    private static let counter = Counter()
+
+    /// Creates a store rooted at `root`; `hostname` goes into file names.
+    public init(root: String, hostname: String) {
+        self.root = root
+        var safe = ""
+        for ch in hostname.unicodeScalars {
+            switch ch {
+            case "/": safe += "\\057"
+            case ":": safe += "\\072"
+            case ",": safe += "\\054"
+            default: safe.unicodeScalars.append(ch)
+            }
+        }
+        self.hostname = safe.isEmpty ? "localhost" : safe
+    }
+
+    /// A mailbox location.
+    public struct Mailbox: Hashable, Sendable {
+        /// Lower-case domain directory name.
+        public var domain: String
+        /// Lower-case local part directory name.
+        public var localPart: String
+
+        /// Creates a mailbox reference; components are validated at delivery.
+        public init(domain: String, localPart: String) {
+            self.domain = domain
+            self.localPart = localPart
+        }
+    }
+
+    /// The Maildir path of `mailbox`, or `nil` if a component could escape the store.
+    public func path(of mailbox: Mailbox) -> String? {
+        guard Self.isSafeComponent(mailbox.domain), Self.isSafeComponent(mailbox.localPart) else { return nil }
+        return "\(root)/\(mailbox.domain)/\(mailbox.localPart)"
+    }
+
+    static func isSafeComponent(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 255 && s.first != "." && !s.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 < 0x20 })
+    }
+
+    /// Creates `tmp/`, `new/`, `cur/` for `mailbox` if missing (durably).
+    @discardableResult
+    public func ensureMaildir(_ mailbox: Mailbox) throws -> String {
+        guard let dir = path(of: mailbox) else { throw StoreError("mailbox", "\(mailbox.localPart)@\(mailbox.domain)", code: EINVAL) }
+        if POSIX.exists(dir + "/new") && POSIX.exists(dir + "/tmp") && POSIX.exists(dir + "/cur") { return dir }
+        try POSIX.makeDirectories(dir)
+        var created = false
+        for sub in ["tmp", "new", "cur"] where try POSIX.mkdir(dir + "/" + sub) { created = true }
+        if created { try POSIX.fsyncDirectory(dir) }
+        return dir
+    }
+
+    /// What a delivery produced.
+    public struct Receipt: Hashable, Sendable {
+        /// The file name (without directory) used in every `new/`.
+        public var fileName: String
+        /// Size on disk.
+        public var size: Int
+    }
+
+    /// Durably delivers one message to every mailbox in `mailboxes` (at least one).
+    ///
+    /// - Parameters:
+    ///   - headers: header lines to prepend, in storage form (LF line ends).
+    ///   - spool: content already spooled, if any.
+    ///   - tail: the rest of the content in wire form (CRLF), appended after `spool`.
+    public func deliver(headers: [UInt8], spool: SpoolFile?, tail: ByteBuffer, to mailboxes: [Mailbox]) throws -> Receipt {
+        precondition(!mailboxes.isEmpty, "deliver() without mailboxes")
+        let dirs = try mailboxes.map { try ensureMaildir($0) }
+        var now = timeval()
+        gettimeofday(&now, nil)
+        let seq = Self.counter.next()
+        let base = "\(now.tv_sec).M\(now.tv_usec)P\(getpid())Q\(seq).\(hostname)"
+        let tmpPath = "\(dirs[0])/tmp/\(base)"
+        let fd = try POSIX.open(tmpPath, O_WRONLY | O_CREAT | O_EXCL)
+        var stored = 0
+        var lines = 0
+        var last: UInt8?
+        do {
+            defer { POSIX.close(fd) }
+            try headers.withUnsafeBytes { raw in
+                try Self.writeConverted(raw, fd: fd, path: tmpPath, stored: &stored, lines: &lines, last: &last)
+            }
+            if let spool {
+                let rfd = try spool.openForReading()
+                defer { POSIX.close(rfd) }
+                var buf = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = buf.withUnsafeMutableBytes { Glibc.read(rfd, $0.baseAddress!, $0.count) }
+                    if n < 0 { if errno == EINTR { continue }; throw StoreError("read", spool.path) }
+                    if n == 0 { break }
+                    try buf.withUnsafeBytes { raw in
+                        try POSIX.writeAll(fd, UnsafeRawBufferPointer(rebasing: raw[0..<n]), path: tmpPath)
+                    }
+                }
+                stored += spool.storedSize
+                lines += spool.lineCount
+                if spool.storedSize > 0 { last = spool.lastByte }
+            }
+            try tail.withUnsafeReadableBytes { raw in
+                try Self.writeConverted(raw, fd: fd, path: tmpPath, stored: &stored, lines: &lines, last: &last)
+            }
+            if last != nil && last != 0x0A {
+                try [UInt8(0x0A)].withUnsafeBytes { try POSIX.writeAll(fd, $0, path: tmpPath) }
+                stored += 1
+                lines += 1
+            }
+            try POSIX.fsync(fd, path: tmpPath)
+        } catch {
+            POSIX.unlink(tmpPath)
+            throw error
+        }
+        let name = "\(base),S=\(stored),W=\(stored + lines)"
+        var placed: [String] = []
+        do {
+            for dir in dirs {
+                let target = "\(dir)/new/\(name)"
+                if placed.contains(target) { continue }
+                do {
+                    try POSIX.link(tmpPath, target)
+                } catch let e as StoreError where e.code == EXDEV {
+                    try Self.copyDurably(from: tmpPath, to: target)
+                }
+                placed.append(target)
+                try POSIX.fsyncDirectory("\(dir)/new")
+            }
+        } catch {
+            for p in placed { POSIX.unlink(p) }
+            POSIX.unlink(tmpPath)
+            throw error
+        }
+        POSIX.unlink(tmpPath)
+        return Receipt(fileName: name, size: stored)
+    }
+
+    static func copyDurably(from: String, to: String) throws {
+        let rfd = try POSIX.open(from, O_RDONLY)
+        defer { POSIX.close(rfd) }
+        let wfd = try POSIX.open(to, O_WRONLY | O_CREAT | O_EXCL)
+        do {
+            defer { POSIX.close(wfd) }
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buf.withUnsafeMutableBytes { Glibc.read(rfd, $0.baseAddress!, $0.count) }
+                if n < 0 { if errno == EINTR { continue }; throw StoreError("read", from) }
+                if n == 0 { break }
+                try buf.withUnsafeBytes { try POSIX.writeAll(wfd, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: to) }
+            }
+            try POSIX.fsync(wfd, path: to)
+        } catch {
+            POSIX.unlink(to)
+            throw error
+        }
+    }
+
+    /// Writes `raw` without its CR bytes (one `write` per 64 KiB), counting stored octets and LFs.
+    static func writeConverted(_ raw: UnsafeRawBufferPointer, fd: Int32, path: String,
+                               stored: inout Int, lines: inout Int, last: inout UInt8?) throws {
+        guard raw.count > 0 else { return }
+        let n = raw.count
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: min(n, 1 << 16), alignment: 1)
+        defer { out.deallocate() }
+        var i = 0
+        while i < n {
+            var o = 0
+            while i < n && o < out.count {
+                let b = raw[i]
+                i += 1
+                if b == 0x0D { continue }
+                if b == 0x0A { lines += 1 }
+                out[o] = b
+                o += 1
+            }
+            if o > 0 {
+                try POSIX.writeAll(fd, UnsafeRawBufferPointer(rebasing: out[0..<o]), path: path)
+                stored += o
+                last = out[o - 1]
+            }
+        }
+    }
+}
+
+/// A process-wide sequence number for unique file names.
+final class Counter: @unchecked Sendable {
+    private var value: UInt64 = 0
+    private var lock = pthread_mutex_t()
+    init() { pthread_mutex_init(&lock, nil) }
+    func next() -> UInt64 {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        value += 1
+        return value
+    }
+}

@@ -1,0 +1,64 @@
+/// Watches message content for bare CR, bare LF and over-long lines, across chunk boundaries.
+///
+/// Used for BDAT chunks (RFC 3030) and, inside ``SMTPCommandParser``, for DATA. A line is limited to
+/// 1000 octets including its CRLF (RFC 5321 §4.5.3.1.6).
+public struct ContentChecker: Hashable, Sendable {
+    /// What the content contained so far.
+    public private(set) var flags = ContentFlags()
+    private var previousWasCR = false
+    private var lineLength = 0
+    /// The longest permitted line including CRLF.
+    public static let maximumLineLength = 1000
+
+    /// A checker at the start of a message.
+    public init() {}
+
+    /// Feeds the next bytes of content.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        var previousWasCR = self.previousWasCR
+        var lineLength = self.lineLength
+        var bare = flags.bareLineEnding
+        var long = flags.overlongLine
+        for b in bytes {
+            if b == 0x0A {
+                if !previousWasCR { bare = true }
+                lineLength = 0
+                previousWasCR = false
+                continue
+            }
+            if previousWasCR { bare = true }
+            previousWasCR = b == 0x0D
+            lineLength += 1
+            if lineLength > Self.maximumLineLength - 2 + (previousWasCR ? 1 : 0) { long = true }
+        }
+        self.previousWasCR = previousWasCR
+        self.lineLength = lineLength
+        flags.bareLineEnding = bare
+        flags.overlongLine = long
+        flags.octets += bytes.count
+    }
+
+    /// Marks the end of the content: a CR left dangling at the very end is bare; a last line without
+    /// CRLF is noted.
+    public mutating func finish() {
+        if previousWasCR { flags.bareLineEnding = true }
+        if lineLength > 0 { flags.missingFinalCRLF = true }
+        previousWasCR = false
+        lineLength = 0
+    }
+}
+
+/// Facts about a message's content that decide whether it may be accepted.
+public struct ContentFlags: Hashable, Sendable {
+    /// A CR not followed by LF, or an LF not preceded by CR, was seen (SMTP smuggling shape).
+    public var bareLineEnding = false
+    /// A line longer than 1000 octets including CRLF was seen.
+    public var overlongLine = false
+    /// The content (BDAT) did not end with CRLF.
+    public var missingFinalCRLF = false
+    /// Octets of content, after dot-unstuffing, as they will be stored with CRLF line ends.
+    public var octets = 0
+
+    /// No flags, zero octets.
+    public init() {}
+}

@@ -1,0 +1,159 @@
+import MailCore
+
+/// Parses one SMTP command line (without its CRLF) into an ``SMTPCommand``.
+///
+/// Lenient where real clients differ from the letter of RFC 5321 without a security cost (verbs in any
+/// case, a space after `FROM:`/`TO:`, several spaces between parameters); strict where it matters
+/// (control characters, address syntax, parameter syntax).
+///
+/// - SeeAlso: RFC 5321 §4.1.1, §4.1.2
+public enum SMTPCommandLineParser {
+    /// Parses `line`.
+    public static func parse(_ line: some Collection<UInt8>) -> Result<SMTPCommand, SMTPCommandError> {
+        // NUL and other control characters other than HT are never acceptable on a command line.
+        if line.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) { return .failure(.invalidCharacters) }
+        guard let text = String(validating: line, as: UTF8.self) else { return .failure(.invalidCharacters) }
+        let verbEnd = text.firstIndex(where: { $0 == " " || $0 == "\t" }) ?? text.endIndex
+        let verb = text[..<verbEnd].uppercased()
+        let rest = text[verbEnd...].drop(while: { $0 == " " || $0 == "\t" })
+        let argument = String(rest.reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+
+        func noArguments(_ command: SMTPCommand) -> Result<SMTPCommand, SMTPCommandError> {
+            argument.isEmpty ? .success(command) : .failure(.syntax(verb: verb, reason: "\(verb) takes no arguments"))
+        }
+
+        switch verb {
+        case "EHLO", "HELO":
+            // `EHLO SP ( Domain / address-literal )`; we accept any single printable token.
+            guard !argument.isEmpty, !argument.contains(" "), argument.utf8.count <= 255 else {
+                return .failure(.syntax(verb: verb, reason: "\(verb) requires a domain name"))
+            }
+            return .success(verb == "EHLO" ? .ehlo(argument) : .helo(argument))
+        case "MAIL":
+            return parsePathCommand(verb: verb, prefix: "FROM:", argument: argument).flatMap { path, params in
+                if path == "" { return .success(.mail(.null, params)) }
+                switch EmailAddress.parse(path, allowUTF8: true) {
+                case .success(let a): return .success(.mail(.mailbox(a), params))
+                case .failure(let e): return .failure(.badAddress(verb: verb, e))
+                }
+            }
+        case "RCPT":
+            return parsePathCommand(verb: verb, prefix: "TO:", argument: argument).flatMap { path, params in
+                if path.lowercased() == "postmaster" { return .success(.rcpt(.postmaster, params)) }
+                if path == "" { return .failure(.badAddress(verb: verb, .syntax)) }
+                switch EmailAddress.parse(path, allowUTF8: true) {
+                case .success(let a): return .success(.rcpt(.mailbox(a), params))
+                case .failure(let e): return .failure(.badAddress(verb: verb, e))
+                }
+            }
+        case "DATA": return noArguments(.data)
+        case "RSET": return noArguments(.rset)
+        case "QUIT": return noArguments(.quit)
+        case "STARTTLS": return noArguments(.startTLS)
+        case "NOOP": return .success(.noop)
+        case "HELP": return .success(.help(argument.isEmpty ? nil : argument))
+        case "VRFY", "EXPN":
+            guard !argument.isEmpty else { return .failure(.syntax(verb: verb, reason: "\(verb) requires an argument")) }
+            return .success(verb == "VRFY" ? .vrfy(argument) : .expn(argument))
+        case "AUTH":
+            guard !argument.isEmpty else { return .failure(.syntax(verb: verb, reason: "AUTH requires a mechanism")) }
+            return .success(.auth(argument))
+        case "BDAT":
+            // `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]`, chunk-size = 1*DIGIT, end-marker = "LAST"
+            let parts = argument.split(separator: " ", omittingEmptySubsequences: true)
+            guard (1...2).contains(parts.count), parts[0].count <= 18, parts[0].allSatisfy(\.isASCIIDigitChar),
+                  let size = Int(parts[0]) else {
+                return .failure(.syntax(verb: verb, reason: "BDAT requires a chunk size"))
+            }
+            if parts.count == 2 {
+                guard parts[1].uppercased() == "LAST" else { return .failure(.syntax(verb: verb, reason: "expected LAST")) }
+                return .success(.bdat(size: size, last: true))
+            }
+            return .success(.bdat(size: size, last: false))
+        default:
+            return .failure(.unknownCommand(String(verb.prefix(32))))
+        }
+    }
+
+    /// Splits `FROM:<path> params` into the path text (without brackets) and its parameters.
+    ///
+    /// ```
+    /// Path           = "<" [ A-d-l ":" ] Mailbox ">"   ; a source route is accepted and ignored
+    /// Mail-parameters = esmtp-param *(SP esmtp-param)
+    /// esmtp-param    = esmtp-keyword ["=" esmtp-value]
+    /// esmtp-keyword  = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+    /// esmtp-value    = 1*(%d33-60 / %d62-126 / UTF8-non-ascii)
+    /// ```
+    static func parsePathCommand(verb: String, prefix: String, argument: String)
+        -> Result<(String, [ESMTPParameter]), SMTPCommandError>
+    {
+        guard argument.uppercased().hasPrefix(prefix) else {
+            return .failure(.syntax(verb: verb, reason: "expected \(verb) \(prefix)<address>"))
+        }
+        var rest = argument.dropFirst(prefix.count).drop(while: { $0 == " " })
+        var path: Substring
+        if rest.first == "<" {
+            // Find the closing bracket, skipping quoted strings.
+            var inQuote = false
+            var escaped = false
+            var close: Substring.Index?
+            var i = rest.index(after: rest.startIndex)
+            while i < rest.endIndex {
+                let c = rest[i]
+                if escaped { escaped = false } else if c == "\\" && inQuote { escaped = true } else if c == "\"" {
+                    inQuote.toggle()
+                } else if c == ">" && !inQuote { close = i; break }
+                i = rest.index(after: i)
+            }
+            guard let close else { return .failure(.syntax(verb: verb, reason: "missing closing '>'")) }
+            path = rest[rest.index(after: rest.startIndex)..<close]
+            rest = rest[rest.index(after: close)...]
+            guard rest.isEmpty || rest.first == " " else {
+                return .failure(.syntax(verb: verb, reason: "unexpected characters after address"))
+            }
+        } else {
+            // Bare address without brackets (tolerated, as Postfix does by default).
+            let end = rest.firstIndex(of: " ") ?? rest.endIndex
+            path = rest[..<end]
+            rest = rest[end...]
+            if path.isEmpty { return .failure(.syntax(verb: verb, reason: "missing address")) }
+        }
+        // Source route `@a,@b:user@host`: ignore the route (RFC 5321 §4.1.1.3, Appendix C).
+        if path.first == "@", let colon = path.firstIndex(of: ":") {
+            path = path[path.index(after: colon)...]
+            // `<@relay:>` is not `<>`: a source route must be followed by a mailbox.
+            if path.isEmpty { return .failure(.syntax(verb: verb, reason: "missing mailbox after source route")) }
+        }
+        var params: [ESMTPParameter] = []
+        for token in rest.split(separator: " ", omittingEmptySubsequences: true) {
+            let kv = token.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let keyword = kv[0]
+            guard let first = keyword.first, first.isASCIIAlnum,
+                  keyword.allSatisfy({ $0.isASCIIAlnum || $0 == "-" }), keyword.count <= 64 else {
+                return .failure(.syntax(verb: verb, reason: "malformed parameter"))
+            }
+            var value: String?
+            if kv.count == 2 {
+                let v = kv[1]
+                guard !v.isEmpty, v.unicodeScalars.allSatisfy({ $0.value >= 33 && $0.value != 61 && $0.value != 127 }) else {
+                    return .failure(.syntax(verb: verb, reason: "malformed parameter value"))
+                }
+                value = String(v)
+            }
+            let p = ESMTPParameter(String(keyword), value)
+            if params.contains(where: { $0.keyword == p.keyword }) {
+                return .failure(.syntax(verb: verb, reason: "duplicate parameter \(p.keyword)"))
+            }
+            params.append(p)
+        }
+        return .success((String(path), params))
+    }
+}
+
+extension Character {
+    var isASCIIDigitChar: Bool { asciiValue.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
+    var isASCIIAlnum: Bool {
+        guard let v = asciiValue else { return false }
+        return (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A)
+    }
+}

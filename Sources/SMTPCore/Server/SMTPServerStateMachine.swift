@@ -1,0 +1,580 @@
+import MailCore
+import struct NIOCore.ByteBuffer
+
+// SMTPServerStateMachine governs one SMTP server session (RFC 5321 and the extensions we offer).
+//
+// States:
+//   awaitingHello          greeting sent (or TLS just started); only EHLO/HELO, NOOP, RSET, QUIT, STARTTLS …
+//   ready                  EHLO/HELO done, no transaction
+//   transaction            MAIL accepted; RCPTs being collected
+//   verifyingRecipient     RCPT handed to the delegate; waiting for its answer
+//   receivingData          354 sent; content flows until CRLF.CRLF
+//   receivingChunk         a BDAT chunk is being consumed (maybe only to discard it)
+//   storing                end of content; waiting for the message to be durable
+//   closed                 QUIT answered or connection dropped
+//
+// Actions (what the adapter must do):
+//   send(replies, then:)   write replies, then continue / close / start TLS / read DATA / read a chunk
+//   verifyRecipient        ask the delegate about a recipient, then call recipientAccepted/Rejected
+//   appendMessageData      pass content bytes to the message sink
+//   storeMessage           make the message durable, then call messageStored/messageStoreFailed
+//   discardMessage         drop the sink, then send the reply
+//   none                   nothing to do
+public struct SMTPServerStateMachine: Sendable {
+    /// What the server offers; fixed per listener.
+    public struct Configuration: Hashable, Sendable {
+        /// Our host name for the greeting and EHLO.
+        public var hostname: String
+        /// Largest message accepted, octets (RFC 1870 SIZE). 0 means no limit.
+        public var maximumMessageSize: Int
+        /// Most recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100).
+        public var maximumRecipients: Int
+        /// Errors tolerated per session before 421 and disconnect (like Postfix's smtpd_hard_error_limit).
+        public var maximumErrors: Int
+        /// `true` when STARTTLS can be offered on this listener.
+        public var startTLSAvailable: Bool
+        /// Offer CHUNKING/BDAT (RFC 3030).
+        public var chunking: Bool
+        /// Offer SMTPUTF8 (RFC 6531).
+        public var smtpUTF8: Bool
+
+        /// Creates a configuration.
+        public init(hostname: String, maximumMessageSize: Int = 26_214_400, maximumRecipients: Int = 100,
+                    maximumErrors: Int = 20, startTLSAvailable: Bool = false, chunking: Bool = true, smtpUTF8: Bool = true) {
+            self.hostname = hostname
+            self.maximumMessageSize = maximumMessageSize
+            self.maximumRecipients = maximumRecipients
+            self.maximumErrors = maximumErrors
+            self.startTLSAvailable = startTLSAvailable
+            self.chunking = chunking
+            self.smtpUTF8 = smtpUTF8
+        }
+    }
+
+    /// What to do after sending replies.
+    public enum Continuation: Hashable, Sendable {
+        /// Keep reading commands.
+        case readCommands
+        /// Close the connection.
+        case close
+        /// Insert TLS before any further read; discard bytes already buffered (RFC 3207 §4.2).
+        case startTLS
+        /// Switch the parser to DATA mode.
+        case readData
+        /// Switch the parser to read a BDAT chunk of this many octets.
+        case readChunk(Int)
+    }
+
+    /// An instruction for the adapter.
+    public enum Action: Hashable, Sendable {
+        /// Write these replies in order, then continue as told.
+        case send([SMTPReply], then: Continuation)
+        /// Ask the delegate whether this recipient is acceptable.
+        case verifyRecipient(ForwardPath, SMTPEnvelope, SMTPSessionFacts)
+        /// Pass message content (already unstuffed) to the sink.
+        case appendMessageData(ByteBuffer)
+        /// Make the message durable, then report `messageStored` or `messageStoreFailed`.
+        case storeMessage(SMTPEnvelope, SMTPSessionFacts)
+        /// Drop the message content received so far, then write this reply.
+        case discardMessage(SMTPReply, then: Continuation)
+        /// Nothing to do.
+        case none
+    }
+
+    private struct Transaction: Hashable, Sendable {
+        var envelope: SMTPEnvelope
+        var rejectedRecipients = 0
+        var octets = 0
+        var tooBig = false
+        var usingChunks = false
+        var chunkChecker = ContentChecker()
+        var sinkOpened = false
+    }
+
+    private enum State: Hashable, Sendable {
+        case awaitingHello
+        case ready
+        case transaction(Transaction)
+        case verifyingRecipient(Transaction, ForwardPath)
+        case receivingData(Transaction)
+        /// `error` is the reply owed after a chunk that must be consumed but is refused.
+        case receivingChunk(Transaction?, last: Bool, error: SMTPReply?)
+        case storing(Transaction)
+        case closed
+    }
+
+    private var state: State = .awaitingHello
+    private let configuration: Configuration
+    private var facts: SMTPSessionFacts
+    private var tlsActive: Bool
+    private var errors = 0
+    private var shutdownRequested = false
+
+    /// Creates a machine for a new connection. `implicitTLS` is set for implicit-TLS listeners
+    /// (RFC 8314); their ``tlsEstablished(_:)`` comes before the greeting.
+    public init(configuration: Configuration, implicitTLS: Bool = false) {
+        self.configuration = configuration
+        self.facts = SMTPSessionFacts(heloName: "", isExtended: false)
+        self.tlsActive = implicitTLS
+    }
+
+    /// `true` while message content is expected (the adapter uses the longer data timeout).
+    public var isReceivingContent: Bool {
+        switch state {
+        case .receivingData, .receivingChunk: return true
+        default: return false
+        }
+    }
+
+    /// `true` while a transaction is open (MAIL given and not finished).
+    public var isInTransaction: Bool {
+        switch state {
+        case .transaction, .verifyingRecipient, .receivingData, .receivingChunk, .storing: return true
+        case .awaitingHello, .ready, .closed: return false
+        }
+    }
+
+    /// The current session facts (for logs).
+    public var sessionFacts: SMTPSessionFacts { facts }
+
+    // MARK: Events
+
+    /// The connection is open; returns the greeting (RFC 5321 §4.2, §3.1).
+    public func connectionEstablished() -> Action {
+        .send([SMTPReply(code: 220, nil, "\(configuration.hostname) ESMTP Swallow")], then: .readCommands)
+    }
+
+    /// A command line parsed. `pipelinedBytes` is how many bytes the parser still holds after it
+    /// (they matter after DATA and STARTTLS).
+    public mutating func commandReceived(_ command: SMTPCommand, pipelinedBytes: Int = 0) -> Action {
+        if case .closed = state { return .none }
+        switch command {
+        case .quit:
+            let discard = sinkIsOpen
+            state = .closed
+            return discardingSink(discard, .send([SMTPReply(code: 221, .init(2, 0, 0), "\(configuration.hostname) closing connection")], then: .close))
+        case .noop:
+            return reply(250, .init(2, 0, 0), "Ok")
+        case .rset:
+            let discard = sinkIsOpen
+            switch state {
+            case .awaitingHello: break
+            default: state = .ready
+            }
+            return discardingSink(discard, reply(250, .init(2, 0, 0), "Ok"))
+        case .help:
+            return reply(214, .init(2, 0, 0), "See RFC 5321 and https://swallow.invalid/help; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS")
+        case .vrfy:
+            return reply(252, .init(2, 5, 0), "Cannot VRFY user, but will accept message and attempt delivery")
+        case .expn:
+            return error(502, .init(5, 5, 1), "EXPN not available")
+        case .ehlo(let name), .helo(let name):
+            let discard = sinkIsOpen
+            return discardingSink(discard, hello(name: name, extended: { if case .ehlo = command { true } else { false } }()))
+        case .startTLS:
+            return startTLS()
+        case .auth:
+            return error(503, .init(5, 5, 1), "Authentication not enabled")
+        case .mail(let path, let params):
+            return mail(path, params)
+        case .rcpt(let path, let params):
+            return rcpt(path, params)
+        case .data:
+            return data(pipelinedBytes: pipelinedBytes)
+        case .bdat(let size, let last):
+            return bdat(size: size, last: last)
+        }
+    }
+
+    /// A command line did not parse.
+    public mutating func invalidCommandReceived(_ problem: SMTPCommandError) -> Action {
+        if case .closed = state { return .none }
+        switch problem {
+        case .unknownCommand:
+            return error(500, .init(5, 5, 2), "Command unrecognized")
+        case .invalidCharacters:
+            return error(500, .init(5, 5, 2), "Invalid characters in command")
+        case .lineTooLong:
+            return error(500, .init(5, 5, 6), "Line too long")
+        case .syntax(_, let reason):
+            return error(501, .init(5, 5, 4), "Syntax error: \(reason)")
+        case .badAddress(let verb, let reason):
+            if reason == .nonASCIIWithoutSMTPUTF8 {
+                return error(553, .init(5, 6, 7), "Non-ASCII address requires SMTPUTF8")
+            }
+            let detail = verb == "MAIL" ? 7 : 3
+            let what: String = switch reason {
+            case .localPartTooLong: "local part longer than 64 octets"
+            case .domainTooLong: "domain longer than 255 octets"
+            case .badDomain: "invalid domain"
+            default: "invalid address syntax"
+            }
+            return error(501, .init(5, 1, detail), "Bad \(verb == "MAIL" ? "sender" : "recipient") address: \(what)")
+        }
+    }
+
+    /// The delegate accepted the recipient being verified.
+    public mutating func recipientAccepted() -> Action {
+        guard case .verifyingRecipient(var t, let path) = state else {
+            preconditionFailure("recipientAccepted() in state \(state)")
+        }
+        if !t.envelope.recipients.contains(path) { t.envelope.recipients.append(path) }
+        state = .transaction(t)
+        return reply(250, .init(2, 1, 5), "Ok")
+    }
+
+    /// The delegate refused the recipient being verified with `reply` (4xx or 5xx).
+    public mutating func recipientRejected(_ reply: SMTPReply) -> Action {
+        guard case .verifyingRecipient(var t, _) = state else {
+            preconditionFailure("recipientRejected() in state \(state)")
+        }
+        t.rejectedRecipients += 1
+        state = .transaction(t)
+        return error(reply)
+    }
+
+    /// Unstuffed DATA content arrived.
+    public mutating func messageDataReceived(_ bytes: ByteBuffer) -> Action {
+        guard case .receivingData(var t) = state else { preconditionFailure("messageDataReceived in state \(state)") }
+        t.octets += bytes.readableBytes
+        if configuration.maximumMessageSize > 0 && t.octets > configuration.maximumMessageSize { t.tooBig = true }
+        let forward = !t.tooBig
+        state = .receivingData(t)
+        return forward ? .appendMessageData(bytes) : .none
+    }
+
+    /// DATA ended with CRLF.CRLF.
+    public mutating func endOfMessageReceived(_ content: ContentFlags) -> Action {
+        guard case .receivingData(let t) = state else { preconditionFailure("endOfMessageReceived in state \(state)") }
+        return finishContent(t, content)
+    }
+
+    /// Bytes of the current BDAT chunk arrived.
+    public mutating func chunkDataReceived(_ bytes: ByteBuffer) -> Action {
+        guard case .receivingChunk(let tx, let last, let err) = state else {
+            preconditionFailure("chunkDataReceived in state \(state)")
+        }
+        guard var t = tx, err == nil else { return .none }  // discarding a refused chunk
+        t.octets += bytes.readableBytes
+        bytes.withUnsafeReadableBytes { t.chunkChecker.feed($0) }
+        if configuration.maximumMessageSize > 0 && t.octets > configuration.maximumMessageSize { t.tooBig = true }
+        let forward = !t.tooBig
+        state = .receivingChunk(t, last: last, error: nil)
+        return forward ? .appendMessageData(bytes) : .none
+    }
+
+    /// The current BDAT chunk has been read completely.
+    public mutating func endOfChunkReceived() -> Action {
+        guard case .receivingChunk(let tx, let last, let err) = state else {
+            preconditionFailure("endOfChunkReceived in state \(state)")
+        }
+        if let err {
+            state = tx != nil || !facts.heloName.isEmpty ? .ready : .awaitingHello
+            return error(err)
+        }
+        guard var t = tx else { preconditionFailure("chunk without transaction or error") }
+        if t.tooBig {
+            state = .ready
+            return .discardMessage(SMTPReply(code: 552, .init(5, 3, 4), "Message size exceeds fixed limit"), then: .readCommands)
+        }
+        if !last {
+            state = .transaction(t)
+            return reply(250, .init(2, 0, 0), "\(t.octets) octets received")
+        }
+        t.chunkChecker.finish()
+        var flags = t.chunkChecker.flags
+        flags.missingFinalCRLF = false  // a BDAT message may end without CRLF; intake adds it
+        return finishContent(t, flags)
+    }
+
+    /// The message is durable under `queueID`.
+    public mutating func messageStored(queueID: String) -> Action {
+        guard case .storing = state else { preconditionFailure("messageStored in state \(state)") }
+        state = .ready
+        let ok = SMTPReply(code: 250, .init(2, 0, 0), "Ok: queued as \(queueID)")
+        if shutdownRequested {
+            state = .closed
+            return .send([ok, Self.shuttingDown(configuration.hostname)], then: .close)
+        }
+        return .send([ok], then: .readCommands)
+    }
+
+    /// Storing the message failed; `reply` is 4xx (or 5xx for a policy refusal).
+    public mutating func messageStoreFailed(_ reply: SMTPReply) -> Action {
+        guard case .storing = state else { preconditionFailure("messageStoreFailed in state \(state)") }
+        state = .ready
+        if shutdownRequested {
+            state = .closed
+            return .send([reply, Self.shuttingDown(configuration.hostname)], then: .close)
+        }
+        return .send([reply], then: .readCommands)
+    }
+
+    /// TLS is established (after STARTTLS): all session state is forgotten (RFC 3207 §4.2).
+    public mutating func tlsEstablished(_ tls: TLSFacts) -> Action {
+        tlsActive = true
+        facts = SMTPSessionFacts(heloName: "", isExtended: false, tls: tls)
+        state = .awaitingHello
+        return .none
+    }
+
+    /// The peer was silent too long (RFC 5321 §4.5.3.2).
+    public mutating func timeoutFired() -> Action {
+        if case .closed = state { return .none }
+        let wasStoring: Bool = if case .storing = state { true } else { false }
+        if wasStoring { return .none }  // the store finishes; its reply goes out first
+        let sinkOpen = isReceivingContent || sinkIsOpen
+        state = .closed
+        let r = SMTPReply(code: 421, .init(4, 4, 2), "\(configuration.hostname) Error: timeout exceeded")
+        return sinkOpen ? .discardMessage(r, then: .close) : .send([r], then: .close)
+    }
+
+    /// The server is shutting down: idle sessions are closed now, busy ones after their transaction.
+    public mutating func shutdownRequestedEvent() -> Action {
+        shutdownRequested = true
+        switch state {
+        case .closed: return .none
+        case .awaitingHello, .ready, .transaction:
+            let discard = sinkIsOpen
+            state = .closed
+            return discardingSink(discard, .send([Self.shuttingDown(configuration.hostname)], then: .close))
+        case .verifyingRecipient, .receivingData, .receivingChunk, .storing:
+            return .none
+        }
+    }
+
+    /// The shutdown deadline passed: close whatever is in progress.
+    public mutating func shutdownDeadlinePassed() -> Action {
+        if case .closed = state { return .none }
+        let sinkOpen = isReceivingContent || sinkIsOpen
+        state = .closed
+        let r = Self.shuttingDown(configuration.hostname)
+        return sinkOpen ? .discardMessage(r, then: .close) : .send([r], then: .close)
+    }
+
+    /// The connection was closed by the peer or the network.
+    public mutating func connectionClosed() -> Action {
+        let sinkOpen = sinkIsOpen
+        state = .closed
+        return sinkOpen ? .discardMessage(SMTPReply(code: 421, .init(4, 4, 0), "connection lost"), then: .close) : .none
+    }
+
+    // MARK: Commands
+
+    private mutating func hello(name: String, extended: Bool) -> Action {
+        switch state {
+        case .awaitingHello, .ready, .transaction: break
+        default: return badSequence()
+        }
+        facts.heloName = name
+        facts.isExtended = extended
+        state = .ready
+        guard extended else { return reply(250, nil, configuration.hostname) }
+        var lines = [configuration.hostname, "PIPELINING"]
+        lines.append(configuration.maximumMessageSize > 0 ? "SIZE \(configuration.maximumMessageSize)" : "SIZE")
+        lines.append("8BITMIME")
+        lines.append("ENHANCEDSTATUSCODES")
+        if configuration.smtpUTF8 { lines.append("SMTPUTF8") }
+        if configuration.chunking { lines.append("CHUNKING") }
+        if configuration.startTLSAvailable && !tlsActive { lines.append("STARTTLS") }
+        return .send([SMTPReply(code: 250, nil, lines)], then: .readCommands)
+    }
+
+    private mutating func startTLS() -> Action {
+        if tlsActive { return error(554, .init(5, 5, 1), "TLS already active") }
+        guard configuration.startTLSAvailable else { return error(454, .init(4, 7, 0), "TLS not available") }
+        switch state {
+        case .awaitingHello, .ready: break
+        default: return badSequence("STARTTLS not allowed during a mail transaction")
+        }
+        state = .awaitingHello
+        return .send([SMTPReply(code: 220, .init(2, 0, 0), "Ready to start TLS")], then: .startTLS)
+    }
+
+    private mutating func mail(_ path: ReversePath, _ params: [ESMTPParameter]) -> Action {
+        switch state {
+        case .awaitingHello: return badSequence("send HELO/EHLO first")
+        case .ready: break
+        case .transaction: return badSequence("nested MAIL command")
+        default: return badSequence()
+        }
+        var envelope = SMTPEnvelope(reversePath: path)
+        for p in params {
+            guard facts.isExtended else { return error(555, .init(5, 5, 4), "Parameters not allowed after HELO") }
+            switch p.keyword {
+            case "SIZE":
+                guard let v = p.value, v.count <= 18, v.allSatisfy(\.isASCIIDigitChar), let n = Int(v) else {
+                    return error(501, .init(5, 5, 4), "Bad SIZE parameter")
+                }
+                if configuration.maximumMessageSize > 0 && n > configuration.maximumMessageSize {
+                    return error(552, .init(5, 3, 4), "Message size exceeds fixed limit")
+                }
+                envelope.declaredSize = n
+            case "BODY":
+                switch p.value?.uppercased() {
+                case "7BIT": envelope.eightBitMIME = false
+                case "8BITMIME": envelope.eightBitMIME = true
+                default: return error(501, .init(5, 5, 4), "Bad BODY parameter (7BIT or 8BITMIME)")
+                }
+            case "SMTPUTF8" where configuration.smtpUTF8:
+                guard p.value == nil else { return error(501, .init(5, 5, 4), "SMTPUTF8 takes no value") }
+                envelope.smtpUTF8 = true
+            default:
+                return error(555, .init(5, 5, 4), "Unsupported parameter \(p.keyword)")
+            }
+        }
+        if let a = path.address, !a.isASCII, !envelope.smtpUTF8 {
+            return error(553, .init(5, 6, 7), "Non-ASCII address requires SMTPUTF8")
+        }
+        state = .transaction(Transaction(envelope: envelope))
+        return reply(250, .init(2, 1, 0), "Ok")
+    }
+
+    private mutating func rcpt(_ path: ForwardPath, _ params: [ESMTPParameter]) -> Action {
+        guard case .transaction(let t) = state else {
+            if case .awaitingHello = state { return badSequence("send HELO/EHLO first") }
+            return badSequence("need MAIL before RCPT")
+        }
+        if let p = params.first { return error(555, .init(5, 5, 4), "Unsupported parameter \(p.keyword)") }
+        if case .mailbox(let a) = path, !a.isASCII, !t.envelope.smtpUTF8 {
+            return error(553, .init(5, 6, 7), "Non-ASCII address requires SMTPUTF8")
+        }
+        if t.envelope.recipients.contains(path) { return reply(250, .init(2, 1, 5), "Ok") }
+        if t.envelope.recipients.count >= configuration.maximumRecipients {
+            return .send([SMTPReply(code: 452, .init(4, 5, 3), "Too many recipients")], then: .readCommands)
+        }
+        state = .verifyingRecipient(t, path)
+        return .verifyRecipient(path, t.envelope, facts)
+    }
+
+    private mutating func data(pipelinedBytes: Int) -> Action {
+        guard case .transaction(var t) = state else {
+            if case .awaitingHello = state { return badSequence("send HELO/EHLO first") }
+            return badSequence("need MAIL before DATA")
+        }
+        if t.usingChunks { return badSequence("DATA not allowed after BDAT") }
+        guard !t.envelope.recipients.isEmpty else {
+            if t.rejectedRecipients > 0 { return error(554, .init(5, 5, 1), "No valid recipients") }
+            return badSequence("need RCPT before DATA")
+        }
+        if pipelinedBytes > 0 {
+            // RFC 2920 §3.1: DATA ends a command group; content before our 354 is not content.
+            state = .closed
+            return .send([SMTPReply(code: 503, .init(5, 5, 0), "Improper use of SMTP command pipelining")], then: .close)
+        }
+        t.sinkOpened = true
+        state = .receivingData(t)
+        return .send([SMTPReply(code: 354, nil, "End data with <CR><LF>.<CR><LF>")], then: .readData)
+    }
+
+    private mutating func bdat(size: Int, last: Bool) -> Action {
+        guard configuration.chunking && facts.isExtended else {
+            state = .receivingChunk(nil, last: last, error: SMTPReply(code: 503, .init(5, 5, 1), "BDAT not available"))
+            return .send([], then: .readChunk(size))
+        }
+        guard case .transaction(var t) = state else {
+            let r = SMTPReply(code: 503, .init(5, 5, 1), "need MAIL and RCPT before BDAT")
+            state = .receivingChunk(nil, last: last, error: r)
+            return .send([], then: .readChunk(size))
+        }
+        guard !t.envelope.recipients.isEmpty else {
+            let r = t.rejectedRecipients > 0 ? SMTPReply(code: 554, .init(5, 5, 1), "No valid recipients")
+                : SMTPReply(code: 503, .init(5, 5, 1), "need RCPT before BDAT")
+            state = .receivingChunk(t, last: last, error: r)
+            return .send([], then: .readChunk(size))
+        }
+        t.usingChunks = true
+        t.sinkOpened = true
+        if configuration.maximumMessageSize > 0 && t.octets + size > configuration.maximumMessageSize {
+            t.tooBig = true
+        }
+        state = .receivingChunk(t, last: last, error: nil)
+        return .send([], then: .readChunk(size))
+    }
+
+    private mutating func finishContent(_ t: Transaction, _ content: ContentFlags) -> Action {
+        if t.tooBig {
+            state = .ready
+            return .discardMessage(SMTPReply(code: 552, .init(5, 3, 4), "Message size exceeds fixed limit"), then: .readCommands)
+        }
+        if content.bareLineEnding {
+            state = .ready
+            errors += 1
+            return .discardMessage(SMTPReply(code: 550, .init(5, 5, 2), "Message contains bare CR or LF; lines must end with CRLF"), then: .readCommands)
+        }
+        if content.overlongLine {
+            state = .ready
+            errors += 1
+            return .discardMessage(SMTPReply(code: 500, .init(5, 5, 6), "Line too long (over 1000 octets)"), then: .readCommands)
+        }
+        state = .storing(t)
+        return .storeMessage(t.envelope, facts)
+    }
+
+    // MARK: Helpers
+
+    static func shuttingDown(_ host: String) -> SMTPReply {
+        SMTPReply(code: 421, .init(4, 3, 2), "\(host) Service shutting down, closing connection")
+    }
+
+    /// `true` when content has been handed to the sink and neither store nor discard has ended it:
+    /// DATA in progress, or BDAT chunks accepted in a transaction still waiting for `BDAT … LAST`.
+    private var sinkIsOpen: Bool {
+        switch state {
+        case .transaction(let t), .receivingData(let t), .verifyingRecipient(let t, _): return t.sinkOpened
+        case .receivingChunk(let t, _, _): return t?.sinkOpened ?? false
+        default: return false
+        }
+    }
+
+    /// Turns a single-reply `send` into `discardMessage` when a transaction with an open sink is being
+    /// abandoned (RSET, EHLO/HELO, QUIT, shutdown after non-last BDAT chunks), so the adapter drops
+    /// the partial content instead of prepending it to the next message.
+    private func discardingSink(_ discard: Bool, _ action: Action) -> Action {
+        guard discard, case .send(let replies, let then) = action, replies.count == 1 else { return action }
+        return .discardMessage(replies[0], then: then)
+    }
+
+    private func reply(_ code: Int, _ e: EnhancedStatusCode?, _ text: String) -> Action {
+        .send([SMTPReply(code: code, e, text)], then: .readCommands)
+    }
+
+    private mutating func badSequence(_ text: String = "Bad sequence of commands") -> Action {
+        error(503, .init(5, 5, 1), text)
+    }
+
+    private mutating func error(_ code: Int, _ e: EnhancedStatusCode, _ text: String) -> Action {
+        error(SMTPReply(code: code, e, text))
+    }
+
+    private mutating func error(_ r: SMTPReply) -> Action {
+        countingError(.send([r], then: .readCommands), r)
+    }
+
+    /// Counts an error; past the limit the session ends with 421 4.7.0.
+    private mutating func countingError(_ action: Action, _ r: SMTPReply) -> Action {
+        errors += 1
+        guard errors > configuration.maximumErrors else { return action }
+        let discard = sinkIsOpen
+        state = .closed
+        let bye = SMTPReply(code: 421, .init(4, 7, 0), "\(configuration.hostname) Error: too many errors")
+        if case .discardMessage(let reply, _) = action { return .discardMessage(reply, then: .close) }
+        if discard { return .discardMessage(r, then: .close) }
+        return .send([r, bye], then: .close)
+    }
+}
+
+extension SMTPReply {
+    /// `421 4.7.0` sent instead of the greeting when the connection limits are reached.
+    public static func tooManyConnections(_ host: String) -> SMTPReply {
+        SMTPReply(code: 421, .init(4, 7, 0), "\(host) Error: too many connections, try again later")
+    }
+    /// `554 5.7.1` for a recipient outside our domains from a client that may not relay.
+    public static let relayDenied = SMTPReply(code: 554, .init(5, 7, 1), "Relay access denied")
+    /// `550 5.1.1` for an unknown local recipient.
+    public static let unknownUser = SMTPReply(code: 550, .init(5, 1, 1), "Recipient address rejected: User unknown")
+    /// `451 4.3.0` for a local failure whose details go to the log only.
+    public static let localError = SMTPReply(code: 451, .init(4, 3, 0), "Local error in processing, try again later")
+    /// `452 4.3.1` when storage is full.
+    public static let insufficientStorage = SMTPReply(code: 452, .init(4, 3, 1), "Insufficient system storage")
+}

@@ -1,0 +1,377 @@
+import Logging
+import MailCore
+import NIOCore
+import NIOSSL
+import NIOTLS
+import SMTPCore
+
+/// The per-connection NIO handler: bytes → ``SMTPCommandParser`` → ``SMTPServerStateMachine`` →
+/// ``run(_:context:)``. It owns no protocol decisions; it performs the machine's actions.
+///
+/// Reads are explicit (`autoRead` off): while an action is in flight (recipient check, spill to disk,
+/// commit) nothing more is read, so a fast client cannot make us buffer without bound.
+final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Settings: Sendable {
+        var machine: SMTPServerStateMachine.Configuration
+        var listener: String
+        var implicitTLS: Bool
+        var tls: NIOSSLContext?
+        var commandTimeout: TimeAmount
+        var dataTimeout: TimeAmount
+        /// Content is handed to the sink in slices of at least this many bytes.
+        var spillThreshold: Int
+    }
+
+    private var machine: SMTPServerStateMachine
+    private var parser = SMTPCommandParser()
+    private let settings: Settings
+    private let delegate: any SMTPServerDelegate
+    private var logger: Logger
+    private let registry: ConnectionRegistry
+    private var remoteIP = "?"
+    private var remotePort = 0
+
+    private var busy = false
+    private var closed = false
+    private var sink: (any SMTPMessageSink)?
+    private var content = ByteBuffer()
+    private var timer: Scheduled<Void>?
+    private var messagesAccepted = 0
+    private var commands = 0
+    private var opened = NIODeadline.now()
+    private var tlsVersion: String?
+
+    init(settings: Settings, delegate: any SMTPServerDelegate, logger: Logger, registry: ConnectionRegistry) {
+        self.settings = settings
+        self.delegate = delegate
+        self.logger = logger
+        self.registry = registry
+        self.machine = SMTPServerStateMachine(configuration: settings.machine, implicitTLS: settings.implicitTLS)
+    }
+
+    private var connectionInfo: SMTPConnectionInfo {
+        SMTPConnectionInfo(remoteIP: remoteIP, remotePort: remotePort, listener: settings.listener, session: machine.sessionFacts)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private var started = false
+    private func start(context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        opened = .now()
+        if let addr = context.channel.remoteAddress {
+            remoteIP = addr.ipAddress ?? "?"
+            remotePort = addr.port ?? 0
+        }
+        logger[metadataKey: "client"] = "\(remoteIP):\(remotePort)"
+        logger.info("connect", metadata: ["listener": "\(settings.listener)"])
+        if !settings.implicitTLS {
+            run(machine.connectionEstablished(), context: context)
+            context.flush()
+        }
+        armTimer(context: context)
+        context.read()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        parser.append(unwrapInboundIn(data))
+        armTimer(context: context)
+        process(context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        requestMoreIfIdle(context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
+            let name = version.map(Self.name(of:)) ?? "TLS"
+            tlsVersion = name
+            logger.debug("TLS established", metadata: ["tls": "\(name)"])
+            run(machine.tlsEstablished(TLSFacts(version: name)), context: context)
+            if settings.implicitTLS {
+                run(machine.connectionEstablished(), context: context)
+                context.flush()
+            }
+            busy = false
+            process(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if !closed {
+            closed = true
+            if case .discardMessage = machine.connectionClosed() { abortSink() }
+        }
+        let ms = (NIODeadline.now() - opened).nanoseconds / 1_000_000
+        logger.info("disconnect", metadata: [
+            "helo": "\(machine.sessionFacts.heloName)", "tls": "\(tlsVersion ?? "no")",
+            "commands": "\(commands)", "messages": "\(messagesAccepted)", "ms": "\(ms)",
+        ])
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let e = error as? NIOSSLError, case .uncleanShutdown = e {
+            logger.debug("peer closed without TLS close_notify")
+        } else {
+            logger.notice("connection error: \(error)")
+        }
+        closeNow(context: context)
+    }
+
+    // MARK: Shutdown (called on this channel's event loop by the registry)
+
+    func shutdownRequested(context: ChannelHandlerContext) {
+        guard !closed else { return }
+        run(machine.shutdownRequestedEvent(), context: context)
+        context.flush()
+    }
+
+    func shutdownDeadlinePassed(context: ChannelHandlerContext) {
+        guard !closed else { return }
+        run(machine.shutdownDeadlinePassed(), context: context)
+        context.flush()
+    }
+
+    // MARK: The loop
+
+    private func process(context: ChannelHandlerContext) {
+        while !busy && !closed {
+            guard let item = parser.next() else {
+                context.flush()
+                return
+            }
+            let action: SMTPServerStateMachine.Action
+            switch item {
+            case .command(let command):
+                commands += 1
+                action = machine.commandReceived(command, pipelinedBytes: parser.bufferedByteCount)
+            case .invalidCommand(let problem):
+                commands += 1
+                action = machine.invalidCommandReceived(problem)
+            case .messageData(let bytes):
+                action = machine.messageDataReceived(bytes)
+            case .endOfMessage(let flags):
+                action = machine.endOfMessageReceived(flags)
+            case .chunkData(let bytes):
+                action = machine.chunkDataReceived(bytes)
+            case .endOfChunk:
+                action = machine.endOfChunkReceived()
+            }
+            run(action, context: context)
+        }
+    }
+
+    private func requestMoreIfIdle(context: ChannelHandlerContext) {
+        if !busy && !closed { context.read() }
+    }
+
+    /// The only place that writes, closes, upgrades to TLS or calls out to the delegate.
+    private func run(_ action: SMTPServerStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+
+        case .send(let replies, let then):
+            if !replies.isEmpty {
+                var out = context.channel.allocator.buffer(capacity: 128)
+                for r in replies { out.writeSMTPReply(r) }
+                context.write(wrapOutboundOut(out), promise: nil)
+            }
+            switch then {
+            case .readCommands:
+                break
+            case .close:
+                closeAfterFlush(context: context)
+            case .startTLS:
+                startTLS(context: context)
+            case .readData:
+                parser.beginData()
+                content.clear()
+            case .readChunk(let size):
+                parser.beginChunk(size: size)
+                armTimer(context: context)
+            }
+
+        case .verifyRecipient(let path, let envelope, _):
+            busy = true
+            let info = connectionInfo
+            let delegate = self.delegate
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.completeWithTask { try await delegate.verifyRecipient(path, envelope: envelope, connection: info) }
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = bound.value
+                handler.busy = false
+                guard !handler.closed else { return }
+                switch result {
+                case .success: handler.run(handler.machine.recipientAccepted(), context: context)
+                case .failure(let error): handler.run(handler.machine.recipientRejected(handler.reply(for: error)), context: context)
+                }
+                handler.process(context: context)
+                handler.requestMoreIfIdle(context: context)
+            }
+
+        case .appendMessageData(var bytes):
+            if sink == nil { sink = delegate.makeMessageSink(connection: connectionInfo) }
+            content.writeBuffer(&bytes)
+            if content.readableBytes >= settings.spillThreshold { spill(context: context) }
+
+        case .storeMessage(let envelope, _):
+            busy = true
+            context.flush()
+            if sink == nil { sink = delegate.makeMessageSink(connection: connectionInfo) }
+            let sink = self.sink!
+            let last = content
+            content = ByteBuffer()
+            let info = connectionInfo
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: String.self)
+            promise.completeWithTask { try await sink.commit(last, envelope: envelope, connection: info) }
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = bound.value
+                handler.busy = false
+                handler.sink = nil
+                switch result {
+                case .success(let id):
+                    handler.messagesAccepted += 1
+                    if !handler.closed { handler.run(handler.machine.messageStored(queueID: id), context: context) }
+                case .failure(let error):
+                    if !handler.closed { handler.run(handler.machine.messageStoreFailed(handler.reply(for: error)), context: context) }
+                }
+                handler.armTimer(context: context)
+                handler.process(context: context)
+                handler.requestMoreIfIdle(context: context)
+            }
+
+        case .discardMessage(let reply, let then):
+            abortSink()
+            run(.send([reply], then: then), context: context)
+        }
+    }
+
+    private func spill(context: ChannelHandlerContext) {
+        guard let sink else { return }
+        busy = true
+        let chunk = content
+        content = ByteBuffer()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await sink.write(chunk) }
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = bound.value
+            handler.busy = false
+            guard !handler.closed else { return }
+            if case .failure(let error) = result {
+                // Keep consuming the content; the failure is reported at the end of data.
+                handler.logger.warning("spooling message content failed: \(error)")
+                let failed = handler.sink
+                handler.sink = FailingSink(reply: handler.reply(for: error))
+                if let failed { Task { await failed.abort() } }
+            }
+            handler.process(context: context)
+            handler.requestMoreIfIdle(context: context)
+        }
+    }
+
+    private func abortSink() {
+        content.clear()
+        guard let s = sink else { return }
+        sink = nil
+        Task { await s.abort() }
+    }
+
+    private func reply(for error: any Error) -> SMTPReply {
+        if let r = error as? SMTPRejection { return r.reply }
+        logger.error("local error: \(error)")
+        return .localError
+    }
+
+    private func startTLS(context: ChannelHandlerContext) {
+        guard let tls = settings.tls else { preconditionFailure("STARTTLS accepted without a TLS context") }
+        context.flush()  // the 220 leaves in plaintext, before the TLS handler exists
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), position: .first)
+        } catch {
+            logger.error("cannot start TLS: \(error)")
+            closeNow(context: context)
+            return
+        }
+        if parser.bufferedByteCount > 0 {
+            // RFC 3207 §4.2 / CVE-2011-0411: plaintext sent before the handshake is never executed.
+            logger.warning("discarding \(parser.bufferedByteCount) plaintext bytes pipelined after STARTTLS")
+            parser.discardBufferedBytes()
+        }
+        busy = true  // until the handshake completes
+        context.read()
+    }
+
+    private func armTimer(context: ChannelHandlerContext) {
+        timer?.cancel()
+        guard !closed else { return }
+        let delay = machine.isReceivingContent ? settings.dataTimeout : settings.commandTimeout
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: delay) {
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            handler.logger.notice("timeout")
+            handler.run(handler.machine.timeoutFired(), context: context)
+            context.flush()
+        }
+    }
+
+    private func closeAfterFlush(context: ChannelHandlerContext) {
+        guard !closed else { return }
+        closed = true
+        timer?.cancel()
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+        let channel = context.channel
+        promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func closeNow(context: ChannelHandlerContext) {
+        if !closed {
+            closed = true
+            if case .discardMessage = machine.connectionClosed() { abortSink() }
+        }
+        context.close(promise: nil)
+    }
+
+    static func name(of version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: "TLSv1"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        }
+    }
+}
+
+/// Stands in for a sink whose spill failed: content is dropped, the commit reports the failure.
+private final class FailingSink: SMTPMessageSink {
+    let reply: SMTPReply
+    init(reply: SMTPReply) { self.reply = reply }
+    func write(_ bytes: ByteBuffer) async throws {}
+    func commit(_ bytes: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws -> String {
+        throw SMTPRejection(reply)
+    }
+    func abort() async {}
+}

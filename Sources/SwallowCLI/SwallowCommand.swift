@@ -1,0 +1,288 @@
+import ArgumentParser
+import Directory
+import Logging
+import MailServer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `swallow`: the mail server and its administration commands.
+public struct SwallowCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "swallow",
+        abstract: "Swallow: an SMTP/POP3 mail server.",
+        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self])
+
+    public init() {}
+
+    /// Parses the process arguments and runs the chosen command (the executable's entry point).
+    public static func runFromCommandLine() async {
+        await main()
+    }
+}
+
+/// `--config FILE`, shared by every command.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (TOML). Without it, the embedded default is used.")
+    var config: String?
+
+    func load() throws -> ServerConfiguration {
+        guard let path = config else { return .embeddedDefault }
+        return try ServerConfiguration.load(path: path)
+    }
+}
+
+/// Prints one sentence to stderr and exits non-zero.
+func fail(_ message: String, code: Int32 = 1) -> ExitCode {
+    var err = StandardError()
+    print("swallow: \(message)", to: &err)
+    return ExitCode(code)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) { writeStandardError(string) }
+}
+
+func writeStandardError(_ string: String) {
+    var bytes = Array(string.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        if n <= 0 { break }
+        offset += n
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server in the foreground (SIGTERM/SIGINT stop it).")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let c: ServerConfiguration
+        do { c = try options.load() } catch { throw fail("invalid configuration: \(error)", code: 78) }
+        let level = Logger.Level(rawValue: c.log.level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "swallow")
+        let server: SwallowServer
+        do {
+            server = try await SwallowServer.start(configuration: c, logger: logger)
+        } catch {
+            throw fail("cannot start: \(error)", code: 78)
+        }
+        var out = ""
+        out += "Swallow is running\(options.config == nil ? " on the embedded default (no configuration file)" : "").\n"
+        out += "  host name:      \(c.hostname)\n"
+        out += "  domains:        \(c.domains.joined(separator: ", "))\n"
+        out += "  data directory: \(c.dataDirectory)\n"
+        out += "  smtp (MX):      \(server.smtpEndpoints.joined(separator: ", "))\n"
+        out += "  TLS SHA-256:    \(server.tls.fingerprint)\n"
+        let cfg = options.config.map { " --config \($0)" } ?? ""
+        out += "Add a first user:  echo 'secret' | swallow user add you@\(c.domains[0]) --password-stdin\(cfg)\n"
+        print(out, terminator: "")
+        fflush(nil)
+        try await server.run()
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Configuration tools.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a configuration file and print the result.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let c: ServerConfiguration
+            do { c = try options.load() } catch { throw fail("\(options.config ?? "embedded default"): \(error)") }
+            if c.tls.certificate != nil {
+                do {
+                    _ = try TLSMaterial.load(configuration: c.tls, tlsDirectory: "/nonexistent", hostname: c.hostname)
+                } catch { throw fail("\(options.config ?? "embedded default"): \(error)") }
+            }
+            print("\(options.config ?? "embedded default"): OK (domains: \(c.domains.joined(separator: ", ")); smtp: \(c.smtp.listen.joined(separator: ", ")))")
+        }
+    }
+}
+
+/// Opens the directory database of the configured data directory.
+func openDirectory(_ options: ConfigOption) async throws -> SQLiteDirectory {
+    let c: ServerConfiguration
+    do { c = try options.load() } catch { throw fail("invalid configuration: \(error)", code: 78) }
+    let layout = DataLayout(root: c.dataDirectory)
+    do { try layout.prepare(clearSpool: false) } catch { throw fail("\(error)") }
+    do {
+        return try await SQLiteDirectory.open(
+            path: layout.database,
+            policy: DirectoryPolicy(domains: Set(c.domains), recipientDelimiter: c.recipientDelimiter, postmaster: c.postmaster))
+    } catch {
+        throw fail("cannot open \(layout.database): \(error)")
+    }
+}
+
+/// Runs a directory command, turning directory errors into one sentence.
+func withDirectory(_ options: ConfigOption, _ body: (SQLiteDirectory) async throws -> Void) async throws {
+    let d = try await openDirectory(options)
+    do {
+        try await body(d)
+        try? await d.close()
+    } catch let e as DirectoryError {
+        try? await d.close()
+        throw fail("\(e)")
+    } catch let e as ExitCode {
+        try? await d.close()
+        throw e
+    } catch {
+        try? await d.close()
+        throw fail("\(error)")
+    }
+}
+
+/// Reads a password: one line from stdin with `--password-stdin`, or twice from the terminal.
+func readPassword(fromStdin: Bool, required: Bool) throws -> String? {
+    if fromStdin {
+        guard let line = readLine(strippingNewline: true) else { throw fail("no password on standard input") }
+        let pw = line.hasSuffix("\r") ? String(line.dropLast()) : line
+        guard !pw.isEmpty else { throw fail("the password is empty") }
+        return pw
+    }
+    guard isatty(STDIN_FILENO) == 1 else {
+        if required { throw fail("no terminal to ask for a password; use --password-stdin") }
+        return nil
+    }
+    let first = try promptHidden("Password: ")
+    let second = try promptHidden("Repeat password: ")
+    guard first == second else { throw fail("the passwords do not match") }
+    guard !first.isEmpty else { throw fail("the password is empty") }
+    return first
+}
+
+func promptHidden(_ prompt: String) throws -> String {
+    writeStandardError(prompt)
+    var old = termios()
+    tcgetattr(STDIN_FILENO, &old)
+    var quiet = old
+    quiet.c_lflag &= ~tcflag_t(ECHO)
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
+    defer {
+        tcsetattr(STDIN_FILENO, TCSANOW, &old)
+        writeStandardError("\n")
+    }
+    return readLine(strippingNewline: true) ?? ""
+}
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Manage users (mailboxes that can log in).",
+        subcommands: [Add.self, List.self, Remove.self, Passwd.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user. Without a password the user receives mail but cannot log in.")
+        @Argument(help: "The address, e.g. alice@example.test") var address: String
+        @Flag(name: .long, help: "Read the password as one line from standard input.") var passwordStdin = false
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let pw = try readPassword(fromStdin: passwordStdin, required: false)
+            let hash = try pw.map { p -> String in
+                do { return try PasswordHasher.hash(p) } catch { throw fail("cannot hash the password: \(error)") }
+            }
+            try await withDirectory(options) { d in
+                try await d.addUser(address, passwordHash: hash)
+                print("added \(try d.canonicalLocalAddress(address))\(hash == nil ? " (no password: receives mail, cannot log in)" : "")")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withDirectory(options) { d in
+                for u in try await d.listUsers() { print(u.hasPassword ? u.address : "\(u.address)\t(no password)") }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a user (the Maildir stays on disk).")
+        @Argument var address: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withDirectory(options) { d in
+                try await d.removeUser(address)
+                print("removed \(try d.canonicalLocalAddress(address))")
+            }
+        }
+    }
+
+    struct Passwd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a user's password.")
+        @Argument var address: String
+        @Flag(name: .long, help: "Read the password as one line from standard input.") var passwordStdin = false
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            guard let pw = try readPassword(fromStdin: passwordStdin, required: true) else { return }
+            let hash: String
+            do { hash = try PasswordHasher.hash(pw) } catch { throw fail("cannot hash the password: \(error)") }
+            try await withDirectory(options) { d in
+                try await d.setPassword(address, passwordHash: hash)
+                print("password changed for \(try d.canonicalLocalAddress(address))")
+            }
+        }
+    }
+}
+
+struct AliasCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alias", abstract: "Manage aliases (addresses that deliver to users or other aliases).",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add targets to an alias, creating it.")
+        @Argument var alias: String
+        @Argument(help: "Local users or aliases.") var targets: [String]
+        @OptionGroup var options: ConfigOption
+
+        func validate() throws {
+            guard !targets.isEmpty else { throw ValidationError("give at least one target") }
+        }
+
+        func run() async throws {
+            try await withDirectory(options) { d in
+                try await d.addAlias(alias, targets: targets)
+                print("\(try d.canonicalLocalAddress(alias)) -> \(targets.joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List aliases.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withDirectory(options) { d in
+                for a in try await d.listAliases() { print("\(a.alias)\t\(a.targets.joined(separator: ", "))") }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an alias.")
+        @Argument var alias: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await withDirectory(options) { d in
+                try await d.removeAlias(alias)
+                print("removed \(try d.canonicalLocalAddress(alias))")
+            }
+        }
+    }
+}

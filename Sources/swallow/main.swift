@@ -1,0 +1,3 @@
+import SwallowCLI
+
+await SwallowCommand.runFromCommandLine()

@@ -1,0 +1,129 @@
+"""`swallow config check` and `swallow serve` with good and bad configuration files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import render_config, free_port
+
+
+def run(swallow_bin, *args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(swallow_bin), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def good_config(tmp_path) -> str:
+    return render_config(data_dir=tmp_path / "data", port=free_port())
+
+
+def line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in config")
+
+
+def insert_after(text: str, anchor: str, new_line: str) -> str:
+    lines = text.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(anchor))
+    lines.insert(index + 1, new_line)
+    return "\n".join(lines) + "\n"
+
+
+def assert_names_key_and_line(result, key: str, line: int):
+    assert result.returncode != 0, f"bad config accepted:\n{result.stdout}{result.stderr}"
+    assert key in result.stderr, f"stderr does not name {key!r}: {result.stderr!r} (stdout {result.stdout!r})"
+    assert re.search(rf"(?<!\d){line}(?!\d)", result.stderr), f"stderr does not name line {line}: {result.stderr!r}"
+    assert "Traceback" not in result.stderr and "Fatal error" not in result.stderr, result.stderr
+
+
+def test_help(swallow_bin):
+    result = run(swallow_bin, "--help")
+    assert result.returncode == 0, result.stderr
+    for word in ("serve", "config", "user", "alias"):
+        assert word in result.stdout, result.stdout
+
+
+def test_good_config_passes(swallow_bin, tmp_path):
+    path = tmp_path / "good.toml"
+    path.write_text(good_config(tmp_path))
+    result = run(swallow_bin, "config", "check", "--config", str(path))
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+
+
+def test_unknown_top_level_key(swallow_bin, tmp_path):
+    text = insert_after(good_config(tmp_path), "domains", "hostnmae = \"typo.example.test\"")
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run(swallow_bin, "config", "check", "--config", str(path))
+    assert_names_key_and_line(result, "hostnmae", line_of(text, "hostnmae"))
+
+
+def test_unknown_key_in_section(swallow_bin, tmp_path):
+    text = insert_after(good_config(tmp_path), "relay_networks", "max_conections = 10")
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run(swallow_bin, "config", "check", "--config", str(path))
+    assert_names_key_and_line(result, "max_conections", line_of(text, "max_conections"))
+
+
+def test_wrong_type_in_limits(swallow_bin, tmp_path):
+    text = good_config(tmp_path).replace("max_recipients = 100", 'max_recipients = "many"')
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run(swallow_bin, "config", "check", "--config", str(path))
+    assert_names_key_and_line(result, "max_recipients", line_of(text, "max_recipients"))
+
+
+def test_wrong_type_for_list(swallow_bin, tmp_path):
+    text = good_config(tmp_path).replace('domains = ["example.test"]', 'domains = "example.test"')
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run(swallow_bin, "config", "check", "--config", str(path))
+    assert_names_key_and_line(result, "domains", line_of(text, "domains ="))
+
+
+def test_toml_syntax_error_names_line(swallow_bin, tmp_path):
+    text = insert_after(good_config(tmp_path), "[limits]", "max_message_size = = 5")
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace("max_message_size = 26214400\n", ""))
+    text = path.read_text()
+    result = run(swallow_bin, "config", "check", "--config", str(path))
+    assert result.returncode != 0
+    line = line_of(text, "= = 5")
+    assert re.search(rf"(?<!\d){line}(?!\d)", result.stderr), result.stderr
+
+
+def test_unreadable_certificate(swallow_bin, tmp_path):
+    text = render_config(
+        data_dir=tmp_path / "data", port=free_port(),
+        tls={"certificate": tmp_path / "missing-cert.pem", "private_key": tmp_path / "missing-key.pem"},
+    )
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run(swallow_bin, "config", "check", "--config", str(path))
+    assert result.returncode != 0, result.stdout
+    assert "certificate" in result.stderr or "missing-cert.pem" in result.stderr, result.stderr
+
+
+def test_missing_config_file(swallow_bin, tmp_path):
+    result = run(swallow_bin, "config", "check", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode != 0
+    assert "nope.toml" in result.stderr, result.stderr
+
+
+def test_serve_refuses_bad_config(swallow_bin, tmp_path):
+    port = free_port()
+    text = render_config(data_dir=tmp_path / "data", port=port).replace("max_recipients = 100", 'max_recipients = "x"')
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    try:
+        result = run(swallow_bin, "serve", "--config", str(path), timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("serve kept running with a bad config")
+    assert result.returncode != 0
+    assert "max_recipients" in result.stderr, result.stderr
