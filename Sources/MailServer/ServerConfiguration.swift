@@ -188,8 +188,8 @@ extension ServerConfiguration {
             throw fail("smtp.relay_networks", "'\(n)' is not an address or CIDR network")
         }
         if (tls.certificate == nil) != (tls.privateKey == nil) {
-            throw fail(tls.certificate == nil ? "tls.private_key" : "tls.certificate",
-                       "certificate and private_key must be given together")
+            let (missing, present) = tls.certificate == nil ? ("tls.certificate", "tls.private_key") : ("tls.private_key", "tls.certificate")
+            throw ConfigurationError(key: missing, line: reader.line(of: present), message: "required when \(present) is set")
         }
         if let p = postmaster, !p.contains("@") { throw fail("postmaster", "'\(p)' is not an address") }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -203,6 +203,12 @@ public struct ListenAddress: Hashable, Sendable {
     public var host: String
     /// Port.
     public var port: Int
+
+    /// Creates a listen address.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 
     /// Parses `127.0.0.1:25`, `[::1]:25`, `localhost:2525`.
     public static func parse(_ s: String) -> ListenAddress? {

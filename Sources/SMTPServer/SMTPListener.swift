@@ -108,9 +108,9 @@ public final class SMTPListener: Service, Sendable {
                 })
                 guard admitted else {
                     logger.warning("connection limit reached; refusing", metadata: ["client": "\(ip)"])
-                    var buf = channel.allocator.buffer(capacity: 80)
-                    buf.writeSMTPReply(.tooManyConnections(hostname))
-                    return channel.writeAndFlush(buf).flatMap { channel.close() }
+                    return loop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RefusingHandler(reply: .tooManyConnections(hostname)))
+                    }
                 }
                 channel.closeFuture.whenComplete { _ in registry.remove(channel) }
                 return loop.makeCompletedFuture {
@@ -161,4 +161,30 @@ public final class SMTPListener: Service, Sendable {
             while registry.count > 0 && NIODeadline.now() < hard { try? await Task.sleep(for: .milliseconds(20)) }
         }
     }
+}
+
+/// Answers a connection over the limits with one reply and closes it.
+final class RefusingHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let reply: SMTPReply
+
+    init(reply: SMTPReply) { self.reply = reply }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        refuse(context: context)
+    }
+
+    private func refuse(context: ChannelHandlerContext) {
+        var buf = context.channel.allocator.buffer(capacity: 96)
+        buf.writeSMTPReply(reply)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buf)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

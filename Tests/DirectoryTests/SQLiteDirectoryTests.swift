@@ -1,0 +1,77 @@
+import Directory
+import Foundation
+import MailCore
+import Testing
+
+@Suite struct SQLiteDirectoryTests {
+    func open(postmaster: String? = nil) async throws -> SQLiteDirectory {
+        let path = NSTemporaryDirectory() + "dir-\(UUID().uuidString).sqlite"
+        return try await SQLiteDirectory.open(path: path, policy: DirectoryPolicy(domains: ["example.test", "other.test"], postmaster: postmaster))
+    }
+
+    func addr(_ s: String) -> EmailAddress { try! EmailAddress.parse(s, allowUTF8: true).get() }
+
+    @Test func usersAliasesTagsAndPostmaster() async throws {
+        let d = try await open()
+        try await d.addUser("Alice@Example.TEST", passwordHash: nil)
+        try await d.addUser("bob@example.test", passwordHash: nil)
+        try await d.addAlias("team@example.test", targets: ["alice@example.test", "BOB@example.test"])
+        try await d.addAlias("all@example.test", targets: ["team@example.test", "alice@example.test"])
+        #expect(try await d.resolve(addr("alice@example.test")) == .mailboxes(["alice@example.test"]))
+        #expect(try await d.resolve(addr("ALICE@EXAMPLE.test")) == .mailboxes(["alice@example.test"]))
+        #expect(try await d.resolve(addr("alice+news@example.test")) == .mailboxes(["alice@example.test"]))
+        #expect(try await d.resolve(addr("team@example.test")) == .mailboxes(["alice@example.test", "bob@example.test"]))
+        #expect(try await d.resolve(addr("all@example.test")) == .mailboxes(["alice@example.test", "bob@example.test"]))
+        #expect(try await d.resolve(addr("nobody@example.test")) == .unknown)
+        #expect(try await d.resolve(addr("alice@remote.test")) == .notLocal)
+        #expect(try await d.resolve(addr("postmaster@other.test")) == .mailboxes(["postmaster@other.test"]))
+        #expect(try await d.resolve(addr("+x@example.test")) == .unknown)
+        try await d.removeUser("bob@example.test")
+        #expect(try await d.resolve(addr("bob@example.test")) == .unknown)
+        try await d.close()
+    }
+
+    @Test func postmasterRoutesToConfiguredTarget() async throws {
+        let d = try await open(postmaster: "alice@example.test")
+        try await d.addUser("alice@example.test", passwordHash: nil)
+        #expect(try await d.resolve(addr("PostMaster@example.test")) == .mailboxes(["alice@example.test"]))
+        try await d.close()
+    }
+
+    @Test func aliasLoopsTerminate() async throws {
+        let d = try await open()
+        try await d.addUser("u@example.test", passwordHash: nil)
+        try await d.addAlias("a@example.test", targets: ["u@example.test"])
+        try await d.addAlias("b@example.test", targets: ["a@example.test"])
+        try await d.addAlias("a@example.test", targets: ["b@example.test"])
+        #expect(try await d.resolve(addr("a@example.test")) == .mailboxes(["u@example.test"]))
+        try await d.close()
+    }
+
+    @Test func administrativeErrors() async throws {
+        let d = try await open()
+        try await d.addUser("u@example.test", passwordHash: nil)
+        await #expect(throws: DirectoryError.alreadyExists("u@example.test")) { try await d.addUser("U@example.test", passwordHash: nil) }
+        await #expect(throws: DirectoryError.notLocalDomain("x@remote.test")) { try await d.addUser("x@remote.test", passwordHash: nil) }
+        await #expect(throws: DirectoryError.invalidAddress("no-at-sign")) { try await d.addUser("no-at-sign", passwordHash: nil) }
+        await #expect(throws: DirectoryError.invalidAddress("../x@example.test")) { try await d.addUser("../x@example.test", passwordHash: nil) }
+        await #expect(throws: DirectoryError.remoteTargetUnsupported("x@remote.test")) { try await d.addAlias("f@example.test", targets: ["x@remote.test"]) }
+        await #expect(throws: DirectoryError.unknownTarget("ghost@example.test")) { try await d.addAlias("f@example.test", targets: ["ghost@example.test"]) }
+        await #expect(throws: DirectoryError.noSuchUser("ghost@example.test")) { try await d.removeUser("ghost@example.test") }
+        try await d.close()
+    }
+
+    @Test func passwordsAreSaltedSlowHashes() async throws {
+        let h1 = try PasswordHasher.hash("correct horse")
+        let h2 = try PasswordHasher.hash("correct horse")
+        #expect(h1.hasPrefix("$y$"))
+        #expect(h1 != h2)  // salted
+        #expect(PasswordHasher.verify("correct horse", against: h1))
+        #expect(!PasswordHasher.verify("wrong", against: h1))
+        #expect(!PasswordHasher.verify("correct horse", against: "plaintext"))
+        let d = try await open()
+        try await d.addUser("u@example.test", passwordHash: h1)
+        #expect(try await d.passwordHash(of: "U@example.test") == h1)
+        try await d.close()
+    }
+}
