@@ -32,12 +32,14 @@ let package = Package(
         .target(
             name: "MailCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         // SMTP grammar, parser and server state machine. Pure (sans-I/O).
         .target(
             name: "SMTPCore",
             dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         // The NIO adapter: listener, per-connection handler, TLS upgrade.
@@ -53,12 +55,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         // Maildir++ storage with fsync-before-acknowledge.
         .target(
             name: "MailStore",
             dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
@@ -71,6 +75,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         // Composition root: configuration, TLS material, intake, services.
@@ -90,6 +95,7 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         .target(

@@ -6,7 +6,7 @@ import Glibc
 
 /// The whole server's configuration, read from one TOML file (or the embedded default).
 ///
-/// Every key is documented in `docs/configuration.md`. Unknown keys and wrong types are errors that
+/// Every key is documented in the README's configuration reference. Unknown keys and wrong types are errors that
 /// name the key and its line.
 public struct ServerConfiguration: Hashable, Sendable {
     /// Our host name: greeting, EHLO, `Received:`, self-signed certificate. Default: the system's.
@@ -58,7 +58,7 @@ public struct ServerConfiguration: Hashable, Sendable {
 
     /// `[limits]`
     public struct Limits: Hashable, Sendable {
-        /// Largest message, octets. Default 26214400 (25 MiB), like Postfix's message_size_limit... ×2.5.
+        /// Largest message, octets. Default 26214400 (25 MiB).
         public var maxMessageSize = 26_214_400
         /// Most recipients per message. Default 100.
         public var maxRecipients = 100
