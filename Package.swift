@@ -42,6 +42,13 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // POP3 grammar, line parser, message encoder and server state machine. Pure (sans-I/O).
+        .target(
+            name: "POP3Core",
+            dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         // The NIO adapter: listener, per-connection handler, TLS upgrade.
         .target(
             name: "SMTPServer",

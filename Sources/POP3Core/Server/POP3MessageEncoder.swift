@@ -1,0 +1,92 @@
+import struct NIOCore.ByteBuffer
+
+/// Turns a stored message (LF or CRLF line ends) into the bytes of a RETR/TOP body: CRLF line ends,
+/// dot-stuffed (RFC 1939 §3), optionally only the header and the first `n` body lines (TOP), followed
+/// by the terminating `.` line. Feed it chunks in order; memory stays bounded by the chunk size.
+public struct POP3MessageEncoder: Sendable {
+    private var atLineStart = true
+    private var previousCR = false
+    private var inBody = false
+    private var lineWasEmpty = true
+    private var bodyLinesLeft: Int?
+    private var done = false
+    /// Octets of the message as sent with CRLF line ends, excluding stuffing dots and the final `.`
+    /// line (what LIST reports and what `poplib` counts).
+    public private(set) var octets = 0
+
+    /// `topLines`: for TOP, how many body lines to send after the header; `nil` sends everything.
+    public init(topLines: Int? = nil) { bodyLinesLeft = topLines }
+
+    /// `true` once TOP has sent all it should; further input is ignored.
+    public var isComplete: Bool { done }
+
+    /// Encodes the next chunk of stored content into `out`.
+    public mutating func encode(_ chunk: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
+        guard !done else { return }
+        out.reserveCapacity(minimumWritableBytes: chunk.count + chunk.count / 16 + 8)
+        var i = 0
+        let n = chunk.count
+        while i < n && !done {
+            let b = chunk[i]
+            i += 1
+            if b == 0x0A {
+                if !previousCR { out.writeInteger(UInt8(0x0D)); octets += 1 }
+                out.writeInteger(UInt8(0x0A))
+                octets += 1
+                previousCR = false
+                endLine()
+                continue
+            }
+            if previousCR {
+                // A CR not followed by LF: keep the stored form exact but give it a line end on the wire.
+                out.writeInteger(UInt8(0x0A))
+                octets += 1
+                previousCR = false
+                endLine()
+                if done { break }
+            }
+            if b == 0x0D {
+                if atLineStart { startLine(isDot: false, into: &out) }
+                out.writeInteger(b)
+                octets += 1
+                previousCR = true
+                continue
+            }
+            if atLineStart { startLine(isDot: b == UInt8(ascii: "."), into: &out) }
+            lineWasEmpty = false
+            out.writeInteger(b)
+            octets += 1
+        }
+    }
+
+    private mutating func startLine(isDot: Bool, into out: inout ByteBuffer) {
+        atLineStart = false
+        lineWasEmpty = true
+        if isDot { out.writeInteger(UInt8(ascii: ".")) }  // stuffing is transport, not message size
+    }
+
+    private mutating func endLine() {
+        let wasEmpty = atLineStart || lineWasEmpty
+        atLineStart = true
+        lineWasEmpty = true
+        if !inBody {
+            if wasEmpty { inBody = true; if bodyLinesLeft == 0 { done = true } }
+            return
+        }
+        if let left = bodyLinesLeft {
+            bodyLinesLeft = left - 1
+            if left - 1 <= 0 { done = true }
+        }
+    }
+
+    /// Finishes the body: a missing final CRLF is added, then the `.` line.
+    public mutating func finish(into out: inout ByteBuffer) {
+        if previousCR {
+            out.writeInteger(UInt8(0x0A))
+            previousCR = false
+            atLineStart = true
+        }
+        if !atLineStart && !done { out.writeStaticString("\r\n") }
+        out.writeStaticString(".\r\n")
+    }
+}
