@@ -42,6 +42,19 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // What every protocol listener shares: binding, connection limits, graceful drain.
+        .target(
+            name: "ListenerSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // POP3 grammar, line parser, message encoder and server state machine. Pure (sans-I/O).
         .target(
             name: "POP3Core",
@@ -53,7 +66,7 @@ let package = Package(
         .target(
             name: "SMTPServer",
             dependencies: [
-                "SMTPCore",
+                "SMTPCore", "ListenerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -89,7 +102,7 @@ let package = Package(
         .target(
             name: "MailServer",
             dependencies: [
-                "SMTPServer", "MailStore", "Directory", "MailCore", "SMTPCore",
+                "SMTPServer", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

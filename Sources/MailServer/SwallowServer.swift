@@ -1,4 +1,5 @@
 import Directory
+import ListenerSupport
 import Logging
 import MailCore
 import MailStore

@@ -17,7 +17,10 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
         precondition((200...599).contains(code), "SMTP reply code \(code) out of range")
         self.code = code
         self.enhancedCode = enhanced
-        self.lines = lines.isEmpty ? [""] : lines.map { $0.filter { $0 != "\r" && $0 != "\n" } }
+        // Filter scalars, not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        self.lines = lines.isEmpty ? [""] : lines.map { line in
+            String(String.UnicodeScalarView(line.unicodeScalars.filter { $0 != "\r" && $0 != "\n" }))
+        }
     }
 
     /// Creates a single-line reply.

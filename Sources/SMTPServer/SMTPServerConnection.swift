@@ -1,3 +1,4 @@
+import ListenerSupport
 import Logging
 import MailCore
 import NIOCore
@@ -10,7 +11,7 @@ import SMTPCore
 ///
 /// Reads are explicit (`autoRead` off): while an action is in flight (recipient check, spill to disk,
 /// commit) nothing more is read, so a fast client cannot make us buffer without bound.
-final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler {
+final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler, DrainableConnection {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -30,7 +31,6 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     private let settings: Settings
     private let delegate: any SMTPServerDelegate
     private var logger: Logger
-    private let registry: ConnectionRegistry
     private var remoteIP = "?"
     private var remotePort = 0
 
@@ -44,11 +44,12 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     private var opened = NIODeadline.now()
     private var tlsVersion: String?
 
-    init(settings: Settings, delegate: any SMTPServerDelegate, logger: Logger, registry: ConnectionRegistry) {
+    private var context: ChannelHandlerContext?
+
+    init(settings: Settings, delegate: any SMTPServerDelegate, logger: Logger) {
         self.settings = settings
         self.delegate = delegate
         self.logger = logger
-        self.registry = registry
         self.machine = SMTPServerStateMachine(configuration: settings.machine, implicitTLS: settings.implicitTLS)
     }
 
@@ -59,7 +60,12 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { start(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -136,16 +142,17 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         closeNow(context: context)
     }
 
-    // MARK: Shutdown (called on this channel's event loop by the registry)
+    // MARK: Shutdown (called on this channel's event loop by the listener)
 
-    func shutdownRequested(context: ChannelHandlerContext) {
-        guard !closed else { return }
+    func shutdownRequested() {
+        guard !closed, let context else { return }
         run(machine.shutdownRequestedEvent(), context: context)
         context.flush()
     }
 
-    func shutdownDeadlinePassed(context: ChannelHandlerContext) {
-        guard !closed else { return }
+    func shutdownDeadlinePassed() {
+        guard let context else { return }
+        guard !closed else { return context.close(promise: nil) }
         run(machine.shutdownDeadlinePassed(), context: context)
         context.flush()
     }

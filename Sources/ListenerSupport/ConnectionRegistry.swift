@@ -39,7 +39,7 @@ public final class ConnectionRegistry: Sendable {
     public var count: Int { state.withLockedValue { $0.entries.count } }
 
     /// Admits a connection from `ip`, or returns `false` when a limit is reached.
-    func admit(_ channel: any Channel, ip: String, shutdown: @escaping @Sendable () -> Void,
+    public func admit(_ channel: any Channel, ip: String, shutdown: @escaping @Sendable () -> Void,
                deadline: @escaping @Sendable () -> Void) -> Bool {
         let id = ObjectIdentifier(channel)
         return state.withLockedValue { s in
@@ -51,7 +51,7 @@ public final class ConnectionRegistry: Sendable {
     }
 
     /// Forgets a connection when its channel closes.
-    func remove(_ channel: any Channel) {
+    public func remove(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
         state.withLockedValue { s in
             guard let e = s.entries.removeValue(forKey: id) else { return }

@@ -1,0 +1,167 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// A connection handler the listener can ask to wind down. Called on the channel's event loop.
+public protocol DrainableConnection: AnyObject {
+    /// Finish the current transaction, then close (idle sessions close at once).
+    func shutdownRequested()
+    /// Close now.
+    func shutdownDeadlinePassed()
+}
+
+/// What every protocol listener shares: binding, connection limits, implicit TLS, and a graceful
+/// drain at shutdown. SMTP and POP3 give it a factory for their connection handler.
+public final class TCPListener: Service, Sendable {
+    /// Listener settings.
+    public struct Configuration: Sendable {
+        /// Name for logs.
+        public var name: String
+        /// Addresses to bind.
+        public var addresses: [(host: String, port: Int)]
+        /// For implicit TLS (RFC 8314), the context to wrap every connection in.
+        public var implicitTLS: NIOSSLContext?
+        /// Sent (then close) when a connection is over the limits.
+        public var refusal: String
+        /// How long sessions may take to finish at shutdown.
+        public var shutdownGrace: TimeAmount
+
+        /// Creates settings.
+        public init(name: String, addresses: [(host: String, port: Int)], implicitTLS: NIOSSLContext?, refusal: String,
+                    shutdownGrace: TimeAmount) {
+            self.name = name
+            self.addresses = addresses
+            self.implicitTLS = implicitTLS
+            self.refusal = refusal
+            self.shutdownGrace = shutdownGrace
+        }
+    }
+
+    /// Makes the protocol handler for a new connection.
+    public typealias HandlerFactory = @Sendable () -> any ChannelHandler & DrainableConnection
+
+    private let configuration: Configuration
+    private let registry: ConnectionRegistry
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let makeHandler: HandlerFactory
+    private let boundChannels = NIOLockedValueBox<[any Channel]>([])
+
+    /// Creates a listener; nothing is bound until ``bind()`` or ``run()``.
+    public init(configuration: Configuration, registry: ConnectionRegistry, group: any EventLoopGroup, logger: Logger,
+                makeHandler: @escaping HandlerFactory) {
+        self.configuration = configuration
+        self.registry = registry
+        self.group = group
+        self.logger = logger
+        self.makeHandler = makeHandler
+    }
+
+    /// Binds every address; returns the bound addresses (useful with port 0).
+    @discardableResult
+    public func bind() async throws -> [SocketAddress] {
+        if let existing = boundChannels.withLockedValue({ $0.isEmpty ? nil : $0 }) {
+            return existing.compactMap(\.localAddress)
+        }
+        let registry = self.registry
+        let logger = self.logger
+        let makeHandler = self.makeHandler
+        let tls = configuration.implicitTLS
+        let refusal = configuration.refusal
+        let name = configuration.name
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { channel in
+                let ip = channel.remoteAddress?.ipAddress ?? "?"
+                let loop = channel.eventLoop
+                let handler = NIOLoopBound(makeHandler(), eventLoop: loop)
+                let admitted = registry.admit(channel, ip: ip, shutdown: {
+                    loop.execute { handler.value.shutdownRequested() }
+                }, deadline: {
+                    loop.execute { handler.value.shutdownDeadlinePassed() }
+                })
+                guard admitted else {
+                    logger.warning("connection limit reached; refusing", metadata: ["client": "\(ip)", "listener": "\(name)"])
+                    return loop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                        try channel.pipeline.syncOperations.addHandler(RefusingHandler(text: refusal))
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in registry.remove(channel) }
+                return loop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
+                }
+            }
+        var channels: [any Channel] = []
+        do {
+            for a in configuration.addresses {
+                channels.append(try await bootstrap.bind(host: a.host, port: a.port).get())
+            }
+        } catch {
+            for c in channels { try? await c.close() }
+            throw error
+        }
+        boundChannels.withLockedValue { $0 = channels }
+        let addresses = channels.compactMap(\.localAddress)
+        for a in addresses { logger.info("listening", metadata: ["listener": "\(name)", "address": "\(a)"]) }
+        return addresses
+    }
+
+    /// Binds (if needed), serves until graceful shutdown, then drains.
+    public func run() async throws {
+        try await bind()
+        try? await gracefulShutdown()
+        await drain()
+    }
+
+    /// Stops accepting, asks sessions to finish, and closes what remains after the grace period.
+    public func drain() async {
+        let channels = boundChannels.withLockedValue { c in
+            defer { c = [] }
+            return c
+        }
+        for c in channels { try? await c.close() }
+        registry.requestShutdown()
+        let deadline = NIODeadline.now() + configuration.shutdownGrace
+        while registry.count > 0 && NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if registry.count > 0 {
+            logger.notice("closing \(registry.count) connections at the shutdown deadline", metadata: ["listener": "\(configuration.name)"])
+            registry.deadlinePassed()
+            let hard = NIODeadline.now() + .seconds(2)
+            while registry.count > 0 && NIODeadline.now() < hard { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+}
+
+/// Answers a connection over the limits with one line and closes it.
+final class RefusingHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let text: String
+
+    init(text: String) { self.text = text }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        refuse(context: context)
+    }
+
+    private func refuse(context: ChannelHandlerContext) {
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}

@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+
+/// A read/delete view of one Maildir for POP3: a snapshot of `new/` and `cur/` taken at open.
+///
+/// Sizes come from Dovecot-style `W=` in the file name when present (no file is read to log in);
+/// otherwise the file is read once to count its line ends. The unique ID is the part of the file name
+/// before `:` — stable when a file moves from `new/` to `cur/`, across restarts, and never reused
+/// (names carry time, pid, a counter and the host) — or a hash of it when it is not a valid UIDL.
+public final class MaildirMaildrop: @unchecked Sendable {
+    /// One message in the snapshot.
+    public struct Entry: Hashable, Sendable {
+        /// `new` or `cur`.
+        public var subdirectory: String
+        /// The file name.
+        public var name: String
+        /// The name before `:` (flags are after it).
+        public var base: String
+        /// Size with CRLF line ends.
+        public var size: Int
+        /// The UIDL.
+        public var uid: String
+    }
+
+    /// The Maildir path.
+    public let path: String
+    /// The snapshot, oldest first.
+    public let entries: [Entry]
+
+    /// Lists `path` (which need not exist yet: an empty maildrop).
+    public init(path: String) throws {
+        self.path = path
+        var list: [Entry] = []
+        for sub in ["new", "cur"] {
+            for name in try Self.names(in: "\(path)/\(sub)") {
+                let base = String(name.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0])
+                let size = try Self.virtualSize(name: base, file: "\(path)/\(sub)/\(name)")
+                list.append(Entry(subdirectory: sub, name: name, base: base, size: size, uid: Self.uid(for: base)))
+            }
+        }
+        list.sort { a, b in
+            let ta = Self.leadingNumber(a.base), tb = Self.leadingNumber(b.base)
+            return ta != tb ? ta < tb : a.base < b.base
+        }
+        entries = list
+    }
+
+    static func names(in dir: String) throws -> [String] {
+        guard let d = opendir(dir) else {
+            if errno == ENOENT { return [] }
+            throw StoreError("opendir", dir)
+        }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name.hasPrefix(".") { continue }
+            out.append(name)
+        }
+        return out
+    }
+
+    static func leadingNumber(_ s: String) -> Int {
+        Int(s.prefix(while: { $0.isASCII && $0.isNumber }).prefix(18)) ?? 0
+    }
+
+    /// RFC 1939 §7: 1–70 characters in 0x21–0x7E.
+    static func uid(for base: String) -> String {
+        if (1...70).contains(base.utf8.count), base.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) { return base }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in base.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        let hex = String(h, radix: 16)
+        return "H" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// `W=` from the name, else counted from the file.
+    static func virtualSize(name: String, file: String) throws -> Int {
+        for field in name.split(separator: ",").dropFirst() where field.hasPrefix("W=") {
+            if let n = Int(field.dropFirst(2)) { return n }
+        }
+        let fd = try POSIX.open(file, O_RDONLY)
+        defer { POSIX.close(fd) }
+        var size = 0
+        var previousCR = false
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw StoreError("read", file) }
+            if n == 0 { break }
+            for i in 0..<n {
+                let b = buf[i]
+                if b == 0x0A && !previousCR { size += 1 }
+                if b == 0x0D && previousCR { size += 1 }  // bare CR gains an LF on the wire
+                previousCR = b == 0x0D
+                size += 1
+            }
+        }
+        if previousCR { size += 1 }
+        return size
+    }
+
+    /// Opens message `index` for reading; follows a rename between `new/` and `cur/`.
+    public func open(_ index: Int) throws -> Int32 {
+        let e = entries[index]
+        if let fd = try? POSIX.open("\(path)/\(e.subdirectory)/\(e.name)", O_RDONLY) { return fd }
+        for sub in ["cur", "new"] {
+            for name in (try? Self.names(in: "\(path)/\(sub)")) ?? [] where name == e.base || name.hasPrefix(e.base + ":") {
+                return try POSIX.open("\(path)/\(sub)/\(name)", O_RDONLY)
+            }
+        }
+        throw StoreError("open", "\(path)/\(e.subdirectory)/\(e.name)", code: ENOENT)
+    }
+
+    /// Applies a POP3 UPDATE: removes `deleted`, and marks `retrieved` as seen by moving them to
+    /// `cur/` with the `S` flag (so IMAP clients later see them as read). Directories are fsynced.
+    /// A file already gone counts as deleted.
+    public func update(deleted: Set<Int>, retrieved: Set<Int>) throws {
+        var touched = Set<String>()
+        var firstError: (any Error)?
+        for i in deleted.sorted() {
+            let e = entries[i]
+            let p = "\(path)/\(e.subdirectory)/\(e.name)"
+            if unlink(p) != 0 && errno != ENOENT {
+                firstError = firstError ?? StoreError("unlink", p)
+                continue
+            }
+            touched.insert(e.subdirectory)
+        }
+        for i in retrieved.subtracting(deleted).sorted() {
+            let e = entries[i]
+            var flags = ""
+            if let colon = e.name.firstIndex(of: ":") {
+                let info = e.name[e.name.index(after: colon)...]
+                if info.hasPrefix("2,") { flags = String(info.dropFirst(2)) }
+            }
+            if e.subdirectory == "cur" && flags.contains("S") { continue }
+            if !flags.contains("S") { flags = String((flags + "S").sorted()) }
+            let target = "\(path)/cur/\(e.base):2,\(flags)"
+            if rename("\(path)/\(e.subdirectory)/\(e.name)", target) == 0 {
+                touched.insert(e.subdirectory)
+                touched.insert("cur")
+            }
+        }
+        for sub in touched {
+            do { try POSIX.fsyncDirectory("\(path)/\(sub)") } catch { firstError = firstError ?? error }
+        }
+        if let firstError { throw firstError }
+    }
+}
