@@ -78,6 +78,21 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // The POP3 NIO adapter.
+        .target(
+            name: "POP3Server",
+            dependencies: [
+                "POP3Core", "ListenerSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         // Maildir++ storage with fsync-before-acknowledge.
         .target(
             name: "MailStore",
@@ -102,7 +117,7 @@ let package = Package(
         .target(
             name: "MailServer",
             dependencies: [
-                "SMTPServer", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
+                "SMTPServer", "POP3Server", "POP3Core", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

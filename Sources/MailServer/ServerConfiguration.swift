@@ -21,6 +21,12 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var recipientDelimiter: String
     /// The MX listener.
     public var smtp: SMTP
+    /// The POP3 listener with STLS.
+    public var pop3: POP3
+    /// The POP3 listener with implicit TLS.
+    public var pop3s: POP3S
+    /// Password checks and brute-force throttling.
+    public var auth: Auth
     /// Certificate and key; both `nil` → self-signed in `<data_dir>/tls`.
     public var tls: TLS
     /// Size and count limits.
@@ -48,6 +54,34 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var shutdownGrace = 10
     }
 
+    /// `[pop3]`
+    public struct POP3: Hashable, Sendable {
+        /// Addresses for POP3 with STLS (RFC 1939, 2595). Default `["127.0.0.1:2110"]`; `[]` disables.
+        public var listen: [String] = ["127.0.0.1:2110"]
+        /// Accept USER/PASS and AUTH without TLS. Default false.
+        public var allowPlaintextAuth = false
+        /// RFC 1939 autologout timer, seconds (at least 600 recommended). Default 600.
+        public var autologout = 600
+    }
+
+    /// `[pop3s]`
+    public struct POP3S: Hashable, Sendable {
+        /// Addresses for POP3 over implicit TLS (RFC 8314). Default `["127.0.0.1:2995"]`; `[]` disables.
+        public var listen: [String] = ["127.0.0.1:2995"]
+    }
+
+    /// `[auth]`
+    public struct Auth: Hashable, Sendable {
+        /// Delay before answering a failed login, milliseconds. Default 2000.
+        public var failureDelayMilliseconds = 2000
+        /// Failed logins per client IP within `failure_window` before all its logins are refused. Default 10.
+        public var maxFailuresPerIP = 10
+        /// Failed logins per account within `failure_window` before its logins are refused. Default 10.
+        public var maxFailuresPerAccount = 10
+        /// Seconds a failure counts. Default 900.
+        public var failureWindow = 900
+    }
+
     /// `[tls]`
     public struct TLS: Hashable, Sendable {
         /// PEM certificate chain.
@@ -73,7 +107,8 @@ public struct ServerConfiguration: Hashable, Sendable {
     /// The embedded default: no file needed.
     public static var embeddedDefault: ServerConfiguration {
         ServerConfiguration(hostname: systemHostname(), domains: ["localhost"], dataDirectory: "./swallow-data",
-                            postmaster: nil, recipientDelimiter: "+", smtp: SMTP(), tls: TLS(), limits: Limits(), log: Log())
+                            postmaster: nil, recipientDelimiter: "+", smtp: SMTP(), pop3: POP3(), pop3s: POP3S(), auth: Auth(),
+                            tls: TLS(), limits: Limits(), log: Log())
     }
 
     /// The machine's host name, or `localhost`.
@@ -130,7 +165,7 @@ extension ServerConfiguration {
         let reader = Reader(text: text)
         var c = ServerConfiguration.embeddedDefault
         try reader.checkKeys(table, path: "", allowed: ["hostname", "domains", "data_dir", "postmaster", "recipient_delimiter",
-                                                         "smtp", "tls", "limits", "log"])
+                                                         "smtp", "pop3", "pop3s", "auth", "tls", "limits", "log"])
         if let v = try reader.string(table, "hostname") { c.hostname = v }
         if let v = try reader.strings(table, "domains") { c.domains = v.map { $0.lowercased() } }
         if let v = try reader.string(table, "data_dir") { c.dataDirectory = v }
@@ -147,6 +182,23 @@ extension ServerConfiguration {
             if let v = try reader.int(t, "data_timeout", path: "smtp", min: 1) { c.smtp.dataTimeout = v }
             if let v = try reader.int(t, "max_errors", path: "smtp", min: 1) { c.smtp.maxErrors = v }
             if let v = try reader.int(t, "shutdown_grace", path: "smtp", min: 0) { c.smtp.shutdownGrace = v }
+        }
+        if let t = try reader.table(table, "pop3") {
+            try reader.checkKeys(t, path: "pop3", allowed: ["listen", "allow_plaintext_auth", "autologout"])
+            if let v = try reader.strings(t, "listen", path: "pop3") { c.pop3.listen = v }
+            if let v = try reader.bool(t, "allow_plaintext_auth", path: "pop3") { c.pop3.allowPlaintextAuth = v }
+            if let v = try reader.int(t, "autologout", path: "pop3", min: 1) { c.pop3.autologout = v }
+        }
+        if let t = try reader.table(table, "pop3s") {
+            try reader.checkKeys(t, path: "pop3s", allowed: ["listen"])
+            if let v = try reader.strings(t, "listen", path: "pop3s") { c.pop3s.listen = v }
+        }
+        if let t = try reader.table(table, "auth") {
+            try reader.checkKeys(t, path: "auth", allowed: ["failure_delay_ms", "max_failures_per_ip", "max_failures_per_account", "failure_window"])
+            if let v = try reader.int(t, "failure_delay_ms", path: "auth", min: 0) { c.auth.failureDelayMilliseconds = v }
+            if let v = try reader.int(t, "max_failures_per_ip", path: "auth", min: 1) { c.auth.maxFailuresPerIP = v }
+            if let v = try reader.int(t, "max_failures_per_account", path: "auth", min: 1) { c.auth.maxFailuresPerAccount = v }
+            if let v = try reader.int(t, "failure_window", path: "auth", min: 1) { c.auth.failureWindow = v }
         }
         if let t = try reader.table(table, "tls") {
             try reader.checkKeys(t, path: "tls", allowed: ["certificate", "private_key"])
@@ -181,8 +233,10 @@ extension ServerConfiguration {
             throw fail("domains", "'\(d)' is not a domain name")
         }
         guard !dataDirectory.isEmpty else { throw fail("data_dir", "must not be empty") }
-        for l in smtp.listen where ListenAddress.parse(l) == nil {
-            throw fail("smtp.listen", "'\(l)' is not host:port (IPv6 as [::1]:25)")
+        for (key, list) in [("smtp.listen", smtp.listen), ("pop3.listen", pop3.listen), ("pop3s.listen", pop3s.listen)] {
+            for l in list where ListenAddress.parse(l) == nil {
+                throw fail(key, "'\(l)' is not host:port (IPv6 as [::1]:25)")
+            }
         }
         for n in smtp.relayNetworks where CIDR.parse(n) == nil {
             throw fail("smtp.relay_networks", "'\(n)' is not an address or CIDR network")
@@ -287,6 +341,12 @@ private struct Reader {
             out.append(s)
         }
         return out
+    }
+
+    func bool(_ t: TOMLTable, _ key: String, path: String = "") throws -> Bool? {
+        guard let v = t[key] else { return nil }
+        guard v.type == .bool, let b = v.bool else { throw error(full(path, key), "expected true or false, found \(v.type)") }
+        return b
     }
 
     func table(_ t: TOMLTable, _ key: String) throws -> TOMLTable? {

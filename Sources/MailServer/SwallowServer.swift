@@ -6,6 +6,8 @@ import MailStore
 import NIOCore
 import NIOPosix
 import NIOSSL
+import POP3Core
+import POP3Server
 import SMTPCore
 import SMTPServer
 import ServiceLifecycle
@@ -21,28 +23,34 @@ public final class SwallowServer: Sendable {
     public let configuration: ServerConfiguration
     /// The TLS material (fingerprint for logs).
     public let tls: TLSMaterial
-    /// Addresses the SMTP listener is bound to.
-    public let smtpAddresses: [SocketAddress]
-    let listeners: [SMTPListener]
+    /// Addresses each listener is bound to, by listener name (`smtp`, `pop3`, `pop3s`).
+    public let boundAddresses: [(name: String, addresses: [SocketAddress])]
+    let services: [any Service]
+    let drains: [@Sendable () async -> Void]
 
-    /// The SMTP listener's bound addresses as `ip:port` text.
-    public var smtpEndpoints: [String] {
-        smtpAddresses.map { a in
+    /// A listener's bound addresses as `ip:port` text.
+    public func endpoints(_ name: String) -> [String] {
+        (boundAddresses.first { $0.name == name }?.addresses ?? []).map { a in
             let ip = a.ipAddress ?? "?"
             return ip.contains(":") ? "[\(ip)]:\(a.port ?? 0)" : "\(ip):\(a.port ?? 0)"
         }
     }
+
+    /// The SMTP listener's bound addresses as `ip:port` text.
+    public var smtpEndpoints: [String] { endpoints("smtp") }
     let directory: SQLiteDirectory
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
     let logger: Logger
 
-    private init(configuration: ServerConfiguration, tls: TLSMaterial, smtpAddresses: [SocketAddress], listeners: [SMTPListener],
+    private init(configuration: ServerConfiguration, tls: TLSMaterial, boundAddresses: [(name: String, addresses: [SocketAddress])],
+                 services: [any Service], drains: [@Sendable () async -> Void],
                  directory: SQLiteDirectory, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
         self.configuration = configuration
         self.tls = tls
-        self.smtpAddresses = smtpAddresses
-        self.listeners = listeners
+        self.boundAddresses = boundAddresses
+        self.services = services
+        self.drains = drains
         self.directory = directory
         self.group = group
         self.threadPool = threadPool
@@ -75,36 +83,82 @@ public final class SwallowServer: Sendable {
             try? await threadPool.shutdownGracefully()
             throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open \(layout.database): \(error)")
         }
-        let intake = Intake(directory: directory, store: MaildirStore(root: layout.mail, hostname: c.hostname), hostname: c.hostname,
+        let store = MaildirStore(root: layout.mail, hostname: c.hostname)
+        let intake = Intake(directory: directory, store: store, hostname: c.hostname,
                             spoolDirectory: layout.spool, threadPool: threadPool, logger: logger, firstDomain: c.domains[0],
                             relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse))
-        let registry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
-        let machine = SMTPServerStateMachine.Configuration(
-            hostname: c.hostname, maximumMessageSize: c.limits.maxMessageSize, maximumRecipients: c.limits.maxRecipients,
-            maximumErrors: c.smtp.maxErrors, startTLSAvailable: true)
-        let addresses = c.smtp.listen.compactMap(ListenAddress.parse).map { (host: $0.host, port: $0.port) }
-        let smtp = SMTPListener(
-            configuration: .init(name: "smtp", addresses: addresses, machine: machine, tls: tls.context,
-                                 commandTimeout: .seconds(Int64(c.smtp.commandTimeout)), dataTimeout: .seconds(Int64(c.smtp.dataTimeout)),
-                                 shutdownGrace: .seconds(Int64(c.smtp.shutdownGrace))),
-            delegate: intake, registry: registry, group: group, logger: logger)
-        let bound: [SocketAddress]
+        let authenticator: Authenticator
         do {
-            bound = try await smtp.bind()
+            authenticator = try Authenticator(directory: directory, threadPool: threadPool, policy: .init(
+                failureDelay: .milliseconds(c.auth.failureDelayMilliseconds), maxFailuresPerIP: c.auth.maxFailuresPerIP,
+                maxFailuresPerAccount: c.auth.maxFailuresPerAccount, window: .seconds(c.auth.failureWindow)))
         } catch {
-            try? await directory.close()
-            try? await group.shutdownGracefully()
-            try? await threadPool.shutdownGracefully()
-            throw ConfigurationError(key: "smtp.listen", line: nil, message: "cannot listen on \(c.smtp.listen.joined(separator: ", ")): \(error)")
+            await release(directory: directory, group: group, threadPool: threadPool)
+            throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
         }
-        return SwallowServer(configuration: c, tls: tls, smtpAddresses: bound, listeners: [smtp], directory: directory,
-                             group: group, threadPool: threadPool, logger: logger)
+        let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
+        let smtpRegistry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
+        let pop3Registry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
+        let grace = TimeAmount.seconds(Int64(c.smtp.shutdownGrace))
+        func addresses(_ list: [String]) -> [(host: String, port: Int)] {
+            list.compactMap(ListenAddress.parse).map { (host: $0.host, port: $0.port) }
+        }
+        var bound: [(name: String, addresses: [SocketAddress])] = []
+        var services: [any Service] = []
+        var drains: [@Sendable () async -> Void] = []
+        do {
+            if !c.smtp.listen.isEmpty {
+                let machine = SMTPServerStateMachine.Configuration(
+                    hostname: c.hostname, maximumMessageSize: c.limits.maxMessageSize, maximumRecipients: c.limits.maxRecipients,
+                    maximumErrors: c.smtp.maxErrors, startTLSAvailable: true)
+                let smtp = SMTPListener(
+                    configuration: .init(name: "smtp", addresses: addresses(c.smtp.listen), machine: machine, tls: tls.context,
+                                         commandTimeout: .seconds(Int64(c.smtp.commandTimeout)),
+                                         dataTimeout: .seconds(Int64(c.smtp.dataTimeout)), shutdownGrace: grace),
+                    delegate: intake, registry: smtpRegistry, group: group, logger: logger)
+                bound.append(("smtp", try await listen("smtp.listen", c.smtp.listen) { try await smtp.bind() }))
+                services.append(smtp)
+                drains.append { await smtp.drain() }
+            }
+            for (name, list, implicit) in [("pop3", c.pop3.listen, false), ("pop3s", c.pop3s.listen, true)] where !list.isEmpty {
+                let pop3 = POP3Listener(
+                    configuration: .init(name: name, addresses: addresses(list),
+                                         machine: .init(hostname: c.hostname, tlsAvailable: true,
+                                                        allowPlaintextAuthentication: c.pop3.allowPlaintextAuth),
+                                         tls: tls.context, implicitTLS: implicit, autologout: .seconds(Int64(c.pop3.autologout)),
+                                         shutdownGrace: grace),
+                    delegate: maildrops, registry: pop3Registry, group: group, logger: logger)
+                bound.append((name, try await listen("\(name).listen", list) { try await pop3.bind() }))
+                services.append(pop3)
+                drains.append { await pop3.drain() }
+            }
+        } catch {
+            for d in drains { await d() }
+            await release(directory: directory, group: group, threadPool: threadPool)
+            throw error
+        }
+        return SwallowServer(configuration: c, tls: tls, boundAddresses: bound, services: services, drains: drains,
+                             directory: directory, group: group, threadPool: threadPool, logger: logger)
+    }
+
+    private static func listen(_ key: String, _ list: [String], _ bind: () async throws -> [SocketAddress]) async throws -> [SocketAddress] {
+        do {
+            return try await bind()
+        } catch {
+            throw ConfigurationError(key: key, line: nil, message: "cannot listen on \(list.joined(separator: ", ")): \(error)")
+        }
+    }
+
+    private static func release(directory: SQLiteDirectory, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool) async {
+        try? await directory.close()
+        try? await group.shutdownGracefully()
+        try? await threadPool.shutdownGracefully()
     }
 
     /// Serves until SIGTERM or SIGINT, then drains and releases everything.
     public func run() async throws {
         let group = ServiceGroup(configuration: .init(
-            services: listeners.map { .init(service: $0) },
+            services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await close()
@@ -112,7 +166,7 @@ public final class SwallowServer: Sendable {
 
     /// Stops accepting, drains sessions and releases resources (for tests and embedding).
     public func shutdown() async {
-        for l in listeners { await l.drain() }
+        for d in drains { await d() }
         await close()
     }
 

@@ -8,7 +8,8 @@ import NIOCore
 /// Sizes come from Dovecot-style `W=` in the file name when present (no file is read to log in);
 /// otherwise the file is read once to count its line ends. The unique ID is the part of the file name
 /// before `:` — stable when a file moves from `new/` to `cur/`, across restarts, and never reused
-/// (names carry time, pid, a counter and the host) — or a hash of it when it is not a valid UIDL.
+/// (names carry time, pid, a counter and the host; the `,S=…,W=…` fields are left out) — or a hash of
+/// it when it is not a valid UIDL.
 public final class MaildirMaildrop: @unchecked Sendable {
     /// One message in the snapshot.
     public struct Entry: Hashable, Sendable {
@@ -37,7 +38,8 @@ public final class MaildirMaildrop: @unchecked Sendable {
             for name in try Self.names(in: "\(path)/\(sub)") {
                 let base = String(name.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0])
                 let size = try Self.virtualSize(name: base, file: "\(path)/\(sub)/\(name)")
-                list.append(Entry(subdirectory: sub, name: name, base: base, size: size, uid: Self.uid(for: base)))
+                let unique = String(base.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)[0])
+                list.append(Entry(subdirectory: sub, name: name, base: base, size: size, uid: Self.uid(for: unique)))
             }
         }
         list.sort { a, b in

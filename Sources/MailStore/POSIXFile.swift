@@ -22,7 +22,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         "\(operation) \(path): \(String(cString: strerror(code))) (errno \(code))"
     }
 
-    init(_ operation: String, _ path: String, code: Int32 = errno) {
+    /// Creates an error; `code` defaults to the current errno.
+    public init(_ operation: String, _ path: String, code: Int32 = errno) {
         self.code = code
         self.operation = operation
         self.path = path

@@ -78,7 +78,10 @@ struct Serve: AsyncParsableCommand {
         out += "  host name:      \(c.hostname)\n"
         out += "  domains:        \(c.domains.joined(separator: ", "))\n"
         out += "  data directory: \(c.dataDirectory)\n"
-        out += "  smtp (MX):      \(server.smtpEndpoints.joined(separator: ", "))\n"
+        for (name, label) in [("smtp", "smtp (MX):     "), ("pop3", "pop3 (STLS):   "), ("pop3s", "pop3s (TLS):   ")] {
+            let e = server.endpoints(name)
+            if !e.isEmpty { out += "  \(label) \(e.joined(separator: ", "))\n" }
+        }
         out += "  TLS SHA-256:    \(server.tls.fingerprint)\n"
         let cfg = options.config.map { " --config \($0)" } ?? ""
         out += "Add a first user:  echo 'secret' | swallow user add you@\(c.domains[0]) --password-stdin\(cfg)\n"

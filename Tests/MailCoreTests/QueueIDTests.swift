@@ -4,10 +4,10 @@ import Testing
 @Suite("QueueID")
 struct QueueIDTests {
     @Test("known values", arguments: [
-        (UInt64(0), UInt32(0), "0z0"),
-        (UInt64(31), UInt32(1), "bz1"),
-        (UInt64(32), UInt32(31), "10zb"),
-        (UInt64(1023), UInt32(32), "bbz10"),
+        (UInt64(0), UInt32(0), "00000000000z0000"),
+        (UInt64(31), UInt32(1), "0000000000bz0001"),
+        (UInt64(32), UInt32(31), "00000000010z000b"),
+        (UInt64(1023), UInt32(32), "000000000bbz0010"),
     ])
     func knownValues(_ micros: UInt64, _ sequence: UInt32, _ expected: String) {
         #expect(QueueID(microseconds: micros, sequence: sequence).rawValue == expected)
@@ -36,7 +36,7 @@ struct QueueIDTests {
             #expect(QueueID(microseconds: base + step - 1, sequence: 25) < next)
             previous = next
         }
-        for s: UInt32 in 0..<31 {
+        for s: UInt32 in [0, 1, 30, 31, 32, 1000, 65_535] {
             #expect(QueueID(microseconds: base, sequence: s) < QueueID(microseconds: base, sequence: s + 1))
         }
     }

@@ -150,16 +150,18 @@ public struct SMTPServerStateMachine: Sendable {
         if case .closed = state { return .none }
         switch command {
         case .quit:
+            let discard = sinkIsOpen
             state = .closed
-            return .send([SMTPReply(code: 221, .init(2, 0, 0), "\(configuration.hostname) closing connection")], then: .close)
+            return discardingSink(discard, .send([SMTPReply(code: 221, .init(2, 0, 0), "\(configuration.hostname) closing connection")], then: .close))
         case .noop:
             return reply(250, .init(2, 0, 0), "Ok")
         case .rset:
+            let discard = sinkIsOpen
             switch state {
             case .awaitingHello: break
             default: state = .ready
             }
-            return reply(250, .init(2, 0, 0), "Ok")
+            return discardingSink(discard, reply(250, .init(2, 0, 0), "Ok"))
         case .help:
             return reply(214, .init(2, 0, 0), "See RFC 5321 and https://swallow.invalid/help; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS")
         case .vrfy:
@@ -167,7 +169,8 @@ public struct SMTPServerStateMachine: Sendable {
         case .expn:
             return error(502, .init(5, 5, 1), "EXPN not available")
         case .ehlo(let name), .helo(let name):
-            return hello(name: name, extended: { if case .ehlo = command { true } else { false } }())
+            let discard = sinkIsOpen
+            return discardingSink(discard, hello(name: name, extended: { if case .ehlo = command { true } else { false } }()))
         case .startTLS:
             return startTLS()
         case .auth:
@@ -320,7 +323,7 @@ public struct SMTPServerStateMachine: Sendable {
         if case .closed = state { return .none }
         let wasStoring: Bool = if case .storing = state { true } else { false }
         if wasStoring { return .none }  // the store finishes; its reply goes out first
-        let sinkOpen = isReceivingContent
+        let sinkOpen = isReceivingContent || sinkIsOpen
         state = .closed
         let r = SMTPReply(code: 421, .init(4, 4, 2), "\(configuration.hostname) Error: timeout exceeded")
         return sinkOpen ? .discardMessage(r, then: .close) : .send([r], then: .close)
@@ -332,8 +335,9 @@ public struct SMTPServerStateMachine: Sendable {
         switch state {
         case .closed: return .none
         case .awaitingHello, .ready, .transaction:
+            let discard = sinkIsOpen
             state = .closed
-            return .send([Self.shuttingDown(configuration.hostname)], then: .close)
+            return discardingSink(discard, .send([Self.shuttingDown(configuration.hostname)], then: .close))
         case .verifyingRecipient, .receivingData, .receivingChunk, .storing:
             return .none
         }
@@ -342,7 +346,7 @@ public struct SMTPServerStateMachine: Sendable {
     /// The shutdown deadline passed: close whatever is in progress.
     public mutating func shutdownDeadlinePassed() -> Action {
         if case .closed = state { return .none }
-        let sinkOpen = isReceivingContent
+        let sinkOpen = isReceivingContent || sinkIsOpen
         state = .closed
         let r = Self.shuttingDown(configuration.hostname)
         return sinkOpen ? .discardMessage(r, then: .close) : .send([r], then: .close)
@@ -350,12 +354,7 @@ public struct SMTPServerStateMachine: Sendable {
 
     /// The connection was closed by the peer or the network.
     public mutating func connectionClosed() -> Action {
-        let sinkOpen: Bool
-        switch state {
-        case .receivingData: sinkOpen = true
-        case .receivingChunk(let t, _, _): sinkOpen = t?.sinkOpened ?? false
-        default: sinkOpen = false
-        }
+        let sinkOpen = sinkIsOpen
         state = .closed
         return sinkOpen ? .discardMessage(SMTPReply(code: 421, .init(4, 4, 0), "connection lost"), then: .close) : .none
     }
@@ -518,6 +517,24 @@ public struct SMTPServerStateMachine: Sendable {
         SMTPReply(code: 421, .init(4, 3, 2), "\(host) Service shutting down, closing connection")
     }
 
+    /// `true` when content has been handed to the sink and neither store nor discard has ended it:
+    /// DATA in progress, or BDAT chunks accepted in a transaction still waiting for `BDAT … LAST`.
+    private var sinkIsOpen: Bool {
+        switch state {
+        case .transaction(let t), .receivingData(let t), .verifyingRecipient(let t, _): return t.sinkOpened
+        case .receivingChunk(let t, _, _): return t?.sinkOpened ?? false
+        default: return false
+        }
+    }
+
+    /// Turns a single-reply `send` into `discardMessage` when a transaction with an open sink is being
+    /// abandoned (RSET, EHLO/HELO, QUIT, shutdown after non-last BDAT chunks), so the adapter drops
+    /// the partial content instead of prepending it to the next message.
+    private func discardingSink(_ discard: Bool, _ action: Action) -> Action {
+        guard discard, case .send(let replies, let then) = action, replies.count == 1 else { return action }
+        return .discardMessage(replies[0], then: then)
+    }
+
     private func reply(_ code: Int, _ e: EnhancedStatusCode?, _ text: String) -> Action {
         .send([SMTPReply(code: code, e, text)], then: .readCommands)
     }
@@ -538,9 +555,11 @@ public struct SMTPServerStateMachine: Sendable {
     private mutating func countingError(_ action: Action, _ r: SMTPReply) -> Action {
         errors += 1
         guard errors > configuration.maximumErrors else { return action }
+        let discard = sinkIsOpen
         state = .closed
         let bye = SMTPReply(code: 421, .init(4, 7, 0), "\(configuration.hostname) Error: too many errors")
         if case .discardMessage(let reply, _) = action { return .discardMessage(reply, then: .close) }
+        if discard { return .discardMessage(r, then: .close) }
         return .send([r, bye], then: .close)
     }
 }
