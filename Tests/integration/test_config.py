@@ -127,3 +127,46 @@ def test_serve_refuses_bad_config(swallow_bin, tmp_path):
         pytest.fail("serve kept running with a bad config")
     assert result.returncode != 0
     assert "max_recipients" in result.stderr, result.stderr
+
+
+def test_serve_without_config_uses_embedded_default(swallow_bin, tmp_path):
+    """No --config: data in ./swallow-data, domain localhost, SMTP on 127.0.0.1:2525."""
+    import signal
+    import smtplib
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 2525)) == 0:
+            pytest.skip("something already listens on 127.0.0.1:2525")
+    add = subprocess.run(
+        [str(swallow_bin), "user", "add", "you@localhost", "--password-stdin"],
+        input="secret\n", capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert add.returncode == 0, add.stderr
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([str(swallow_bin), "serve"], cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", 2525), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "default server not listening on 2525"
+                time.sleep(0.05)
+        with smtplib.SMTP("127.0.0.1", 2525, timeout=15) as client:
+            assert client.sendmail("s@remote.test", ["you@localhost"], "Subject: default\r\n\r\nhi\r\n") == {}
+        new = tmp_path / "swallow-data" / "mail" / "localhost" / "you" / "new"
+        assert new.is_dir() and len(list(new.iterdir())) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "serve.log").read_text()
+    assert "2525" in output and "user add" in output, "serve should say where it listens and how to add a user"

@@ -289,3 +289,26 @@ def test_password_not_stored_in_plaintext(server):
     for path in server.data_dir.rglob("*"):
         if path.is_file():
             assert b"Sup3rSecretPassw0rd" not in path.read_bytes(), f"plaintext password in {path}"
+
+
+def test_maildir_layout_and_sizes(server):
+    """A standard Maildir++ (tmp/ new/ cur/); ",S=" in a file name is the size on disk and ",W=" the
+    size with CRLF line ends, as Dovecot reads them; files are private to the owner."""
+    body = "".join(f"line {i}\r\n" for i in range(50))
+    with server.smtp() as client:
+        assert client.sendmail("sender@remote.test", ["alice@example.test"], simple_message("sizes", body)) == {}
+        assert client.sendmail("sender@remote.test", ["alice@example.test"], simple_message("sizes 2")) == {}
+    path = server.maildir_path("alice@example.test")
+    for sub in ("tmp", "new", "cur"):
+        assert (path / sub).is_dir(), f"{path / sub} missing"
+    files = server.maildir_files("alice@example.test")
+    assert len(files) == 2 and len({f.name for f in files}) == 2
+    for f in files:
+        data = f.read_bytes()
+        assert ":" not in f.name and "/" not in f.name, f.name
+        fields = dict(part.split("=", 1) for part in f.name.split(",")[1:] if "=" in part)
+        if "S" in fields:
+            assert int(fields["S"]) == len(data), f"{f.name}: S= says {fields['S']}, file has {len(data)} bytes"
+        if "W" in fields:
+            assert int(fields["W"]) == len(data) + data.count(b"\n"), f"{f.name}: W= wrong"
+        assert f.stat().st_mode & 0o077 == 0, f"{f.name} is readable by others: {oct(f.stat().st_mode)}"
