@@ -161,12 +161,17 @@ let package = Package(
             resources: [.copy("Transcripts")],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "POP3CoreTests",
+            dependencies: ["POP3Core", "MailTesting", "MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
         .testTarget(
             name: "MailServerTests",
             dependencies: [
-                "MailServer", "MailTesting", "SMTPServer", "Directory", "MailStore",
+                "MailServer", "MailTesting", "SMTPServer", "SMTPCore", "Directory", "MailStore", "ListenerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

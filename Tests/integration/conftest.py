@@ -93,6 +93,10 @@ def render_config(
     lines += ["", "[smtp]", f'listen = ["127.0.0.1:{port}"]', "relay_networks = []"]
     for key, value in (smtp_extra or {}).items():
         lines.append(f"{key} = {json.dumps(value)}")
+    # POP3 listeners default to fixed ports (2110/2995); SMTP-only tests switch them off so that
+    # several servers can run at once.
+    if "[pop3]" not in "\n".join(lines):
+        lines += ["", "[pop3]", "listen = []", "", "[pop3s]", "listen = []"]
     if tls:
         lines += ["", "[tls]"]
         for key, value in tls.items():
