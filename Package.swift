@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "MailCore", targets: ["MailCore"]),
         .library(name: "SMTPCore", targets: ["SMTPCore"]),
         .library(name: "SMTPServer", targets: ["SMTPServer"]),
+        .library(name: "SMTPClient", targets: ["SMTPClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -39,6 +40,17 @@ let package = Package(
         .target(
             name: "SMTPCore",
             dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // SASL client mechanisms (PLAIN, LOGIN, XOAUTH2, SCRAM-SHA-256). Pure.
+        .target(
+            name: "SASL",
+            dependencies: [
+                "MailCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -89,6 +101,20 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // The SMTP client library (NIO adapter over SMTPCore's client side).
+        .target(
+            name: "SMTPClient",
+            dependencies: [
+                "SMTPCore", "SASL", "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             exclude: ["README.md"],
             swiftSettings: strict

@@ -1,0 +1,335 @@
+import MailCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SASL
+import SMTPCore
+
+/// An SMTP client connection (RFC 5321) usable from any Swift program: connect, STARTTLS or implicit
+/// TLS, EHLO (HELO fallback), AUTH, then any number of messages (RSET between when needed), QUIT.
+///
+/// ```swift
+/// var config = SMTPClientConfiguration(host: "smtp.example.com", port: 587, security: .startTLS)
+/// config.authentication = .password(user: "alice@example.com", password: secret)
+/// let client = try await SMTPClient.connect(config)
+/// let result = try await client.send(message, from: "alice@example.com", to: ["bob@example.org"])
+/// await client.quit()
+/// ```
+public final class SMTPClient: Sendable {
+    private let channel: any Channel
+    private let handler: NIOLoopBound<SMTPClientHandler>
+    private let configuration: SMTPClientConfiguration
+    private let state = NIOLockedValueBox(State())
+
+    /// What the server offered in its last EHLO reply.
+    public var capabilities: SMTPCapabilities { state.withLockedValue { $0 }.capabilities }
+    /// `true` once the connection is encrypted.
+    public var isEncrypted: Bool { state.withLockedValue { $0 }.encrypted }
+    /// The mechanism used to authenticate, if any.
+    public var authenticatedWith: String? { state.withLockedValue { $0 }.mechanism }
+    /// The server's greeting line.
+    public var greeting: SMTPReply { state.withLockedValue { $0 }.greeting! }
+
+    struct State: Sendable {
+        var capabilities = SMTPCapabilities()
+        var encrypted = false
+        var mechanism: String?
+        var greeting: SMTPReply?
+        var needsReset = false
+    }
+
+    private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, configuration: SMTPClientConfiguration) {
+        self.channel = channel
+        self.handler = handler
+        self.configuration = configuration
+    }
+
+    /// Connects, secures and authenticates as `configuration` says.
+    public static func connect(_ configuration: SMTPClientConfiguration,
+                               eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(SMTPClientError) -> SMTPClient {
+        let tls: NIOSSLContext?
+        do {
+            tls = configuration.security == .plain ? nil : try makeTLSContext(configuration)
+        } catch {
+            throw SMTPClientError(kind: .tls("\(error)"), isPermanent: true)
+        }
+        let serverName = Self.sniName(configuration)
+        let channel: any Channel
+        let handlerBox: NIOLoopBound<SMTPClientHandler>
+        do {
+            let loop = eventLoopGroup.any()
+            let h = NIOLoopBound(SMTPClientHandler(), eventLoop: loop)
+            handlerBox = h
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(configuration.timeouts.connect)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        if configuration.security == .implicitTLS, let tls {
+                            try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        }
+                        try ch.pipeline.syncOperations.addHandler(h.value)
+                    }
+                }
+                .connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw SMTPClientError(kind: .connectFailed("\(configuration.host):\(configuration.port): \(error)"), isPermanent: false)
+        }
+        let client = SMTPClient(channel: channel, handler: handlerBox, configuration: configuration)
+        do {
+            try await client.open(tls: tls, serverName: serverName)
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        return client
+    }
+
+    static func sniName(_ c: SMTPClientConfiguration) -> String? {
+        let name = c.serverName ?? c.host
+        return CIDR.parseIP(name) == nil ? name : nil
+    }
+
+    static func makeTLSContext(_ c: SMTPClientConfiguration) throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        switch c.certificateVerification {
+        case .systemTrustStore: break
+        case .customCA(let file): tls.trustRoots = .file(file)
+        case .insecureNoVerification: tls.certificateVerification = .none
+        }
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    // MARK: Session setup
+
+    private func open(tls: NIOSSLContext?, serverName: String?) async throws(SMTPClientError) {
+        if configuration.security == .implicitTLS { state.withLockedValue { $0.encrypted = true } }
+        let greeting = try await reply(timeout: configuration.timeouts.greeting, command: "connection greeting")
+        state.withLockedValue { $0.greeting = greeting }
+        guard greeting.code == 220 else { throw .refused(greeting, command: "connection greeting") }
+        try await hello()
+        switch configuration.security {
+        case .startTLS, .startTLSIfAvailable:
+            if capabilities.startTLS {
+                let r = try await command("STARTTLS")
+                guard r.code == 220 else {
+                    if configuration.security == .startTLS { throw .refused(r, command: "STARTTLS") }
+                    break
+                }
+                guard let tls else { preconditionFailure("STARTTLS without a TLS context") }
+                do {
+                    let h = handler
+                    let loop = channel.eventLoop
+                    try await loop.flatSubmit {
+                        h.value.startTLS(tls: tls, serverHostname: serverName, eventLoop: loop)
+                    }.get()
+                } catch let e as SMTPClientError {
+                    throw e
+                } catch {
+                    throw SMTPClientError(kind: .tls("\(error)"), isPermanent: false)
+                }
+                state.withLockedValue { $0.encrypted = true }
+                try await hello()
+            } else if configuration.security == .startTLS {
+                throw SMTPClientError(kind: .tls("the server does not offer STARTTLS"), isPermanent: true)
+            }
+        case .plain, .implicitTLS:
+            break
+        }
+        try await authenticate()
+    }
+
+    private func hello() async throws(SMTPClientError) {
+        let r = try await command("EHLO \(configuration.heloName)")
+        if r.code == 250 {
+            state.withLockedValue { $0.capabilities = SMTPCapabilities(ehloReply: r) }
+            return
+        }
+        guard r.code >= 500 else { throw .refused(r, command: "EHLO") }
+        let h = try await command("HELO \(configuration.heloName)")
+        guard h.code == 250 else { throw .refused(h, command: "HELO") }
+        state.withLockedValue { $0.capabilities = SMTPCapabilities() }
+    }
+
+    private func authenticate() async throws(SMTPClientError) {
+        var mechanism: any SASLClientMechanism
+        switch configuration.authentication {
+        case .none:
+            return
+        case .password(let user, let password, let preferences):
+            let offered = capabilities.authMechanisms
+            guard let name = preferences.map({ $0.uppercased() }).first(where: { offered.contains($0) }) else {
+                throw SMTPClientError(kind: .authenticationUnavailable(
+                    offered.isEmpty ? "the server offers no AUTH mechanism" : "no mechanism in common (server offers \(offered.joined(separator: " ")))"),
+                    isPermanent: true)
+            }
+            switch name {
+            case "SCRAM-SHA-256": mechanism = SASLSCRAMSHA256(user: user, password: password)
+            case "PLAIN": mechanism = SASLPlain(user: user, password: password)
+            case "LOGIN": mechanism = SASLLogin(user: user, password: password)
+            default:
+                throw SMTPClientError(kind: .authenticationUnavailable("mechanism \(name) is not implemented"), isPermanent: true)
+            }
+        case .oauth2(let user, let token):
+            guard capabilities.authMechanisms.contains("XOAUTH2") else {
+                throw SMTPClientError(kind: .authenticationUnavailable("the server does not offer XOAUTH2"), isPermanent: true)
+            }
+            mechanism = SASLXOAuth2(user: user, accessToken: token)
+        }
+        guard isEncrypted || configuration.allowPlaintextAuthentication else {
+            throw SMTPClientError(kind: .authenticationUnavailable("refusing to send credentials without TLS"), isPermanent: true)
+        }
+        let label = "AUTH \(mechanism.name)"
+        var line = label
+        if let initial = mechanism.initialResponse() { line += " " + (initial.isEmpty ? "=" : Base64.encode(initial)) }
+        var r = try await command(line, label: label)
+        var rounds = 0
+        while r.code == 334 {
+            rounds += 1
+            guard rounds < 10 else { throw SMTPClientError(kind: .malformedReply, command: label, isPermanent: false) }
+            let text = r.lines.first ?? ""
+            guard let challenge = Base64.decode(text) else {
+                _ = try? await command("*", label: label)
+                throw SMTPClientError(kind: .malformedReply, command: label, isPermanent: false)
+            }
+            do {
+                let response: [UInt8]
+                if mechanism is SASLSCRAMSHA256, rounds >= 2 {
+                    try mechanism.verifySuccess(challenge)
+                    response = []
+                } else {
+                    response = try mechanism.respond(to: challenge)
+                }
+                r = try await command(Base64.encode(response), label: label)
+            } catch let e as SASLError {
+                _ = try? await command("*", label: label)
+                throw SMTPClientError(kind: .authenticationUnavailable("\(e)"), command: label, isPermanent: true)
+            } catch let e as SMTPClientError {
+                throw e
+            } catch {
+                throw SMTPClientError(kind: .malformedReply, command: label, isPermanent: false)
+            }
+        }
+        guard r.code == 235 else { throw .refused(r, command: label) }
+        state.withLockedValue { $0.mechanism = mechanism.name }
+    }
+
+    // MARK: Messages
+
+    /// The result of sending one message.
+    public struct SendResult: Hashable, Sendable {
+        /// The server's reply to the content (e.g. `250 2.0.0 Ok: queued as …`).
+        public var reply: SMTPReply
+        /// Recipients the server accepted.
+        public var acceptedRecipients: [ForwardPath]
+        /// Recipients the server refused (the message went to the others).
+        public var refusedRecipients: [SMTPClientTransaction.RefusedRecipient]
+    }
+
+    /// Sends one message. Throws when no recipient was accepted or the content was refused; partial
+    /// refusals are reported in the result.
+    ///
+    /// - Parameters:
+    ///   - message: a complete RFC 5322 message, any line ends (they become CRLF).
+    ///   - from: the envelope sender (`<>` allowed).
+    ///   - to: envelope recipients, with RCPT parameters if any (DSN NOTIFY/ORCPT are sent only when the
+    ///     server offers DSN).
+    ///   - mailParameters: extra MAIL parameters (DSN RET/ENVID).
+    public func send(_ message: ByteBuffer, from: ReversePath, to: [SMTPClientTransaction.Recipient],
+                     mailParameters: [ESMTPParameter] = []) async throws(SMTPClientError) -> SendResult {
+        if state.withLockedValue({ $0.needsReset }) {
+            let r = try await command("RSET")
+            guard r.code == 250 else { throw .refused(r, command: "RSET") }
+            state.withLockedValue { $0.needsReset = false }
+        }
+        var transaction = try SMTPClientTransaction(from: from, to: to, message: SMTPMessageEncoder(message),
+                                                    capabilities: capabilities, mailParameters: mailParameters,
+                                                    allowChunking: configuration.useChunking)
+        var action = transaction.start()
+        var lastCommand = "MAIL FROM"
+        while true {
+            switch action {
+            case .send(let bytes):
+                if let first = bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 12)) {
+                    lastCommand = first.hasPrefix("MAIL") ? "MAIL FROM" : first.hasPrefix("RCPT") ? "RCPT TO"
+                        : first.hasPrefix("DATA") ? "DATA" : first.hasPrefix("BDAT") ? "BDAT" : "end of data"
+                }
+                try await write(bytes)
+                action = .wait
+            case .wait:
+                let timeout = lastCommand == "end of data" || lastCommand == "BDAT" ? configuration.timeouts.dataTermination
+                    : lastCommand == "DATA" ? configuration.timeouts.dataInitiation : configuration.timeouts.command
+                let r = try await reply(timeout: timeout, command: lastCommand)
+                action = transaction.replyReceived(r)
+            case .finished(let outcome):
+                if outcome.needsReset { state.withLockedValue { $0.needsReset = true } }
+                if let e = outcome.error { throw e }
+                return SendResult(reply: outcome.accepted!, acceptedRecipients: outcome.acceptedRecipients,
+                                  refusedRecipients: outcome.refusedRecipients)
+            }
+        }
+    }
+
+    /// Sends one message to plain addresses given as text.
+    public func send(_ message: ByteBuffer, from: String, to: [String]) async throws(SMTPClientError) -> SendResult {
+        func parse(_ s: String) throws(SMTPClientError) -> EmailAddress {
+            let bare = s.hasPrefix("<") && s.hasSuffix(">") ? String(s.dropFirst().dropLast()) : s
+            switch EmailAddress.parse(bare, allowUTF8: true) {
+            case .success(let a): return a
+            case .failure: throw SMTPClientError(kind: .messageNotSendable("'\(s)' is not a valid address"), isPermanent: true)
+            }
+        }
+        let sender: ReversePath = from.isEmpty || from == "<>" ? .null : .mailbox(try parse(from))
+        var recipients: [SMTPClientTransaction.Recipient] = []
+        for t in to { recipients.append(.init(.mailbox(try parse(t)))) }
+        return try await send(message, from: sender, to: recipients)
+    }
+
+    /// Sends NOOP (keeps the session alive; checks it is still usable).
+    public func noop() async throws(SMTPClientError) {
+        let r = try await command("NOOP")
+        guard r.code == 250 else { throw .refused(r, command: "NOOP") }
+    }
+
+    /// Sends QUIT and closes the connection.
+    public func quit() async {
+        _ = try? await command("QUIT")
+        try? await channel.close()
+    }
+
+    /// Closes without QUIT.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    // MARK: I/O
+
+    private func write(_ bytes: ByteBuffer) async throws(SMTPClientError) {
+        do {
+            try await channel.writeAndFlush(bytes)
+        } catch {
+            throw SMTPClientError(kind: .connectionClosed, isPermanent: false)
+        }
+    }
+
+    private func reply(timeout: TimeAmount, command: String) async throws(SMTPClientError) -> SMTPReply {
+        let h = handler
+        let loop = channel.eventLoop
+        do {
+            return try await loop.flatSubmit { h.value.nextReply(timeout: timeout, eventLoop: loop, command: command) }.get()
+        } catch let e as SMTPClientError {
+            throw e
+        } catch {
+            throw SMTPClientError(kind: .connectionClosed, command: command, isPermanent: false)
+        }
+    }
+
+    /// Sends one command line and reads its reply; `label` replaces the line in errors (AUTH data).
+    private func command(_ line: String, label: String? = nil) async throws(SMTPClientError) -> SMTPReply {
+        try await write(ByteBuffer(string: line + "\r\n"))
+        return try await reply(timeout: configuration.timeouts.command, command: label ?? line)
+    }
+}
+
