@@ -10,14 +10,21 @@ public struct POP3Response: Hashable, Sendable, CustomStringConvertible {
     public var code: String?
     /// The text after the status.
     public var text: String
+    /// `true` for a SASL continuation line `+ challenge` (RFC 5034 §4) rather than a status line.
+    public var isContinuation = false
 
     /// `+OK text`.
     public static func ok(_ text: String) -> POP3Response { POP3Response(ok: true, code: nil, text: text) }
+    /// `+ challenge`: a SASL continuation (RFC 5034 §4); `challenge` is base64, empty for PLAIN.
+    public static func continuation(_ challenge: String = "") -> POP3Response {
+        POP3Response(ok: true, code: nil, text: challenge, isContinuation: true)
+    }
     /// `-ERR [code] text`.
     public static func err(_ text: String, code: String? = nil) -> POP3Response { POP3Response(ok: false, code: code, text: text) }
 
     /// The line without CRLF.
     public var description: String {
+        if isContinuation { return "+ " + text }
         var s = ok ? "+OK" : "-ERR"
         if let code { s += " [\(code)]" }
         if !text.isEmpty { s += " " + text }

@@ -82,7 +82,9 @@ public struct POP3MessageEncoder: Sendable {
     /// Finishes the body: a missing final CRLF is added, then the `.` line.
     public mutating func finish(into out: inout ByteBuffer) {
         if previousCR {
+            // A final bare CR gains its LF, counted like one in the middle (and like the maildrop's size).
             out.writeInteger(UInt8(0x0A))
+            octets += 1
             previousCR = false
             atLineStart = true
         }

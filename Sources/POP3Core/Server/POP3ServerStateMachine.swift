@@ -151,7 +151,7 @@ public struct POP3ServerStateMachine: Sendable {
             guard mechanism == "PLAIN" else { return .send(.err("Unsupported authentication mechanism"), then: .readCommands) }
             guard let initial else {
                 state = .saslResponse
-                return .send(POP3Response(ok: true, code: nil, text: ""), then: .readSASLResponse)
+                return .send(.continuation(), then: .readSASLResponse)
             }
             return plain(initial == "=" ? "" : initial)
         case (.authorization, .apop):

@@ -1,0 +1,149 @@
+import NIOCore
+import NIOSSL
+import NIOTLS
+import POP3Core
+
+/// Parses server output and hands items to the waiting client; multi-line bodies are delivered in
+/// chunks of about 64 KiB (CRLF line ends, unstuffed).
+final class POP3ClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    enum Item: Sendable {
+        case status(POP3Response)
+        case continuation(String)
+        case body(ByteBuffer)
+        case end
+    }
+
+    private var parser = POP3ResponseParser()
+    private var multiLineExpectations: [Bool] = []
+    private var queue: [Result<Item, POP3ClientError>] = []
+    private var waiter: EventLoopPromise<Item>?
+    private var pendingBody = ByteBuffer()
+    private var failure: POP3ClientError?
+    private var tlsPromise: EventLoopPromise<Void>?
+    private var context: ChannelHandlerContext?
+    static let chunk = 1 << 16
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// The next status line answers a command whose `+OK` is followed by a multi-line body.
+    func expect(multiLine: Bool) { multiLineExpectations.append(multiLine) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        parser.append(unwrapInboundIn(data))
+        while let next = parser.next() {
+            switch next {
+            case .success(.status(let r)):
+                let multi = multiLineExpectations.isEmpty ? false : multiLineExpectations.removeFirst()
+                if multi && r.ok { parser.expectMultiLine() }
+                deliver(.success(.status(r)))
+            case .success(.continuation(let c)):
+                deliver(.success(.continuation(c)))
+            case .success(.line(let bytes)):
+                pendingBody.writeBytes(bytes)
+                pendingBody.writeStaticString("\r\n")
+                if pendingBody.readableBytes >= Self.chunk { flushBody() }
+            case .success(.end):
+                flushBody()
+                deliver(.success(.end))
+            case .failure:
+                fail(POP3ClientError(kind: .malformedResponse, isPermanent: false))
+                context.close(promise: nil)
+                return
+            }
+        }
+        flushBody()
+    }
+
+    private func flushBody() {
+        guard pendingBody.readableBytes > 0 else { return }
+        let b = pendingBody
+        pendingBody = ByteBuffer()
+        deliver(.success(.body(b)))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            tlsPromise?.succeed()
+            tlsPromise = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(POP3ClientError(kind: .connectionClosed, isPermanent: false))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let e = error as? NIOSSLError, case .uncleanShutdown = e { return }
+        let kind: POP3ClientError.Kind = (error is NIOSSLError || error is BoringSSLError || tlsPromise != nil) ? .tls("\(error)") : .connectionClosed
+        fail(POP3ClientError(kind: kind, isPermanent: false))
+        context.close(promise: nil)
+    }
+
+    private func deliver(_ r: Result<Item, POP3ClientError>) {
+        if let w = waiter {
+            waiter = nil
+            switch r {
+            case .success(let i): w.succeed(i)
+            case .failure(let e): w.fail(e)
+            }
+        } else {
+            queue.append(r)
+        }
+    }
+
+    private func fail(_ e: POP3ClientError) {
+        if failure == nil { failure = e }
+        tlsPromise?.fail(e)
+        tlsPromise = nil
+        deliver(.failure(e))
+    }
+
+    func next(timeout: TimeAmount, eventLoop: any EventLoop, command: String) -> EventLoopFuture<Item> {
+        if !queue.isEmpty {
+            switch queue.removeFirst() {
+            case .success(let i): return eventLoop.makeSucceededFuture(i)
+            case .failure(var e):
+                e.command = e.command ?? command
+                return eventLoop.makeFailedFuture(e)
+            }
+        }
+        if var f = failure {
+            f.command = command
+            return eventLoop.makeFailedFuture(f)
+        }
+        let p = eventLoop.makePromise(of: Item.self)
+        waiter = p
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let timer = eventLoop.scheduleTask(in: timeout) {
+            let h = bound.value
+            guard let w = h.waiter, w.futureResult === p.futureResult else { return }
+            h.waiter = nil
+            w.fail(POP3ClientError(kind: .timeout, command: command, isPermanent: false))
+            h.context?.close(promise: nil)
+        }
+        p.futureResult.whenComplete { _ in timer.cancel() }
+        return p.futureResult
+    }
+
+    /// Inserts TLS after `+OK` to STLS; anything already buffered was sent in plaintext and is dropped.
+    func startTLS(tls: NIOSSLContext, serverHostname: String?, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let context else { return eventLoop.makeFailedFuture(POP3ClientError(kind: .connectionClosed, isPermanent: false)) }
+        parser.discardBufferedBytes()
+        queue.removeAll()
+        multiLineExpectations.removeAll()
+        let p = eventLoop.makePromise(of: Void.self)
+        tlsPromise = p
+        do {
+            try context.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverHostname), position: .first)
+        } catch {
+            tlsPromise = nil
+            p.fail(POP3ClientError(kind: .tls("\(error)"), isPermanent: true))
+        }
+        return p.futureResult
+    }
+}
