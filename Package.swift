@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "MailCore", targets: ["MailCore"]),
         .library(name: "SMTPCore", targets: ["SMTPCore"]),
         .library(name: "SMTPServer", targets: ["SMTPServer"]),
+        .library(name: "MIME", targets: ["MIME"]),
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
         .library(name: "POP3Client", targets: ["POP3Client"]),
     ],
@@ -71,6 +72,13 @@ let package = Package(
         // POP3 grammar, line parser, message encoder and server state machine. Pure (sans-I/O).
         .target(
             name: "POP3Core",
+            dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // MIME builder and parser: RFC 5322/2045-2047/2183/2231 messages. Pure.
+        .target(
+            name: "MIME",
             dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["README.md"],
             swiftSettings: strict
@@ -177,7 +185,8 @@ let package = Package(
         .target(
             name: "SwallowCLI",
             dependencies: [
-                "MailServer", "Directory", "MailCore",
+                "MailServer", "Directory", "MailCore", "MailStore", "SMTPClient", "SMTPCore", "POP3Client", "MIME",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -207,12 +216,14 @@ let package = Package(
             dependencies: ["POP3Core", "MailTesting", "MailCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .testTarget(name: "MIMETests", dependencies: ["MIME", "MailCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
         .testTarget(
             name: "MailServerTests",
             dependencies: [
                 "MailServer", "MailTesting", "SMTPServer", "SMTPCore", "Directory", "MailStore", "ListenerSupport",
+                "SMTPClient", "POP3Client", "POP3Core", "MailCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -96,7 +96,7 @@ public final class MaildirMaildrop: @unchecked Sendable {
             for i in 0..<n {
                 let b = buf[i]
                 if b == 0x0A && !previousCR { size += 1 }
-                if b == 0x0D && previousCR { size += 1 }  // bare CR gains an LF on the wire
+                if previousCR && b != 0x0A { size += 1 }  // bare CR gains an LF on the wire
                 previousCR = b == 0x0D
                 size += 1
             }
@@ -109,12 +109,18 @@ public final class MaildirMaildrop: @unchecked Sendable {
     public func open(_ index: Int) throws -> Int32 {
         let e = entries[index]
         if let fd = try? POSIX.open("\(path)/\(e.subdirectory)/\(e.name)", O_RDONLY) { return fd }
+        if let m = moved(e) { return try POSIX.open("\(path)/\(m.subdirectory)/\(m.name)", O_RDONLY) }
+        throw StoreError("open", "\(path)/\(e.subdirectory)/\(e.name)", code: ENOENT)
+    }
+
+    /// Where another program moved `e` since the snapshot (`new/` → `cur/`, flags changed), if anywhere.
+    private func moved(_ e: Entry) -> (subdirectory: String, name: String)? {
         for sub in ["cur", "new"] {
             for name in (try? Self.names(in: "\(path)/\(sub)")) ?? [] where name == e.base || name.hasPrefix(e.base + ":") {
-                return try POSIX.open("\(path)/\(sub)/\(name)", O_RDONLY)
+                return (sub, name)
             }
         }
-        throw StoreError("open", "\(path)/\(e.subdirectory)/\(e.name)", code: ENOENT)
+        return nil
     }
 
     /// Applies a POP3 UPDATE: removes `deleted`, and marks `retrieved` as seen by moving them to
@@ -125,12 +131,20 @@ public final class MaildirMaildrop: @unchecked Sendable {
         var firstError: (any Error)?
         for i in deleted.sorted() {
             let e = entries[i]
-            let p = "\(path)/\(e.subdirectory)/\(e.name)"
-            if unlink(p) != 0 && errno != ENOENT {
+            var sub = e.subdirectory
+            var p = "\(path)/\(sub)/\(e.name)"
+            var result = unlink(p)
+            if result != 0 && errno == ENOENT, let m = moved(e) {
+                // Moved by another program since the snapshot (e.g. a MUA marked it seen): delete it there.
+                sub = m.subdirectory
+                p = "\(path)/\(sub)/\(m.name)"
+                result = unlink(p)
+            }
+            if result != 0 && errno != ENOENT {
                 firstError = firstError ?? StoreError("unlink", p)
                 continue
             }
-            touched.insert(e.subdirectory)
+            touched.insert(sub)
         }
         for i in retrieved.subtracting(deleted).sorted() {
             let e = entries[i]

@@ -62,11 +62,7 @@ public struct MaildirStore: Sendable {
     @discardableResult
     public func ensureMaildir(_ mailbox: Mailbox) throws -> String {
         guard let dir = path(of: mailbox) else { throw StoreError("mailbox", "\(mailbox.localPart)@\(mailbox.domain)", code: EINVAL) }
-        if POSIX.exists(dir + "/new") && POSIX.exists(dir + "/tmp") && POSIX.exists(dir + "/cur") { return dir }
-        try POSIX.makeDirectories(dir)
-        var created = false
-        for sub in ["tmp", "new", "cur"] where try POSIX.mkdir(dir + "/" + sub) { created = true }
-        if created { try POSIX.fsyncDirectory(dir) }
+        try Self.ensureMaildir(at: dir)
         return dir
     }
 
@@ -87,6 +83,21 @@ public struct MaildirStore: Sendable {
     public func deliver(headers: [UInt8], spool: SpoolFile?, tail: ByteBuffer, to mailboxes: [Mailbox]) throws -> Receipt {
         precondition(!mailboxes.isEmpty, "deliver() without mailboxes")
         let dirs = try mailboxes.map { try ensureMaildir($0) }
+        return try deliver(headers: headers, spool: spool, tail: tail, toMaildirs: dirs)
+    }
+
+    /// Creates `tmp/`, `new/`, `cur/` under any Maildir path (durably).
+    public static func ensureMaildir(at dir: String) throws {
+        if POSIX.exists(dir + "/new") && POSIX.exists(dir + "/tmp") && POSIX.exists(dir + "/cur") { return }
+        try POSIX.makeDirectories(dir)
+        var created = false
+        for sub in ["tmp", "new", "cur"] where try POSIX.mkdir(dir + "/" + sub) { created = true }
+        if created { try POSIX.fsyncDirectory(dir) }
+    }
+
+    /// Durably delivers one message into existing Maildirs given by path (e.g. `swallow fetch`).
+    public func deliver(headers: [UInt8], spool: SpoolFile?, tail: ByteBuffer, toMaildirs dirs: [String]) throws -> Receipt {
+        precondition(!dirs.isEmpty, "deliver() without Maildirs")
         var now = timeval()
         gettimeofday(&now, nil)
         let seq = Self.counter.next()

@@ -98,9 +98,10 @@ public final class POP3Client: Sendable {
         let name = configuration.serverName ?? configuration.host
         let sni: String? = CIDR.parseIP(name) == nil ? name : nil
         let loop = eventLoopGroup.any()
-        let h = NIOLoopBound(POP3ClientHandler(), eventLoop: loop)
         let channel: any Channel
+        let h: NIOLoopBound<POP3ClientHandler>
         do {
+            h = try await loop.submit { NIOLoopBound(POP3ClientHandler(), eventLoop: loop) }.get()
             let tls = tlsContext
             channel = try await ClientBootstrap(group: loop)
                 .connectTimeout(configuration.connectTimeout)

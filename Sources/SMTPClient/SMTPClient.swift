@@ -59,7 +59,7 @@ public final class SMTPClient: Sendable {
         let handlerBox: NIOLoopBound<SMTPClientHandler>
         do {
             let loop = eventLoopGroup.any()
-            let h = NIOLoopBound(SMTPClientHandler(), eventLoop: loop)
+            let h = try await loop.submit { NIOLoopBound(SMTPClientHandler(), eventLoop: loop) }.get()
             handlerBox = h
             channel = try await ClientBootstrap(group: loop)
                 .connectTimeout(configuration.timeouts.connect)

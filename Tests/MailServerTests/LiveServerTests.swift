@@ -9,6 +9,8 @@ import Testing
 struct LiveServer {
     let server: SwallowServer
     let port: Int
+    let pop3Port: Int
+    let pop3sPort: Int
     let dataDirectory: String
 
     static func start(_ edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
@@ -18,6 +20,9 @@ struct LiveServer {
         c.domains = ["example.test"]
         c.dataDirectory = dir
         c.smtp.listen = ["127.0.0.1:0"]
+        c.pop3.listen = ["127.0.0.1:0"]
+        c.pop3s.listen = ["127.0.0.1:0"]
+        c.auth.failureDelayMilliseconds = 10
         edit(&c)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -25,11 +30,11 @@ struct LiveServer {
         // Users are added through a second connection to the database, like `swallow user add`
         // while the server runs.
         let d = try await SQLiteDirectory.open(path: dir + "/swallow.sqlite", policy: DirectoryPolicy(domains: ["example.test"]))
-        try await d.addUser("alice@example.test", passwordHash: nil)
+        try await d.addUser("alice@example.test", passwordHash: try PasswordHasher.hash("alice-password"))
         try await d.addUser("bob@example.test", passwordHash: nil)
         try await d.close()
-        let port = Int(server.smtpEndpoints[0].split(separator: ":").last!)!
-        return LiveServer(server: server, port: port, dataDirectory: dir)
+        func port(_ name: String) -> Int { Int(server.endpoints(name)[0].split(separator: ":").last!)! }
+        return LiveServer(server: server, port: port("smtp"), pop3Port: port("pop3"), pop3sPort: port("pop3s"), dataDirectory: dir)
     }
 
     func connect() async throws -> RawSMTPClient {
