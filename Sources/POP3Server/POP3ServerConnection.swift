@@ -196,13 +196,12 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             let delegate = self.delegate
             after(context, { () async -> Result<any POP3Maildrop, any Error> in
                 do { return .success(try await delegate.openMaildrop(user: user)) } catch { return .failure(error) }
+            }, ifClosed: { result in
+                // The client left while the maildrop was being opened: unlock it, or it stays [IN-USE].
+                if case .success(let drop) = result { Task { await drop.release() } }
             }) { handler, context, result in
                 switch result {
                 case .success(let drop):
-                    if handler.closed {
-                        Task { await drop.release() }
-                        return
-                    }
                     handler.maildrop = drop
                     handler.logger.info("login", metadata: ["messages": "\(drop.messages.count)"])
                     handler.run(handler.machine.maildropOpened(drop.messages), context: context)
@@ -240,8 +239,10 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         }
     }
 
-    /// Runs `work` off the loop, then `then` on the loop (unless the connection closed), then resumes.
+    /// Runs `work` off the loop, then `then` on the loop (or `ifClosed` when the connection closed
+    /// meanwhile), then resumes.
     private func after<T: Sendable>(_ context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
+                                    ifClosed: @escaping @Sendable (T) -> Void = { _ in },
                                     then: @escaping (POP3ServerConnection, ChannelHandlerContext, T) -> Void) {
         let bound = NIOLoopBound((self, context, then), eventLoop: context.eventLoop)
         let promise = context.eventLoop.makePromise(of: T.self)
@@ -249,7 +250,10 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         promise.futureResult.whenSuccess { value in
             let (handler, context, then) = bound.value
             handler.busy = false
-            guard !handler.closed else { return }
+            guard !handler.closed else {
+                ifClosed(value)
+                return
+            }
             then(handler, context, value)
             handler.armTimer(context: context)
             handler.process(context: context)

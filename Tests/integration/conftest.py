@@ -82,6 +82,9 @@ def render_config(
     smtp_extra: dict | None = None,
     limits: dict | None = None,
     tls: dict | None = None,
+    pop3: dict | None = None,
+    pop3s: dict | None = None,
+    auth: dict | None = None,
 ) -> str:
     lines = [
         f"hostname = {toml_str(hostname)}",
@@ -93,10 +96,14 @@ def render_config(
     lines += ["", "[smtp]", f'listen = ["127.0.0.1:{port}"]', "relay_networks = []"]
     for key, value in (smtp_extra or {}).items():
         lines.append(f"{key} = {json.dumps(value)}")
-    # POP3 listeners default to fixed ports (2110/2995); SMTP-only tests switch them off so that
-    # several servers can run at once.
-    if "[pop3]" not in "\n".join(lines):
-        lines += ["", "[pop3]", "listen = []", "", "[pop3s]", "listen = []"]
+    # POP3 listeners default to fixed ports (2110/2995); tests that do not ask for them switch them off
+    # so that several servers can run at once.
+    for name, table in (("pop3", pop3), ("pop3s", pop3s), ("auth", auth)):
+        if table is None and name == "auth":
+            continue
+        lines += ["", f"[{name}]"]
+        for key, value in (table if table is not None else {"listen": []}).items():
+            lines.append(f"{key} = {json.dumps(value)}")
     if tls:
         lines += ["", "[tls]"]
         for key, value in tls.items():
