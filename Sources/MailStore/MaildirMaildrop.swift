@@ -88,6 +88,7 @@ public final class MaildirMaildrop: @unchecked Sendable {
         defer { POSIX.close(fd) }
         var size = 0
         var previousCR = false
+        var last: UInt8?
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
@@ -98,10 +99,15 @@ public final class MaildirMaildrop: @unchecked Sendable {
                 if b == 0x0A && !previousCR { size += 1 }
                 if previousCR && b != 0x0A { size += 1 }  // bare CR gains an LF on the wire
                 previousCR = b == 0x0D
+                last = b
                 size += 1
             }
         }
-        if previousCR { size += 1 }
+        if previousCR {
+            size += 1  // the bare CR at the end gains an LF
+        } else if let last, last != 0x0A {
+            size += 2  // POP3 sends a final CRLF the file lacks
+        }
         return size
     }
 

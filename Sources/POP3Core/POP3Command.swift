@@ -62,7 +62,7 @@ public enum POP3Command: Hashable, Sendable {
         }
         switch keyword {
         case "USER":
-            // A user name may not contain spaces (RFC 1939 §7); we take the rest of the line.
+            // One argument: the login name (a full address, which contains no spaces).
             guard args.count == 1, !args[0].isEmpty else { return .failure(.syntax(keyword)) }
             return .success(.user(String(args[0])))
         case "PASS":

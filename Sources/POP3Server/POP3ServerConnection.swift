@@ -31,6 +31,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     private var busy = false
     private var closed = false
     private var readingSASL = false
+    private var updating = false
     private var started = false
     private var maildrop: (any POP3Maildrop)?
     private var retrieved = Set<Int>()
@@ -101,7 +102,8 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         closed = true
-        releaseMaildrop()
+        // An UPDATE in flight keeps the lock until its deletions are done (it releases it itself).
+        if !updating { releaseMaildrop() }
         logger.info("disconnect", metadata: ["user": "\(user ?? "-")", "retrieved": "\(retrievedCount)", "deleted": "\(deletedCount)"])
         context.fireChannelInactive()
     }
@@ -217,6 +219,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             stream(maildrop: maildrop, index: index, topLines: topLines, context: context)
         case .update(let deleted):
             busy = true
+            updating = true
             let drop = maildrop
             let retrieved = self.retrieved
             deletedCount = deleted.count
@@ -228,7 +231,10 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
                 } catch {
                     return false
                 }
+            }, ifClosed: { _ in
+                if let drop { Task { await drop.release() } }
             }) { handler, context, ok in
+                handler.updating = false
                 if !ok { handler.logger.error("UPDATE failed; some messages were not deleted") }
                 handler.releaseMaildrop()
                 handler.run(handler.machine.updateFinished(success: ok), context: context)

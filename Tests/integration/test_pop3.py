@@ -522,7 +522,7 @@ def test_foreign_maildir_with_dovecot_names(pop_server):
         name = pattern % len(data) if "%d" in pattern else pattern
         (maildir / name).write_bytes(data)
         crlf = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        expected.append(crlf)
+        expected.append(crlf if crlf.endswith(b"\r\n") else crlf + b"\r\n")
     client = pop(pop_server)
     sizes = list_sizes(client)
     assert [sizes[n] for n in (1, 2, 3, 4)] == [len(e) for e in expected]
@@ -531,8 +531,8 @@ def test_foreign_maildir_with_dovecot_names(pop_server):
     assert ids[3] == b"1700000002.M102P200.oldhost"
     for n, exp in enumerate(expected, 1):
         body, octets = retr(client, n)
-        # A last line without a line end gets one on the wire (LIST does not count it).
-        want = exp if exp.endswith(b"\r\n") else exp + b"\r\n"
+        # A last line without a line end gets one on the wire, and LIST counts it.
+        want = exp
         assert body == want
         assert octets == len(want)
     client.quit()

@@ -27,6 +27,22 @@ public struct POP3MessageEncoder: Sendable {
         var i = 0
         let n = chunk.count
         while i < n && !done {
+            // Fast path: copy the rest of an ordinary line in one write.
+            if !atLineStart && !previousCR {
+                var j = i
+                while j < n {
+                    let c = chunk[j]
+                    if c == 0x0A || c == 0x0D { break }
+                    j += 1
+                }
+                if j > i {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: chunk[i..<j]))
+                    octets += j - i
+                    lineWasEmpty = false
+                    i = j
+                    continue
+                }
+            }
             let b = chunk[i]
             i += 1
             if b == 0x0A {
@@ -88,7 +104,10 @@ public struct POP3MessageEncoder: Sendable {
             previousCR = false
             atLineStart = true
         }
-        if !atLineStart && !done { out.writeStaticString("\r\n") }
+        if !atLineStart && !done {
+            out.writeStaticString("\r\n")
+            octets += 2
+        }
         out.writeStaticString(".\r\n")
     }
 }
