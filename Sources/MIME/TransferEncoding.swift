@@ -1,0 +1,222 @@
+import MailCore
+
+/// A `Content-Transfer-Encoding` value.
+///
+/// - SeeAlso: RFC 2045 §6.1
+public enum ContentTransferEncoding: Hashable, Sendable, CustomStringConvertible {
+    /// Lines of US-ASCII no longer than 998 octets (the default, RFC 2045 §6.2).
+    case sevenBit
+    /// Lines of octets, no NUL, no bare CR/LF (RFC 2045 §6.2).
+    case eightBit
+    /// Any octets (RFC 2045 §6.2, RFC 3030).
+    case binary
+    /// RFC 2045 §6.7.
+    case quotedPrintable
+    /// RFC 2045 §6.8.
+    case base64
+    /// Anything else, lower-cased; the body is taken as is.
+    case other(String)
+
+    /// Parses a header value (case-insensitive, surrounding whitespace and comments ignored).
+    public init(headerValue: String) {
+        var v = headerValue.lowercased()
+        if let paren = v.firstIndex(of: "(") { v = String(v[..<paren]) }
+        v = String(v.filter { $0 != " " && $0 != "\t" && $0 != "\"" })
+        switch v {
+        case "7bit", "": self = .sevenBit
+        case "8bit": self = .eightBit
+        case "binary": self = .binary
+        case "quoted-printable": self = .quotedPrintable
+        case "base64": self = .base64
+        default: self = .other(v)
+        }
+    }
+
+    /// The header value.
+    public var description: String {
+        switch self {
+        case .sevenBit: return "7bit"
+        case .eightBit: return "8bit"
+        case .binary: return "binary"
+        case .quotedPrintable: return "quoted-printable"
+        case .base64: return "base64"
+        case .other(let s): return s
+        }
+    }
+
+    /// Decodes a body in this encoding. Unknown encodings return the input unchanged.
+    /// - Returns: the bytes and `true` when the input was well formed.
+    public func decode(_ body: some Collection<UInt8>) -> (bytes: [UInt8], wellFormed: Bool) {
+        switch self {
+        case .base64: return MIMEBase64.decode(body)
+        case .quotedPrintable: return QuotedPrintable.decode(body)
+        case .sevenBit, .eightBit, .binary: return (Array(body), true)
+        case .other: return (Array(body), false)
+        }
+    }
+}
+
+/// Base64 for MIME bodies: the encoder wraps lines at 76 characters, the decoder is lenient.
+///
+/// - SeeAlso: RFC 2045 §6.8, RFC 4648 §4
+public enum MIMEBase64 {
+    private static let table: [UInt8] = {
+        var t = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { t[Int(c)] = UInt8(i) }
+        return t
+    }()
+
+    /// Encodes `bytes` as CRLF-separated lines of at most `lineLength` characters (76 by default).
+    /// The result ends with CRLF unless it is empty.
+    public static func encode(_ bytes: some Collection<UInt8>, lineLength: Int = 76) -> [UInt8] {
+        let flat = Array(Base64.encode(bytes).utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(flat.count + flat.count / max(lineLength, 4) * 2 + 2)
+        var i = 0
+        let step = max(4, lineLength / 4 * 4)
+        while i < flat.count {
+            let end = min(i + step, flat.count)
+            out.append(contentsOf: flat[i..<end])
+            out.append(contentsOf: [.cr, .lf])
+            i = end
+        }
+        return out
+    }
+
+    /// Decodes base64, ignoring characters outside the alphabet (line breaks, spaces, junk) and stopping
+    /// at padding. A trailing incomplete group yields the bytes it holds.
+    /// - Returns: the bytes, and `false` when junk, a lone trailing character or missing padding was seen.
+    public static func decode(_ text: some Collection<UInt8>) -> (bytes: [UInt8], wellFormed: Bool) {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count / 4 * 3)
+        var quad: UInt32 = 0
+        var n = 0
+        var clean = true
+        var sawPad = false
+        for c in text {
+            if c == .equals {
+                if n >= 2 { sawPad = true; break }
+                clean = false
+                continue
+            }
+            let d = table[Int(c)]
+            if d == 0xFF {
+                if !(c == .cr || c == .lf || c == .space || c == .tab) { clean = false }
+                continue
+            }
+            quad = quad << 6 | UInt32(d)
+            n += 1
+            if n == 4 {
+                out.append(UInt8(truncatingIfNeeded: quad >> 16))
+                out.append(UInt8(truncatingIfNeeded: quad >> 8))
+                out.append(UInt8(truncatingIfNeeded: quad))
+                quad = 0
+                n = 0
+            }
+        }
+        switch n {
+        case 2:
+            out.append(UInt8(truncatingIfNeeded: quad >> 4))
+            if !sawPad { clean = false }
+        case 3:
+            out.append(UInt8(truncatingIfNeeded: quad >> 10))
+            out.append(UInt8(truncatingIfNeeded: quad >> 2))
+            if !sawPad { clean = false }
+        case 1:
+            clean = false
+        default:
+            break
+        }
+        return (out, clean)
+    }
+}
+
+/// Quoted-printable content transfer encoding.
+///
+/// - SeeAlso: RFC 2045 §6.7
+public enum QuotedPrintable {
+    /// Encodes text whose line breaks are CRLF (or LF, which is read as a line break too).
+    ///
+    /// Encoded lines are at most 76 characters (soft breaks `=` CRLF), `=XX` escapes are never split,
+    /// trailing whitespace is escaped, and `From ` at the start of a line is written `=46rom ` so that
+    /// mbox files cannot mangle it. Output line breaks are CRLF.
+    public static func encode(_ bytes: some Collection<UInt8>) -> [UInt8] {
+        let input = Array(bytes)
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count + input.count / 8)
+        var lines = LineIterator(input, 0..<input.count)
+        while let line = lines.next() {
+            var column = 0
+            var i = line.start
+            while i < line.contentEnd {
+                let b = input[i]
+                let isLast = i == line.contentEnd - 1
+                var token: [UInt8]
+                let atLineStart = i == line.start
+                if (b >= 33 && b <= 126 && b != .equals) || (b.isWSP && !isLast) {
+                    token = [b]
+                } else {
+                    token = [.equals, hexDigitsUpper[Int(b >> 4)], hexDigitsUpper[Int(b & 0x0F)]]
+                }
+                if atLineStart, b == UInt8(ascii: "F"), line.contentEnd - i >= 5,
+                   Array(input[i..<(i + 5)]) == Array("From ".utf8) {
+                    token = Array("=46".utf8)
+                }
+                // Keep room for a soft break "=" (76 columns) unless this is the last token of the line.
+                let limit = isLast ? 76 : 75
+                if column + token.count > limit {
+                    out.append(contentsOf: [.equals, .cr, .lf])
+                    column = 0
+                }
+                out.append(contentsOf: token)
+                column += token.count
+                i += 1
+            }
+            if line.end > line.contentEnd { out.append(contentsOf: [.cr, .lf]) }
+        }
+        return out
+    }
+
+    /// Decodes quoted-printable. `=` followed by optional whitespace and a line break is a soft break;
+    /// `=XX` (either case) is an octet; a malformed `=` is kept literally; trailing whitespace on a line
+    /// is removed (RFC 2045 §6.7 rule 3). Line breaks come out as they were (LF or CRLF).
+    /// - Returns: the bytes, and `false` when a malformed escape was seen.
+    public static func decode(_ text: some Collection<UInt8>) -> (bytes: [UInt8], wellFormed: Bool) {
+        let input = Array(text)
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count)
+        var clean = true
+        var lines = LineIterator(input, 0..<input.count)
+        while let line = lines.next() {
+            var end = line.contentEnd
+            while end > line.start, input[end - 1].isWSP { end -= 1 }
+            var soft = false
+            var i = line.start
+            while i < end {
+                let b = input[i]
+                if b == .equals {
+                    if i + 1 == end {
+                        soft = true
+                        i += 1
+                        continue
+                    }
+                    if i + 2 < end, let h = input[i + 1].hexValue, let l = input[i + 2].hexValue {
+                        out.append(h << 4 | l)
+                        i += 3
+                        continue
+                    }
+                    clean = false
+                    out.append(b)
+                    i += 1
+                    continue
+                }
+                out.append(b)
+                i += 1
+            }
+            if !soft && line.end > line.contentEnd {
+                out.append(contentsOf: input[line.contentEnd..<line.end])
+            }
+        }
+        return (out, clean)
+    }
+}
