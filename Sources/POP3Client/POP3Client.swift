@@ -115,7 +115,7 @@ public final class POP3Client: Sendable {
                 }
                 .connect(host: configuration.host, port: configuration.port).get()
         } catch {
-            throw POP3ClientError(kind: .connectFailed("\(configuration.host):\(configuration.port): \(error)"), isPermanent: false)
+            throw POP3ClientError(kind: .connectFailed(NetworkErrorText.describe(error)), isPermanent: false)
         }
         let client = POP3Client(channel: channel, handler: h, configuration: configuration)
         do throws(POP3ClientError) {

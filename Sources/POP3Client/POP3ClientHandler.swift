@@ -1,3 +1,4 @@
+import MailCore
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -79,7 +80,7 @@ final class POP3ClientHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let e = error as? NIOSSLError, case .uncleanShutdown = e { return }
-        let kind: POP3ClientError.Kind = (error is NIOSSLError || error is BoringSSLError || tlsPromise != nil) ? .tls("\(error)") : .connectionClosed
+        let kind: POP3ClientError.Kind = (error is NIOSSLError || error is BoringSSLError || tlsPromise != nil) ? .tls(NetworkErrorText.describe(error)) : .connectionClosed
         fail(POP3ClientError(kind: kind, isPermanent: false))
         context.close(promise: nil)
     }

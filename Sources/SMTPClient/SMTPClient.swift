@@ -74,7 +74,7 @@ public final class SMTPClient: Sendable {
                 }
                 .connect(host: configuration.host, port: configuration.port).get()
         } catch {
-            throw SMTPClientError(kind: .connectFailed("\(configuration.host):\(configuration.port): \(error)"), isPermanent: false)
+            throw SMTPClientError(kind: .connectFailed(NetworkErrorText.describe(error)), isPermanent: false)
         }
         let client = SMTPClient(channel: channel, handler: handlerBox, configuration: configuration)
         do {

@@ -1,3 +1,4 @@
+import MailCore
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -49,7 +50,7 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let e = error as? NIOSSLError, case .uncleanShutdown = e { return }
         let kind: SMTPClientError.Kind = (error is NIOSSLError || error is BoringSSLError || tlsPromise != nil)
-            ? .tls("\(error)") : .connectionClosed
+            ? .tls(NetworkErrorText.describe(error)) : .connectionClosed
         fail(SMTPClientError(kind: kind, isPermanent: false))
         context.close(promise: nil)
     }
