@@ -217,13 +217,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MIMETests", dependencies: ["MIME", "MailCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
         .testTarget(
             name: "MailServerTests",
             dependencies: [
                 "MailServer", "MailTesting", "SMTPServer", "SMTPCore", "Directory", "MailStore", "ListenerSupport",
-                "SMTPClient", "POP3Client", "POP3Core", "MailCore",
+                "SMTPClient", "POP3Client", "POP3Core", "MailCore", "MIME",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

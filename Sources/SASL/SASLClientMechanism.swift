@@ -106,7 +106,7 @@ public struct SASLSCRAMSHA256: SASLClientMechanism {
     }
 
     /// RFC 5802 §5.1: `=` → `=3D`, `,` → `=2C` in the user name.
-    static func escape(_ s: String) -> String {
+    public static func escape(_ s: String) -> String {
         var out = ""
         for c in s {
             switch c {

@@ -22,7 +22,9 @@ public struct SMTPCapabilities: Hashable, Sendable {
             if key.hasPrefix("AUTH=") {
                 params.insert(String(key.dropFirst(5)), at: 0)
                 key = "AUTH"
-                if let existing = keywords["AUTH"] { params = existing + params }
+            }
+            if key == "AUTH", let existing = keywords["AUTH"] {
+                params = existing + params.filter { p in !existing.contains { $0.uppercased() == p.uppercased() } }
             }
             keywords[key] = params
         }
