@@ -114,11 +114,17 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // What the SMTP and POP3 clients share: the response queue with timeouts.
+        .target(
+            name: "ClientSupport",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         // The SMTP client library (NIO adapter over SMTPCore's client side).
         .target(
             name: "SMTPClient",
             dependencies: [
-                "SMTPCore", "SASL", "MailCore",
+                "SMTPCore", "SASL", "MailCore", "ClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -132,7 +138,7 @@ let package = Package(
         .target(
             name: "POP3Client",
             dependencies: [
-                "POP3Core", "MailCore",
+                "POP3Core", "MailCore", "ClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import MailCore
+import ClientSupport
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -18,10 +19,8 @@ final class POP3ClientHandler: ChannelInboundHandler {
 
     private var parser = POP3ResponseParser()
     private var multiLineExpectations: [Bool] = []
-    private var queue: [Result<Item, POP3ClientError>] = []
-    private var waiter: EventLoopPromise<Item>?
+    private let items = ResponseQueue<Item>()
     private var pendingBody = ByteBuffer()
-    private var failure: POP3ClientError?
     private var tlsPromise: EventLoopPromise<Void>?
     private var context: ChannelHandlerContext?
     static let chunk = 1 << 16
@@ -39,16 +38,16 @@ final class POP3ClientHandler: ChannelInboundHandler {
             case .success(.status(let r)):
                 let multi = multiLineExpectations.isEmpty ? false : multiLineExpectations.removeFirst()
                 if multi && r.ok { parser.expectMultiLine() }
-                deliver(.success(.status(r)))
+                items.deliver(.status(r))
             case .success(.continuation(let c)):
-                deliver(.success(.continuation(c)))
+                items.deliver(.continuation(c))
             case .success(.line(let bytes)):
                 pendingBody.writeBytes(bytes)
                 pendingBody.writeStaticString("\r\n")
                 if pendingBody.readableBytes >= Self.chunk { flushBody() }
             case .success(.end):
                 flushBody()
-                deliver(.success(.end))
+                items.deliver(.end)
             case .failure:
                 fail(POP3ClientError(kind: .malformedResponse, isPermanent: false))
                 context.close(promise: nil)
@@ -62,7 +61,7 @@ final class POP3ClientHandler: ChannelInboundHandler {
         guard pendingBody.readableBytes > 0 else { return }
         let b = pendingBody
         pendingBody = ByteBuffer()
-        deliver(.success(.body(b)))
+        items.deliver(.body(b))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -85,57 +84,30 @@ final class POP3ClientHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    private func deliver(_ r: Result<Item, POP3ClientError>) {
-        if let w = waiter {
-            waiter = nil
-            switch r {
-            case .success(let i): w.succeed(i)
-            case .failure(let e): w.fail(e)
-            }
-        } else {
-            queue.append(r)
-        }
-    }
-
     private func fail(_ e: POP3ClientError) {
-        if failure == nil { failure = e }
         tlsPromise?.fail(e)
         tlsPromise = nil
-        deliver(.failure(e))
+        items.fail(e)
     }
 
     func next(timeout: TimeAmount, eventLoop: any EventLoop, command: String) -> EventLoopFuture<Item> {
-        if !queue.isEmpty {
-            switch queue.removeFirst() {
-            case .success(let i): return eventLoop.makeSucceededFuture(i)
-            case .failure(var e):
-                e.command = e.command ?? command
-                return eventLoop.makeFailedFuture(e)
-            }
-        }
-        if var f = failure {
-            f.command = command
-            return eventLoop.makeFailedFuture(f)
-        }
-        let p = eventLoop.makePromise(of: Item.self)
-        waiter = p
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        let timer = eventLoop.scheduleTask(in: timeout) {
-            let h = bound.value
-            guard let w = h.waiter, w.futureResult === p.futureResult else { return }
-            h.waiter = nil
-            w.fail(POP3ClientError(kind: .timeout, command: command, isPermanent: false))
-            h.context?.close(promise: nil)
-        }
-        p.futureResult.whenComplete { _ in timer.cancel() }
-        return p.futureResult
+        return items.next(on: eventLoop, timeout: timeout, annotate: { error in
+            guard var e = error as? POP3ClientError else { return error }
+            e.command = e.command ?? command
+            return e
+        }, timeoutError: {
+            POP3ClientError(kind: .timeout, command: command, isPermanent: false)
+        }, onTimeout: {
+            bound.value.context?.close(promise: nil)
+        })
     }
 
     /// Inserts TLS after `+OK` to STLS; anything already buffered was sent in plaintext and is dropped.
     func startTLS(tls: NIOSSLContext, serverHostname: String?, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         guard let context else { return eventLoop.makeFailedFuture(POP3ClientError(kind: .connectionClosed, isPermanent: false)) }
         parser.discardBufferedBytes()
-        queue.removeAll()
+        items.removeAll()
         multiLineExpectations.removeAll()
         let p = eventLoop.makePromise(of: Void.self)
         tlsPromise = p

@@ -1,4 +1,5 @@
 import MailCore
+import ClientSupport
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -11,10 +12,8 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private var parser = SMTPReplyParser()
-    private var queue: [Result<SMTPReply, SMTPClientError>] = []
-    private var waiter: EventLoopPromise<SMTPReply>?
+    private let replies = ResponseQueue<SMTPReply>()
     private var tlsPromise: EventLoopPromise<Void>?
-    private var failure: SMTPClientError?
     private var context: ChannelHandlerContext?
     private(set) var discardedInjectedBytes = 0
 
@@ -25,7 +24,7 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         parser.append(unwrapInboundIn(data))
         while let next = parser.next() {
             switch next {
-            case .success(let reply): deliver(.success(reply))
+            case .success(let reply): replies.deliver(reply)
             case .failure:
                 fail(SMTPClientError(kind: .malformedReply, isPermanent: false))
                 context.close(promise: nil)
@@ -55,51 +54,24 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
-    private func deliver(_ r: Result<SMTPReply, SMTPClientError>) {
-        if let w = waiter {
-            waiter = nil
-            switch r {
-            case .success(let reply): w.succeed(reply)
-            case .failure(let e): w.fail(e)
-            }
-        } else {
-            queue.append(r)
-        }
-    }
-
     private func fail(_ e: SMTPClientError) {
-        if failure == nil { failure = e }
         tlsPromise?.fail(e)
         tlsPromise = nil
-        deliver(.failure(e))
+        replies.fail(e)
     }
 
     /// The next reply, failing after `timeout`.
     func nextReply(timeout: TimeAmount, eventLoop: any EventLoop, command: String?) -> EventLoopFuture<SMTPReply> {
-        if !queue.isEmpty {
-            switch queue.removeFirst() {
-            case .success(let r): return eventLoop.makeSucceededFuture(r)
-            case .failure(var e):
-                e.command = e.command ?? command
-                return eventLoop.makeFailedFuture(e)
-            }
-        }
-        if var f = failure {
-            f.command = command
-            return eventLoop.makeFailedFuture(f)
-        }
-        let p = eventLoop.makePromise(of: SMTPReply.self)
-        waiter = p
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        let timer = eventLoop.scheduleTask(in: timeout) {
-            let handler = bound.value
-            guard let w = handler.waiter, w.futureResult === p.futureResult else { return }
-            handler.waiter = nil
-            w.fail(SMTPClientError(kind: .timeout, command: command, isPermanent: false))
-            handler.context?.close(promise: nil)
-        }
-        p.futureResult.whenComplete { _ in timer.cancel() }
-        return p.futureResult
+        return replies.next(on: eventLoop, timeout: timeout, annotate: { error in
+            guard var e = error as? SMTPClientError else { return error }
+            e.command = e.command ?? command
+            return e
+        }, timeoutError: {
+            SMTPClientError(kind: .timeout, command: command, isPermanent: false)
+        }, onTimeout: {
+            bound.value.context?.close(promise: nil)
+        })
     }
 
     /// Inserts TLS; whatever the server sent after its 220 is discarded (it was sent in plaintext).
@@ -107,9 +79,9 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let context else {
             return eventLoop.makeFailedFuture(SMTPClientError(kind: .connectionClosed, isPermanent: false))
         }
-        discardedInjectedBytes = parser.bufferedByteCount + queue.count
+        discardedInjectedBytes = parser.bufferedByteCount + replies.count
         parser.discardBufferedBytes()
-        queue.removeAll()
+        replies.removeAll()
         let p = context.eventLoop.makePromise(of: Void.self)
         tlsPromise = p
         do {
