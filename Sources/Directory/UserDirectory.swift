@@ -32,7 +32,7 @@ public struct DirectoryPolicy: Hashable, Sendable {
 
     /// Creates a policy.
     public init(domains: Set<String>, recipientDelimiter: String = "+", postmaster: String? = nil) {
-        self.domains = Set(domains.map { $0.lowercased() })
+        self.domains = Set(domains.map { IDNA.toASCII($0) ?? $0.lowercased() })
         self.recipientDelimiter = recipientDelimiter
         self.postmaster = postmaster?.lowercased()
     }

@@ -20,11 +20,11 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// `true` when the address contains only ASCII (it can be sent without SMTPUTF8).
     public var isASCII: Bool { localPart.utf8.allSatisfy { $0 < 0x80 } && domain.utf8.allSatisfy { $0 < 0x80 } }
 
-    /// The domain in lower case, for routing decisions.
-    public var normalizedDomain: String { domain.lowercased() }
+    /// The domain in lower-case ASCII form (U-labels become A-labels, RFC 5890), for routing decisions.
+    public var normalizedDomain: String { IDNA.toASCII(domain) ?? domain.lowercased() }
 
     /// A key for case-insensitive comparison of local addresses (`Alice@Example.TEST` == `alice@example.test`).
-    public var canonicalKey: String { "\(localPart.lowercased())@\(domain.lowercased())" }
+    public var canonicalKey: String { "\(localPart.lowercased())@\(normalizedDomain)" }
 
     /// The address as written in an SMTP path: the local part is quoted when it is not a dot-string.
     public var description: String {
