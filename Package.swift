@@ -236,7 +236,6 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.copy("Transcripts")],
             swiftSettings: strict
         ),
     ]
