@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "MIME", targets: ["MIME"]),
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
         .library(name: "POP3Client", targets: ["POP3Client"]),
+        .library(name: "DNSClient", targets: ["DNSClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -148,6 +149,48 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // The durable outbound queue: spool, runner, retry policy, DSNs.
+        .target(
+            name: "MailQueue",
+            dependencies: [
+                "MailCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // Delivery agents: SMTP to MX hosts (and relays).
+        .target(
+            name: "MailDelivery",
+            dependencies: [
+                "SMTPClient", "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // DNS messages: RFC 1035 encoder and hardened parser. Pure (sans-I/O).
+        .target(
+            name: "DNSCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // The DNS stub resolver on NIO: UDP with TCP fallback, retries, TTL cache, CNAME chasing.
+        .target(
+            name: "DNSClient",
+            dependencies: [
+                "DNSCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         // Maildir++ storage with fsync-before-acknowledge.
         .target(
             name: "MailStore",
@@ -173,6 +216,7 @@ let package = Package(
             name: "MailServer",
             dependencies: [
                 "SMTPServer", "POP3Server", "POP3Core", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
+                "MailQueue", "MailDelivery", "DNSClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -191,7 +235,7 @@ let package = Package(
         .target(
             name: "SwallowCLI",
             dependencies: [
-                "MailServer", "Directory", "MailCore", "MailStore", "SMTPClient", "SMTPCore", "POP3Client", "MIME",
+                "MailServer", "Directory", "MailCore", "MailStore", "SMTPClient", "SMTPCore", "POP3Client", "MIME", "MailQueue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -203,8 +247,9 @@ let package = Package(
         .target(
             name: "MailTesting",
             dependencies: [
-                "SMTPCore", "MailCore",
+                "SMTPCore", "MailCore", "DNSCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -223,6 +268,25 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MIMETests", dependencies: ["MIME", "MailCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .testTarget(
+            name: "DNSCoreTests",
+            dependencies: ["DNSCore", "MailTesting", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DNSClientTests",
+            dependencies: [
+                "DNSClient", "DNSCore", "MailTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MailQueueTests",
+            dependencies: ["MailQueue", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
@@ -230,7 +294,7 @@ let package = Package(
             name: "MailServerTests",
             dependencies: [
                 "MailServer", "MailTesting", "SMTPServer", "SMTPCore", "Directory", "MailStore", "ListenerSupport",
-                "SMTPClient", "POP3Client", "POP3Core", "MailCore", "MIME",
+                "SMTPClient", "POP3Client", "POP3Core", "MailCore", "MIME", "MailQueue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -4,6 +4,7 @@ import Glibc
 import Directory
 import Logging
 import MailCore
+import MailQueue
 import MailStore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -23,10 +24,12 @@ final class Intake: SMTPServerDelegate {
     let logger: Logger
     let firstDomain: String
     let relayNetworks: [CIDR]
+    let queue: OutboundQueue
     private let sequence = NIOLockedValueBox<UInt32>(0)
 
     init(directory: any UserDirectory, store: MaildirStore, hostname: String, spoolDirectory: String,
-         threadPool: NIOThreadPool, logger: Logger, firstDomain: String, relayNetworks: [CIDR]) {
+         threadPool: NIOThreadPool, logger: Logger, firstDomain: String, relayNetworks: [CIDR], queue: OutboundQueue) {
+        self.queue = queue
         self.directory = directory
         self.store = store
         self.hostname = hostname
@@ -43,10 +46,15 @@ final class Intake: SMTPServerDelegate {
         case .mailboxes: return
         case .unknown: throw SMTPRejection(.unknownUser)
         case .notLocal:
-            // Relaying needs the outbound queue (not in this version): refuse for every client, so
-            // nothing is accepted that could not be delivered.
-            throw SMTPRejection(.relayDenied)
+            // No open relay: only clients in relay_networks (and, later, authenticated ones) may send
+            // to other domains.
+            guard mayRelay(connection) else { throw SMTPRejection(.relayDenied) }
         }
+    }
+
+    /// `true` when the client may send to foreign domains.
+    func mayRelay(_ connection: SMTPConnectionInfo) -> Bool {
+        connection.session.authenticatedAs != nil || relayNetworks.contains { $0.contains(connection.remoteIP) }
     }
 
     func makeMessageSink(connection: SMTPConnectionInfo) -> any SMTPMessageSink {
@@ -64,27 +72,34 @@ final class Intake: SMTPServerDelegate {
         return QueueID(microseconds: micros, sequence: n)
     }
 
-    /// Mailboxes for every recipient, each once, in order.
-    func mailboxes(for recipients: [ForwardPath]) async throws -> [MaildirStore.Mailbox] {
+    /// Where the recipients go: local mailboxes (each once, in order) and remote addresses.
+    func route(_ recipients: [ForwardPath]) async throws -> (local: [MaildirStore.Mailbox], remote: [String]) {
         var keys: [String] = []
+        var remote: [String] = []
         for r in recipients {
             let address: EmailAddress
             switch r {
             case .postmaster: address = EmailAddress(localPart: "postmaster", domain: firstDomain)
             case .mailbox(let a): address = a
             }
-            guard case .mailboxes(let found) = try await directory.resolve(address) else {
+            switch try await directory.resolve(address) {
+            case .mailboxes(let found):
+                for k in found where !keys.contains(k) { keys.append(k) }
+            case .notLocal:
+                let text = "\(address.localPart)@\(address.domain)"
+                if !remote.contains(text) { remote.append(text) }
+            case .unknown:
                 // Removed between RCPT and the end of data: keep it safe in postmaster's box.
                 logger.warning("recipient vanished before delivery; delivering to postmaster", metadata: ["rcpt": "\(address)"])
-                keys.append("postmaster@\(firstDomain)")
-                continue
+                let pm = "postmaster@\(firstDomain)"
+                if !keys.contains(pm) { keys.append(pm) }
             }
-            for k in found where !keys.contains(k) { keys.append(k) }
         }
-        return keys.map { key in
+        let local = keys.map { key in
             let at = key.lastIndex(of: "@")!
             return MaildirStore.Mailbox(domain: String(key[key.index(after: at)...]), localPart: String(key[..<at]))
         }
+        return (local, remote)
     }
 
     /// `Return-Path:` and `Received:` (RFC 5321 §4.4, RFC 3848 `with` keywords), LF line ends.
@@ -129,23 +144,41 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     func commit(_ bytes: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws -> String {
         let intake = self.intake
         let id = intake.nextQueueID()
-        let mailboxes = try await intake.mailboxes(for: envelope.recipients)
+        let (local, remote) = try await intake.route(envelope.recipients)
         let headers = intake.traceHeaders(queueID: id, envelope: envelope, connection: connection)
         let spool = lock.withLock { self.spool }
-        let receipt: MaildirStore.Receipt
+        let sender = envelope.reversePath.address.map { "\($0.localPart)@\($0.domain)" } ?? ""
+        var size = 0
         do {
-            receipt = try await intake.threadPool.runIfActive {
+            size = try await intake.threadPool.runIfActive {
                 defer { spool?.remove() }
-                return try intake.store.deliver(headers: headers, spool: spool, tail: bytes, to: mailboxes)
+                // Remote recipients: durable in queue/tmp first; then the local mailboxes; then the
+                // queue entry becomes visible. A failure before the end leaves nothing behind.
+                if !remote.isEmpty { try intake.queue.prepare(id: id, headers: headers, spool: spool, tail: bytes) }
+                var stored = 0
+                if !local.isEmpty {
+                    do {
+                        stored = try intake.store.deliver(headers: headers, spool: spool, tail: bytes, to: local).size
+                    } catch {
+                        if !remote.isEmpty { intake.queue.discard(id: id) }
+                        throw error
+                    }
+                }
+                if !remote.isEmpty { try intake.queue.commit(id: id, sender: sender, recipients: remote) }
+                return stored
             }
         } catch let e as StoreError {
             intake.logger.error("delivery failed: \(e)", metadata: ["id": "\(id)"])
+            throw SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
+        } catch let e as QueueError {
+            intake.logger.error("queueing failed: \(e)", metadata: ["id": "\(id)"])
             throw SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
         }
         intake.logger.info("accepted", metadata: [
             "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath)",
             "to": "\(envelope.recipients.map(\.description).joined(separator: ","))",
-            "mailboxes": "\(mailboxes.count)", "size": "\(receipt.size)", "tls": "\(connection.session.tls?.version ?? "no")",
+            "mailboxes": "\(local.count)", "queued": "\(remote.count)", "size": "\(size)",
+            "tls": "\(connection.session.tls?.version ?? "no")",
         ])
         return id.rawValue
     }

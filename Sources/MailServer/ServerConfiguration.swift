@@ -27,6 +27,12 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var pop3s: POP3S
     /// Password checks and brute-force throttling.
     public var auth: Auth
+    /// Outbound delivery: port, relays, retries.
+    public var delivery: Delivery
+    /// Per-domain next hops (`[[routes]]`).
+    public var routes: [Route]
+    /// DNS servers.
+    public var dns: DNS
     /// Certificate and key; both `nil` → self-signed in `<data_dir>/tls`.
     public var tls: TLS
     /// Size and count limits.
@@ -82,6 +88,44 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var failureWindow = 900
     }
 
+    /// `[delivery]`
+    public struct Delivery: Hashable, Sendable {
+        /// Port used to reach MX hosts. Default 25.
+        public var smtpPort = 25
+        /// Messages delivered at once. Default 20.
+        public var concurrency = 20
+        /// Every remote domain goes through this `host:port` (Postfix's relayhost). Default none.
+        public var smarthost: String?
+        /// Require verified STARTTLS at the smarthost. Default false.
+        public var smarthostRequireTLS = false
+        /// AUTH user at the smarthost.
+        public var smarthostUser: String?
+        /// File holding the smarthost password (one line), so the secret is not in this file.
+        public var smarthostPasswordFile: String?
+        /// First retry after this many seconds. Default 300.
+        public var retryInitial = 300
+        /// Longest retry interval, seconds. Default 14400 (4 h).
+        public var retryMaximum = 14_400
+        /// Seconds in the queue before remaining recipients bounce. Default 432000 (5 days).
+        public var lifetime = 432_000
+        /// Send a "delayed" notice after this many seconds; 0 = never. Default 0.
+        public var delayWarning = 0
+    }
+
+    /// `[[routes]]`: mail for `domain` goes to `via` instead of its MX hosts.
+    public struct Route: Hashable, Sendable {
+        /// The recipient domain.
+        public var domain: String
+        /// `host:port` of the next hop.
+        public var via: String
+    }
+
+    /// `[dns]`
+    public struct DNS: Hashable, Sendable {
+        /// `host:port` of recursive resolvers; empty = those in /etc/resolv.conf.
+        public var nameservers: [String] = []
+    }
+
     /// `[tls]`
     public struct TLS: Hashable, Sendable {
         /// PEM certificate chain.
@@ -108,7 +152,7 @@ public struct ServerConfiguration: Hashable, Sendable {
     public static var embeddedDefault: ServerConfiguration {
         ServerConfiguration(hostname: systemHostname(), domains: ["localhost"], dataDirectory: "./swallow-data",
                             postmaster: nil, recipientDelimiter: "+", smtp: SMTP(), pop3: POP3(), pop3s: POP3S(), auth: Auth(),
-                            tls: TLS(), limits: Limits(), log: Log())
+                            delivery: Delivery(), routes: [], dns: DNS(), tls: TLS(), limits: Limits(), log: Log())
     }
 
     /// The machine's host name, or `localhost`.
@@ -165,7 +209,8 @@ extension ServerConfiguration {
         let reader = Reader(text: text)
         var c = ServerConfiguration.embeddedDefault
         try reader.checkKeys(table, path: "", allowed: ["hostname", "domains", "data_dir", "postmaster", "recipient_delimiter",
-                                                         "smtp", "pop3", "pop3s", "auth", "tls", "limits", "log"])
+                                                         "smtp", "pop3", "pop3s", "auth", "delivery", "routes", "dns",
+                                                         "tls", "limits", "log"])
         if let v = try reader.string(table, "hostname") { c.hostname = v }
         if let v = try reader.strings(table, "domains") { c.domains = v.map { $0.lowercased() } }
         if let v = try reader.string(table, "data_dir") { c.dataDirectory = v }
@@ -200,6 +245,36 @@ extension ServerConfiguration {
             if let v = try reader.int(t, "max_failures_per_account", path: "auth", min: 1) { c.auth.maxFailuresPerAccount = v }
             if let v = try reader.int(t, "failure_window", path: "auth", min: 1) { c.auth.failureWindow = v }
         }
+        if let t = try reader.table(table, "delivery") {
+            try reader.checkKeys(t, path: "delivery", allowed: ["smtp_port", "concurrency", "smarthost", "smarthost_require_tls",
+                                                                "smarthost_user", "smarthost_password_file", "retry_initial",
+                                                                "retry_maximum", "lifetime", "delay_warning"])
+            if let v = try reader.int(t, "smtp_port", path: "delivery", min: 1) { c.delivery.smtpPort = v }
+            if let v = try reader.int(t, "concurrency", path: "delivery", min: 1) { c.delivery.concurrency = v }
+            c.delivery.smarthost = try reader.string(t, "smarthost", path: "delivery")
+            if let v = try reader.bool(t, "smarthost_require_tls", path: "delivery") { c.delivery.smarthostRequireTLS = v }
+            c.delivery.smarthostUser = try reader.string(t, "smarthost_user", path: "delivery")
+            c.delivery.smarthostPasswordFile = try reader.string(t, "smarthost_password_file", path: "delivery")
+            if let v = try reader.int(t, "retry_initial", path: "delivery", min: 1) { c.delivery.retryInitial = v }
+            if let v = try reader.int(t, "retry_maximum", path: "delivery", min: 1) { c.delivery.retryMaximum = v }
+            if let v = try reader.int(t, "lifetime", path: "delivery", min: 1) { c.delivery.lifetime = v }
+            if let v = try reader.int(t, "delay_warning", path: "delivery", min: 0) { c.delivery.delayWarning = v }
+        }
+        if let v = table["routes"] {
+            guard v.type == .array, let list = v.array else { throw reader.error("routes", "expected [[routes]] tables") }
+            for element in list {
+                guard element.type == .table, let t = element.table else { throw reader.error("routes", "expected [[routes]] tables") }
+                try reader.checkKeys(t, path: "routes", allowed: ["domain", "via"])
+                guard let domain = try reader.string(t, "domain", path: "routes"), let via = try reader.string(t, "via", path: "routes") else {
+                    throw reader.error("routes", "every [[routes]] needs domain and via")
+                }
+                c.routes.append(Route(domain: domain.lowercased(), via: via))
+            }
+        }
+        if let t = try reader.table(table, "dns") {
+            try reader.checkKeys(t, path: "dns", allowed: ["nameservers"])
+            if let v = try reader.strings(t, "nameservers", path: "dns") { c.dns.nameservers = v }
+        }
         if let t = try reader.table(table, "tls") {
             try reader.checkKeys(t, path: "tls", allowed: ["certificate", "private_key"])
             c.tls.certificate = try reader.string(t, "certificate", path: "tls")
@@ -233,7 +308,10 @@ extension ServerConfiguration {
             throw fail("domains", "'\(d)' is not a domain name")
         }
         guard !dataDirectory.isEmpty else { throw fail("data_dir", "must not be empty") }
-        for (key, list) in [("smtp.listen", smtp.listen), ("pop3.listen", pop3.listen), ("pop3s.listen", pop3s.listen)] {
+        var hostPorts = [("smtp.listen", smtp.listen), ("pop3.listen", pop3.listen), ("pop3s.listen", pop3s.listen),
+                         ("dns.nameservers", dns.nameservers), ("routes.via", routes.map(\.via))]
+        if let s = delivery.smarthost { hostPorts.append(("delivery.smarthost", [s])) }
+        for (key, list) in hostPorts {
             for l in list where ListenAddress.parse(l) == nil {
                 throw fail(key, "'\(l)' is not host:port (IPv6 as [::1]:25)")
             }

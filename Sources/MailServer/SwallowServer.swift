@@ -1,7 +1,11 @@
+import DNSClient
 import Directory
 import ListenerSupport
+import Foundation
 import Logging
 import MailCore
+import MailDelivery
+import MailQueue
 import MailStore
 import NIOCore
 import NIOPosix
@@ -42,10 +46,14 @@ public final class SwallowServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
     let logger: Logger
+    /// The outbound queue's runner (tests drive it with `runOnce()`).
+    public let queueRunner: QueueRunner
 
     private init(configuration: ServerConfiguration, tls: TLSMaterial, boundAddresses: [(name: String, addresses: [SocketAddress])],
                  services: [any Service], drains: [@Sendable () async -> Void],
-                 directory: SQLiteDirectory, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
+                 directory: SQLiteDirectory, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger,
+                 queueRunner: QueueRunner) {
+        self.queueRunner = queueRunner
         self.configuration = configuration
         self.tls = tls
         self.boundAddresses = boundAddresses
@@ -84,9 +92,32 @@ public final class SwallowServer: Sendable {
             throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open \(layout.database): \(error)")
         }
         let store = MaildirStore(root: layout.mail, hostname: c.hostname)
+        let spool: Spool
+        let resolver: StubResolver
+        do {
+            spool = try Spool(root: layout.queue)
+            resolver = try makeResolver(c.dns, group: group)
+        } catch let e as ConfigurationError {
+            await release(directory: directory, group: group, threadPool: threadPool)
+            throw e
+        } catch {
+            await release(directory: directory, group: group, threadPool: threadPool)
+            throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open the queue in \(layout.queue): \(error)")
+        }
+        let outbound = OutboundQueue(spool: spool)
         let intake = Intake(directory: directory, store: store, hostname: c.hostname,
                             spoolDirectory: layout.spool, threadPool: threadPool, logger: logger, firstDomain: c.domains[0],
-                            relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse))
+                            relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse), queue: outbound)
+        let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
+        let runner = QueueRunner(
+            spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
+            configuration: .init(hostname: c.hostname, concurrency: c.delivery.concurrency,
+                                 retry: RetryPolicy(initialDelay: c.delivery.retryInitial, maximumDelay: c.delivery.retryMaximum,
+                                                    lifetime: c.delivery.lifetime,
+                                                    delayWarning: c.delivery.delayWarning > 0 ? c.delivery.delayWarning : nil)),
+            logger: logger,
+            inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
+        outbound.attach(runner)
         let authenticator: Authenticator
         do {
             authenticator = try Authenticator(directory: directory, threadPool: threadPool, policy: .init(
@@ -104,7 +135,7 @@ public final class SwallowServer: Sendable {
             list.compactMap(ListenAddress.parse).map { (host: $0.host, port: $0.port) }
         }
         var bound: [(name: String, addresses: [SocketAddress])] = []
-        var services: [any Service] = []
+        var services: [any Service] = [runner]
         var drains: [@Sendable () async -> Void] = []
         do {
             if !c.smtp.listen.isEmpty {
@@ -138,7 +169,43 @@ public final class SwallowServer: Sendable {
             throw error
         }
         return SwallowServer(configuration: c, tls: tls, boundAddresses: bound, services: services, drains: drains,
-                             directory: directory, group: group, threadPool: threadPool, logger: logger)
+                             directory: directory, group: group, threadPool: threadPool, logger: logger, queueRunner: runner)
+    }
+
+    /// The DNS client: `[dns] nameservers`, or those of /etc/resolv.conf.
+    static func makeResolver(_ dns: ServerConfiguration.DNS, group: MultiThreadedEventLoopGroup) throws -> StubResolver {
+        if dns.nameservers.isEmpty {
+            do { return try StubResolver.system(group: group) } catch {
+                throw ConfigurationError(key: "dns.nameservers", line: nil,
+                                         message: "no nameservers configured and /etc/resolv.conf is unusable: \(error)")
+            }
+        }
+        do {
+            return StubResolver(configuration: try .init(nameservers: dns.nameservers), group: group)
+        } catch {
+            throw ConfigurationError(key: "dns.nameservers", line: nil, message: "\(error) (give IP addresses, e.g. 127.0.0.1:53)")
+        }
+    }
+
+    /// Delivery settings from `[delivery]` and `[[routes]]`.
+    static func deliveryConfiguration(_ c: ServerConfiguration) throws -> SMTPDeliveryAgent.Configuration {
+        var d = SMTPDeliveryAgent.Configuration(heloName: c.hostname)
+        d.smtpPort = c.delivery.smtpPort
+        if let sh = c.delivery.smarthost, let a = ListenAddress.parse(sh) {
+            var password: String?
+            if let file = c.delivery.smarthostPasswordFile {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ConfigurationError(key: "delivery.smarthost_password_file", line: nil, message: "cannot read \(file)")
+                }
+                password = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)
+            }
+            d.smarthost = .init(host: a.host, port: a.port, requireTLS: c.delivery.smarthostRequireTLS,
+                                user: c.delivery.smarthostUser, password: password)
+        }
+        for r in c.routes {
+            if let a = ListenAddress.parse(r.via) { d.routes[r.domain] = .init(host: a.host, port: a.port) }
+        }
+        return d
     }
 
     private static func listen(_ key: String, _ list: [String], _ bind: () async throws -> [SocketAddress]) async throws -> [SocketAddress] {
@@ -190,6 +257,8 @@ public struct DataLayout: Sendable {
     public var tls: String { root + "/tls" }
     /// `spool/`: content of large messages while it arrives (never acknowledged yet).
     public var spool: String { root + "/spool" }
+    /// `queue/`: the outbound queue (see MailQueue).
+    public var queue: String { root + "/queue" }
 
     /// Creates a layout for `root`.
     public init(root: String) { self.root = root }

@@ -103,6 +103,35 @@ public struct MaildirStore: Sendable {
         let seq = Self.counter.next()
         let base = "\(now.tv_sec).M\(now.tv_usec)P\(getpid())Q\(seq).\(hostname)"
         let tmpPath = "\(dirs[0])/tmp/\(base)"
+        let (stored, lines) = try Self.writeMessageFile(path: tmpPath, headers: headers, spool: spool, tail: tail)
+        let name = "\(base),S=\(stored),W=\(stored + lines)"
+        var placed: [String] = []
+        do {
+            for dir in dirs {
+                let target = "\(dir)/new/\(name)"
+                if placed.contains(target) { continue }
+                do {
+                    try POSIX.link(tmpPath, target)
+                } catch let e as StoreError where e.code == EXDEV {
+                    try Self.copyDurably(from: tmpPath, to: target)
+                }
+                placed.append(target)
+                try POSIX.fsyncDirectory("\(dir)/new")
+            }
+        } catch {
+            for p in placed { POSIX.unlink(p) }
+            POSIX.unlink(tmpPath)
+            throw error
+        }
+        POSIX.unlink(tmpPath)
+        return Receipt(fileName: name, size: stored)
+    }
+
+    /// Writes a message file durably in storage form (LF line ends): `headers`, then the spooled
+    /// content, then `tail` (CRLF wire form), a final LF if missing; fsyncs it. Returns the stored size
+    /// and the number of lines. On failure nothing is left at `path`.
+    public static func writeMessageFile(path tmpPath: String, headers: [UInt8], spool: SpoolFile?,
+                                        tail: ByteBuffer) throws -> (stored: Int, lines: Int) {
         let fd = try POSIX.open(tmpPath, O_WRONLY | O_CREAT | O_EXCL)
         var stored = 0
         var lines = 0
@@ -141,27 +170,7 @@ public struct MaildirStore: Sendable {
             POSIX.unlink(tmpPath)
             throw error
         }
-        let name = "\(base),S=\(stored),W=\(stored + lines)"
-        var placed: [String] = []
-        do {
-            for dir in dirs {
-                let target = "\(dir)/new/\(name)"
-                if placed.contains(target) { continue }
-                do {
-                    try POSIX.link(tmpPath, target)
-                } catch let e as StoreError where e.code == EXDEV {
-                    try Self.copyDurably(from: tmpPath, to: target)
-                }
-                placed.append(target)
-                try POSIX.fsyncDirectory("\(dir)/new")
-            }
-        } catch {
-            for p in placed { POSIX.unlink(p) }
-            POSIX.unlink(tmpPath)
-            throw error
-        }
-        POSIX.unlink(tmpPath)
-        return Receipt(fileName: name, size: stored)
+        return (stored, lines)
     }
 
     static func copyDurably(from: String, to: String) throws {

@@ -11,7 +11,7 @@ public struct SwallowCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "swallow",
         abstract: "Swallow: an SMTP/POP3 mail server.",
-        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, Send.self, Fetch.self, MIMECommand.self])
+        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, QueueCommand.self, Send.self, Fetch.self, MIMECommand.self])
 
     public init() {}
 

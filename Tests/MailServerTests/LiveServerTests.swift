@@ -12,12 +12,14 @@ struct LiveServer {
     let pop3Port: Int
     let pop3sPort: Int
     let dataDirectory: String
+    let domain: String
 
-    static func start(_ edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
+    static func start(domain: String = "example.test", users: [String] = ["alice", "bob"],
+                      _ edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
         let dir = NSTemporaryDirectory() + "swallow-live-\(UUID().uuidString)"
         var c = ServerConfiguration.embeddedDefault
         c.hostname = "mx.example.test"
-        c.domains = ["example.test"]
+        c.domains = [domain]
         c.dataDirectory = dir
         c.smtp.listen = ["127.0.0.1:0"]
         c.pop3.listen = ["127.0.0.1:0"]
@@ -29,12 +31,14 @@ struct LiveServer {
         let server = try await SwallowServer.start(configuration: c, logger: logger)
         // Users are added through a second connection to the database, like `swallow user add`
         // while the server runs.
-        let d = try await SQLiteDirectory.open(path: dir + "/swallow.sqlite", policy: DirectoryPolicy(domains: ["example.test"]))
-        try await d.addUser("alice@example.test", passwordHash: try PasswordHasher.hash("alice-password"))
-        try await d.addUser("bob@example.test", passwordHash: nil)
+        let d = try await SQLiteDirectory.open(path: dir + "/swallow.sqlite", policy: DirectoryPolicy(domains: [domain]))
+        for u in users {
+            try await d.addUser("\(u)@\(domain)", passwordHash: u == "alice" ? try PasswordHasher.hash("alice-password") : nil)
+        }
         try await d.close()
         func port(_ name: String) -> Int { Int(server.endpoints(name)[0].split(separator: ":").last!)! }
-        return LiveServer(server: server, port: port("smtp"), pop3Port: port("pop3"), pop3sPort: port("pop3s"), dataDirectory: dir)
+        return LiveServer(server: server, port: port("smtp"), pop3Port: port("pop3"), pop3sPort: port("pop3s"), dataDirectory: dir,
+                          domain: domain)
     }
 
     func connect() async throws -> RawSMTPClient {
@@ -42,7 +46,7 @@ struct LiveServer {
     }
 
     func messages(_ local: String) -> [String] {
-        let dir = "\(dataDirectory)/mail/example.test/\(local)/new"
+        let dir = "\(dataDirectory)/mail/\(domain)/\(local)/new"
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
         return names.map { (try? String(contentsOfFile: dir + "/" + $0, encoding: .utf8)) ?? "" }
     }

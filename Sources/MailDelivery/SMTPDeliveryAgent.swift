@@ -1,0 +1,205 @@
+import Logging
+import MailCore
+import NIOCore
+import NIOPosix
+import SMTPClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Delivers to remote hosts over SMTP (RFC 5321 §5): MX hosts by preference (equal preferences
+/// shuffled), implicit MX, null MX → immediate failure, next host on connection failure or 4xx,
+/// opportunistic STARTTLS, one transaction per destination domain carrying all its recipients.
+/// Routes (like Postfix's transport maps) and a smarthost (relayhost) bypass MX lookup.
+public struct SMTPDeliveryAgent: Sendable {
+    /// A fixed next hop.
+    public struct Relay: Hashable, Sendable {
+        public var host: String
+        public var port: Int
+        /// Require STARTTLS with certificate verification (for smarthosts).
+        public var requireTLS: Bool
+        /// Credentials for AUTH at the smarthost.
+        public var user: String?
+        public var password: String?
+        public init(host: String, port: Int, requireTLS: Bool = false, user: String? = nil, password: String? = nil) {
+            self.host = host
+            self.port = port
+            self.requireTLS = requireTLS
+            self.user = user
+            self.password = password
+        }
+    }
+
+    /// Settings.
+    public struct Configuration: Sendable {
+        /// Our EHLO name.
+        public var heloName: String
+        /// Port used to reach MX hosts (25; tests point it at a local peer).
+        public var smtpPort: Int = 25
+        /// Every domain goes through this host, when set.
+        public var smarthost: Relay?
+        /// Per-domain next hops (lower-case domain → relay).
+        public var routes: [String: Relay] = [:]
+        /// Timeouts for each connection.
+        public var timeouts = SMTPClientConfiguration.Timeouts()
+        /// Most MX hosts tried per attempt.
+        public var maximumHosts = 5
+
+        public init(heloName: String) { self.heloName = heloName }
+    }
+
+    /// What happened to each recipient of a destination.
+    public enum RecipientResult: Hashable, Sendable {
+        case delivered(String)
+        case failed(status: String, diagnostic: String, remoteMTA: String?)
+        case deferred(status: String, diagnostic: String)
+    }
+
+    let configuration: Configuration
+    let resolver: any MailExchangerResolver
+    let logger: Logger
+
+    public init(configuration: Configuration, resolver: any MailExchangerResolver, logger: Logger) {
+        self.configuration = configuration
+        self.resolver = resolver
+        self.logger = logger
+    }
+
+    /// Delivers `message` (any line ends) from `sender` to `recipients` that share `domain`.
+    public func deliver(_ message: ByteBuffer, from sender: String, to recipients: [String], domain: String,
+                        queueID: String) async -> [String: RecipientResult] {
+        var hops: [(host: String, port: Int, relay: Relay?)] = []
+        if let relay = configuration.routes[domain.lowercased()] ?? configuration.smarthost {
+            hops = [(relay.host, relay.port, relay)]
+        } else {
+            switch await resolver.mailExchangers(for: domain) {
+            case .nullMX:
+                return all(recipients, .failed(status: "5.1.10", diagnostic: "\(domain) does not accept mail (null MX, RFC 7505)", remoteMTA: nil))
+            case .noSuchDomain:
+                return all(recipients, .failed(status: "5.1.2", diagnostic: "domain \(domain) does not exist", remoteMTA: nil))
+            case .temporaryFailure(let why):
+                return all(recipients, .deferred(status: "4.4.3", diagnostic: "DNS lookup of \(domain) failed: \(why)"))
+            case .noMX:
+                hops = [(domain, configuration.smtpPort, nil)]
+            case .exchangers(let records):
+                hops = Self.order(records).prefix(configuration.maximumHosts).map { ($0.host, configuration.smtpPort, nil) }
+            }
+        }
+        var remaining = recipients
+        var results: [String: RecipientResult] = [:]
+        var lastError = "no usable host for \(domain)"
+        for hop in hops where !remaining.isEmpty {
+            let addresses: [String]
+            if CIDR.parseIP(hop.host) != nil {
+                addresses = [hop.host]
+            } else {
+                do {
+                    addresses = try await resolver.addresses(for: hop.host)
+                } catch {
+                    lastError = "cannot resolve \(hop.host): \(error)"
+                    continue
+                }
+            }
+            if addresses.isEmpty { lastError = "\(hop.host) has no address"; continue }
+            for address in addresses where !remaining.isEmpty {
+                switch await attempt(message, from: sender, to: remaining, host: hop.host, address: address, port: hop.port,
+                                     relay: hop.relay, queueID: queueID) {
+                case .done(let r):
+                    for (rcpt, result) in r { results[rcpt] = result }
+                    remaining = []
+                case .tryNext(let why):
+                    lastError = why
+                }
+            }
+        }
+        for r in remaining { results[r] = .deferred(status: "4.4.1", diagnostic: lastError) }
+        return results
+    }
+
+    enum Attempt {
+        case done([String: RecipientResult])
+        case tryNext(String)
+    }
+
+    private func attempt(_ message: ByteBuffer, from sender: String, to recipients: [String], host: String, address: String,
+                         port: Int, relay: Relay?, queueID: String) async -> Attempt {
+        var config = SMTPClientConfiguration(host: address, port: port, security: relay?.requireTLS == true ? .startTLS : .startTLSIfAvailable)
+        config.serverName = host
+        config.heloName = configuration.heloName
+        config.timeouts = configuration.timeouts
+        // MTA-to-MTA TLS is opportunistic without verification (as Postfix's "may"); a smarthost that
+        // requires TLS is verified. DANE and MTA-STS come later.
+        config.certificateVerification = relay?.requireTLS == true ? .systemTrustStore : .insecureNoVerification
+        if let relay, let user = relay.user, let password = relay.password {
+            config.authentication = .password(user: user, password: password)
+        }
+        let client: SMTPClient
+        do {
+            client = try await SMTPClient.connect(config)
+        } catch {
+            if error.kind == .refused, let reply = error.reply, reply.isPermanent, relay != nil {
+                return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
+            }
+            logger.info("cannot use \(host) [\(address)]:\(port): \(error)", metadata: ["id": "\(queueID)"])
+            return .tryNext("\(host) [\(address)]: \(error)")
+        }
+        defer { Task { await client.quit() } }
+        let tls = client.isEncrypted
+        do {
+            var byPath: [ForwardPath: String] = [:]
+            var paths: [SMTPClientTransaction.Recipient] = []
+            var out: [String: RecipientResult] = [:]
+            for r in recipients {
+                guard case .success(let a) = EmailAddress.parse(r, allowUTF8: true) else {
+                    out[r] = .failed(status: "5.1.3", diagnostic: "invalid recipient address", remoteMTA: nil)
+                    continue
+                }
+                byPath[.mailbox(a)] = r
+                paths.append(.init(.mailbox(a)))
+            }
+            let reverse: ReversePath = sender.isEmpty ? .null
+                : (try? EmailAddress.parse(sender, allowUTF8: true).get()).map { .mailbox($0) } ?? .null
+            let result = try await client.send(message, from: reverse, to: paths)
+            let replyText = Self.text(result.reply)
+            for a in result.acceptedRecipients {
+                if let original = byPath[a] { out[original] = .delivered("\(host) [\(address)]\(tls ? " TLS" : ""): \(replyText)") }
+            }
+            for refused in result.refusedRecipients {
+                guard let original = byPath[refused.path] else { continue }
+                out[original] = refused.reply.isPermanent
+                    ? .failed(status: Self.status(refused.reply), diagnostic: Self.text(refused.reply), remoteMTA: host)
+                    : .deferred(status: Self.status(refused.reply), diagnostic: Self.text(refused.reply))
+            }
+            for r in recipients where out[r] == nil { out[r] = .deferred(status: "4.4.0", diagnostic: "\(host) gave no reply for this recipient") }
+            return .done(out)
+        } catch {
+            if error.kind == .refused, let reply = error.reply {
+                if reply.isPermanent {
+                    // RCPT-level refusals of every recipient, or a 5xx to MAIL/DATA: final.
+                    return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
+                }
+                return .tryNext("\(host) [\(address)]: \(Self.text(reply))")
+            }
+            if case .messageNotSendable(let why) = error.kind {
+                return .done(all(recipients, .failed(status: "5.6.0", diagnostic: why, remoteMTA: host)))
+            }
+            return .tryNext("\(host) [\(address)]: \(error)")
+        }
+    }
+
+    static func order(_ records: [MXRecord]) -> [MXRecord] {
+        Dictionary(grouping: records, by: \.preference).sorted { $0.key < $1.key }.flatMap { $0.value.shuffled() }
+    }
+
+    static func status(_ reply: SMTPReply) -> String {
+        reply.enhancedCode.map(\.description) ?? (reply.isPermanent ? "5.0.0" : "4.0.0")
+    }
+
+    static func text(_ reply: SMTPReply) -> String {
+        "\(reply.code)\(reply.enhancedCode.map { " \($0)" } ?? "") \(reply.lines.joined(separator: " "))"
+    }
+
+    private func all(_ recipients: [String], _ r: RecipientResult) -> [String: RecipientResult] {
+        Dictionary(uniqueKeysWithValues: recipients.map { ($0, r) })
+    }
+}

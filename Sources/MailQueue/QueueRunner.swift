@@ -1,0 +1,250 @@
+import Logging
+import MailCore
+import ServiceLifecycle
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One message handed to a delivery agent.
+public struct QueuedMessage: Sendable {
+    /// The queue ID.
+    public var id: String
+    /// The envelope sender (empty = null sender).
+    public var sender: String
+    /// Recipients to try now.
+    public var recipients: [String]
+    /// Path of the message file (LF line ends).
+    public var messagePath: String
+}
+
+/// What happened to one recipient.
+public enum DeliveryOutcome: Hashable, Sendable {
+    /// Accepted by the next hop.
+    case delivered(String)
+    /// Refused for good: RFC 3463 status and the reply text.
+    case failed(status: String, diagnostic: String, remoteMTA: String?)
+    /// Try again later.
+    case deferred(status: String, diagnostic: String)
+}
+
+/// Delivers messages; MailQueue never speaks SMTP itself (ARCHITECTURE §1.6).
+public protocol DeliveryAgent: Sendable {
+    /// Tries `message`; returns an outcome for every recipient in `message.recipients`.
+    func deliver(_ message: QueuedMessage) async -> [String: DeliveryOutcome]
+}
+
+/// Something that reads the clock (seconds since the epoch); injected so tests never sleep.
+public protocol QueueClock: Sendable {
+    func now() -> Int
+}
+
+/// The wall clock.
+public struct SystemQueueClock: QueueClock {
+    public init() {}
+    public func now() -> Int { Int(time(nil)) }
+}
+
+/// The queue manager: picks messages from `incoming/` and due ones from `deferred/`, hands them to the
+/// delivery agent (several at once), records outcomes, retries with backoff and bounces with an
+/// RFC 3464 DSN. Runs as a ServiceLifecycle service.
+public final class QueueRunner: Service, Sendable {
+    /// Settings.
+    public struct Configuration: Sendable {
+        /// Our host name (DSNs).
+        public var hostname: String
+        /// Messages in delivery at once.
+        public var concurrency: Int
+        /// Retry and lifetime.
+        public var retry: RetryPolicy
+        /// How often `deferred/` is scanned when nothing wakes the runner, seconds.
+        public var scanInterval: Int
+
+        public init(hostname: String, concurrency: Int = 20, retry: RetryPolicy = RetryPolicy(), scanInterval: Int = 1) {
+            self.hostname = hostname
+            self.concurrency = concurrency
+            self.retry = retry
+            self.scanInterval = scanInterval
+        }
+    }
+
+    /// Puts a generated message (a DSN) into the queue; the composition root implements it with the
+    /// same code path as intake.
+    public typealias Injector = @Sendable (_ sender: String, _ recipients: [String], _ message: [UInt8]) throws -> String
+
+    let spool: Spool
+    let agent: any DeliveryAgent
+    let configuration: Configuration
+    let clock: any QueueClock
+    let logger: Logger
+    let inject: Injector
+    private let woken = Mutex(false)
+
+    public init(spool: Spool, agent: any DeliveryAgent, configuration: Configuration, clock: any QueueClock = SystemQueueClock(),
+                logger: Logger, inject: @escaping Injector) {
+        self.spool = spool
+        self.agent = agent
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.inject = inject
+    }
+
+    /// Asks the runner to look at the queue now (after intake added a message, or `queue retry`).
+    public func wake() { woken.withLock { $0 = true } }
+
+    /// Recovers the spool, then delivers until graceful shutdown (messages in flight finish first).
+    public func run() async throws {
+        let corrupt = spool.recover()
+        for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await runOnce()
+            // Sleep until woken, the scan interval passes, or shutdown begins.
+            var waited = 0
+            while waited < configuration.scanInterval * 1000 && !Task.isShuttingDownGracefully && !Task.isCancelled {
+                if woken.withLock({ w in defer { w = false }; return w }) { break }
+                try? await Task.sleep(for: .milliseconds(20))
+                waited += 20
+            }
+        }
+    }
+
+    /// One pass: every message in `incoming/` and every due one in `deferred/` is tried, at most
+    /// `concurrency` at a time. Returns the IDs processed (tests call this directly).
+    @discardableResult
+    public func runOnce() async -> [String] {
+        let now = clock.now()
+        var work: [(String, Spool.State)] = spool.ids(.incoming).map { ($0, .incoming) }
+        for id in spool.ids(.deferred) {
+            if let env = spool.envelope(id, .deferred), env.nextAttempt <= now { work.append((id, .deferred)) }
+        }
+        guard !work.isEmpty else { return [] }
+        var done: [String] = []
+        await withTaskGroup(of: String?.self) { group in
+            var next = 0
+            func startNext() {
+                guard next < work.count else { return }
+                let (id, state) = work[next]
+                next += 1
+                group.addTask { [self] in await process(id, from: state) ? id : nil }
+            }
+            for _ in 0..<min(configuration.concurrency, work.count) { startNext() }
+            while let r = await group.next() {
+                if let r { done.append(r) }
+                startNext()
+            }
+        }
+        return done
+    }
+
+    /// Delivers one message; `false` when it could not be taken (moved meanwhile, or corrupt).
+    func process(_ id: String, from state: Spool.State) async -> Bool {
+        do {
+            try spool.move(id, from: state, to: .active)
+        } catch {
+            return false  // gone (delivered by another pass, held or deleted by an operator)
+        }
+        guard var env = spool.envelope(id, .active) else {
+            logger.error("unreadable envelope; moved to corrupt/", metadata: ["id": "\(id)"])
+            try? spool.move(id, from: .active, to: .corrupt)
+            return false
+        }
+        let pending = env.pending.map(\.address)
+        let outcomes = await agent.deliver(QueuedMessage(id: id, sender: env.sender, recipients: pending,
+                                                         messagePath: spool.messagePath(id, .active)))
+        let now = clock.now()
+        env.attempts += 1
+        var failedNow: [DeliveryStatusNotification.RecipientReport] = []
+        for i in env.recipients.indices where env.recipients[i].state == .pending {
+            let r = env.recipients[i]
+            switch outcomes[r.address] ?? .deferred(status: "4.0.0", diagnostic: "no outcome reported") {
+            case .delivered(let reply):
+                env.recipients[i].state = .delivered
+                env.recipients[i].lastResponse = reply
+                logger.info("delivered", metadata: ["id": "\(id)", "to": "\(r.address)", "reply": "\(reply)"])
+            case .failed(let status, let diagnostic, let mta):
+                env.recipients[i].state = .failed
+                env.recipients[i].status = status
+                env.recipients[i].lastResponse = diagnostic
+                failedNow.append(.init(address: r.address, action: "failed", status: status, diagnostic: diagnostic, remoteMTA: mta))
+                logger.notice("bounced", metadata: ["id": "\(id)", "to": "\(r.address)", "reply": "\(diagnostic)"])
+            case .deferred(let status, let diagnostic):
+                env.recipients[i].status = status
+                env.recipients[i].lastResponse = diagnostic
+                env.lastError = diagnostic
+                logger.info("deferred", metadata: ["id": "\(id)", "to": "\(r.address)", "reply": "\(diagnostic)"])
+            }
+        }
+        if !env.pending.isEmpty {
+            switch configuration.retry.decide(created: env.created, attempts: env.attempts, now: now) {
+            case .expire:
+                for i in env.recipients.indices where env.recipients[i].state == .pending {
+                    env.recipients[i].state = .failed
+                    let last = env.recipients[i].lastResponse ?? "delivery time expired"
+                    failedNow.append(.init(address: env.recipients[i].address, action: "failed",
+                                           status: "4.4.7", diagnostic: "delivery time expired; last error: \(last)"))
+                }
+                logger.notice("expired", metadata: ["id": "\(id)"])
+            case .retry(let at):
+                env.nextAttempt = at
+                if configuration.retry.shouldWarn(created: env.created, now: now, alreadyWarned: env.delayNotified) {
+                    let delayed = env.pending.map {
+                        DeliveryStatusNotification.RecipientReport(address: $0.address, action: "delayed", status: $0.status ?? "4.0.0",
+                                                                   diagnostic: $0.lastResponse)
+                    }
+                    notify(env, delayed, now: now)
+                    env.delayNotified = true
+                }
+            }
+        }
+        if !failedNow.isEmpty { notify(env, failedNow, now: now) }
+        if env.pending.isEmpty {
+            spool.remove(id, .active)
+            return true
+        }
+        do {
+            try spool.write(env, .active)
+            try spool.move(id, from: .active, to: .deferred)
+        } catch {
+            logger.error("cannot record the outcome; the message stays in active/ and is retried at restart: \(error)",
+                         metadata: ["id": "\(id)"])
+        }
+        return true
+    }
+
+    /// Sends a DSN to the original sender (never for the null sender: no bounce of a bounce).
+    private func notify(_ env: QueueEnvelope, _ reports: [DeliveryStatusNotification.RecipientReport], now: Int) {
+        guard !env.sender.isEmpty else {
+            logger.notice("not bouncing a message with the null sender", metadata: ["id": "\(env.id)"])
+            return
+        }
+        let headers = Self.headerSection(path: spool.messagePath(env.id, .active))
+        let dsn = DeliveryStatusNotification(hostname: configuration.hostname, originalSender: env.sender, originalID: env.id,
+                                             arrival: env.created, recipients: reports, originalHeaders: headers)
+        let boundary = "\(env.id).\(now)/\(configuration.hostname)"
+        do {
+            let newID = try inject("", [env.sender], dsn.render(now: now, boundary: boundary))
+            logger.info("sender notified", metadata: ["id": "\(env.id)", "dsn": "\(newID)", "to": "\(env.sender)"])
+        } catch {
+            logger.error("cannot queue a delivery status notification: \(error)", metadata: ["id": "\(env.id)"])
+        }
+    }
+
+    /// The header section of a stored message (up to the first empty line, at most 64 KiB).
+    public static func headerSection(path: String) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        guard n > 0 else { return [] }
+        let bytes = Array(buf[0..<n])
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0x0A, i + 1 < bytes.count, bytes[i + 1] == 0x0A { return Array(bytes[...i]) }
+            if bytes[i] == 0x0A, i + 2 < bytes.count, bytes[i + 1] == 0x0D, bytes[i + 2] == 0x0A { return Array(bytes[...i]) }
+            i += 1
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,199 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable outbound queue on disk (Postfix's idea, one process):
+///
+/// ```
+/// queue/tmp/<id>/                 being written; never seen by the runner; deleted at start
+/// queue/{incoming,active,deferred,hold,corrupt}/<id>/{message,envelope}
+/// ```
+/// A message is a directory, so every state change is one atomic `rename(2)` of that directory
+/// (followed by an fsync of both parent directories). The envelope is replaced atomically (write to
+/// `envelope.tmp`, fsync, rename). On start, `active/` goes back to `incoming/`; a directory whose
+/// envelope cannot be read goes to `corrupt/` and is logged, never deleted.
+public final class Spool: Sendable {
+    /// The queue's state directories.
+    public enum State: String, CaseIterable, Sendable {
+        case incoming, active, deferred, hold, corrupt
+    }
+
+    /// `<data_dir>/queue`.
+    public let root: String
+
+    /// Opens (creating) the queue directories.
+    public init(root: String) throws {
+        self.root = root
+        try Self.mkdirDurable(root)
+        for d in ["tmp"] + State.allCases.map(\.rawValue) { try Self.mkdirDurable("\(root)/\(d)") }
+    }
+
+    /// The directory of message `id` in `state`.
+    public func path(_ id: String, _ state: State) -> String { "\(root)/\(state.rawValue)/\(id)" }
+
+    /// Creates `tmp/<id>/` for a new message and returns its path; write `message` there, then
+    /// ``commit(id:envelope:)``.
+    public func prepare(id: String) throws -> String {
+        guard QueueEnvelope.isValidID(id) else { throw QueueError("invalid queue ID", id) }
+        let dir = "\(root)/tmp/\(id)"
+        guard mkdir(dir, 0o700) == 0 else { throw QueueError("mkdir", dir, errno) }
+        return dir
+    }
+
+    /// Writes the envelope, fsyncs, and moves the prepared message into `incoming/` durably.
+    public func commit(id: String, envelope: QueueEnvelope) throws {
+        let dir = "\(root)/tmp/\(id)"
+        try Self.writeFileDurably("\(dir)/envelope", envelope.encoded())
+        try Self.fsyncPath(dir)
+        try Self.renameDurably(dir, path(id, .incoming), fromParent: "\(root)/tmp", toParent: "\(root)/incoming")
+    }
+
+    /// Removes a prepared (uncommitted) message.
+    public func discardPrepared(id: String) {
+        Self.removeTree("\(root)/tmp/\(id)")
+    }
+
+    /// Moves message `id` between states (one rename, then fsyncs).
+    public func move(_ id: String, from: State, to: State) throws {
+        try Self.renameDurably(path(id, from), path(id, to), fromParent: "\(root)/\(from.rawValue)", toParent: "\(root)/\(to.rawValue)")
+    }
+
+    /// Reads the envelope of `id` in `state`; `nil` when missing or unreadable.
+    public func envelope(_ id: String, _ state: State) -> QueueEnvelope? {
+        guard let text = Self.readFile("\(path(id, state))/envelope") else { return nil }
+        return QueueEnvelope.decode(text)
+    }
+
+    /// Replaces the envelope of `id` in `state` atomically.
+    public func write(_ envelope: QueueEnvelope, _ state: State) throws {
+        let dir = path(envelope.id, state)
+        try Self.writeFileDurably("\(dir)/envelope.tmp", envelope.encoded())
+        guard rename("\(dir)/envelope.tmp", "\(dir)/envelope") == 0 else { throw QueueError("rename", dir, errno) }
+        try Self.fsyncPath(dir)
+    }
+
+    /// The message file of `id` in `state`.
+    public func messagePath(_ id: String, _ state: State) -> String { "\(path(id, state))/message" }
+
+    /// Deletes message `id` (after it was delivered or bounced).
+    public func remove(_ id: String, _ state: State) {
+        Self.removeTree(path(id, state))
+        try? Self.fsyncPath("\(root)/\(state.rawValue)")
+    }
+
+    /// IDs in `state`, oldest first (IDs sort by creation time).
+    public func ids(_ state: State) -> [String] {
+        Self.names("\(root)/\(state.rawValue)").filter(QueueEnvelope.isValidID).sorted()
+    }
+
+    /// Start-up recovery: `tmp/` is cleared, `active/` returns to `incoming/`, unreadable envelopes go
+    /// to `corrupt/`. Returns the IDs moved to `corrupt/`.
+    @discardableResult
+    public func recover() -> [String] {
+        for name in Self.names("\(root)/tmp") { Self.removeTree("\(root)/tmp/\(name)") }
+        for id in ids(.active) { try? move(id, from: .active, to: .incoming) }
+        var corrupt: [String] = []
+        for state in [State.incoming, .deferred, .hold] {
+            for name in Self.names("\(root)/\(state.rawValue)") {
+                let ok = QueueEnvelope.isValidID(name) && envelope(name, state) != nil
+                    && access("\(root)/\(state.rawValue)/\(name)/message", R_OK) == 0
+                if !ok {
+                    try? Self.renameDurably("\(root)/\(state.rawValue)/\(name)", "\(root)/corrupt/\(name)",
+                                            fromParent: "\(root)/\(state.rawValue)", toParent: "\(root)/corrupt")
+                    corrupt.append(name)
+                }
+            }
+        }
+        return corrupt
+    }
+
+    // MARK: File helpers
+
+    static func mkdirDurable(_ path: String) throws {
+        if mkdir(path, 0o700) == 0 {
+            var parent = path
+            if let slash = parent.lastIndex(of: "/") { parent = String(parent[..<slash]) } else { parent = "." }
+            try fsyncPath(parent.isEmpty ? "/" : parent)
+        } else if errno != EEXIST {
+            throw QueueError("mkdir", path, errno)
+        }
+    }
+
+    static func fsyncPath(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw QueueError("open", path, errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw QueueError("fsync", path, errno) }
+    }
+
+    static func renameDurably(_ from: String, _ to: String, fromParent: String, toParent: String) throws {
+        guard rename(from, to) == 0 else { throw QueueError("rename", "\(from) -> \(to)", errno) }
+        try fsyncPath(toParent)
+        if fromParent != toParent { try fsyncPath(fromParent) }
+    }
+
+    static func writeFileDurably(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw QueueError("open", path, errno) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 { if errno == EINTR { continue }; throw QueueError("write", path, errno) }
+            off += n
+        }
+        guard fsync(fd) == 0 else { throw QueueError("fsync", path, errno) }
+    }
+
+    static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            out += buf[0..<n]
+            if out.count > 1 << 22 { return nil }
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    static func names(_ dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    static func removeTree(_ path: String) {
+        for name in names(path) { unlink("\(path)/\(name)") }
+        rmdir(path)
+    }
+}
+
+/// A queue file-system failure (for the log).
+public struct QueueError: Error, CustomStringConvertible, Sendable {
+    /// What failed, the path, and errno.
+    public let operation: String, path: String, code: Int32
+
+    init(_ operation: String, _ path: String, _ code: Int32 = 0) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
+    /// `true` for ENOSPC/EDQUOT.
+    public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
+
+    public var description: String {
+        code == 0 ? "\(operation): \(path)" : "\(operation) \(path): \(String(cString: strerror(code)))"
+    }
+}

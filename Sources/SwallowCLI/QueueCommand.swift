@@ -1,0 +1,187 @@
+import ArgumentParser
+import MailCore
+import MailQueue
+import MailServer
+import MailStore
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `swallow queue …`: inspect and steer the outbound queue; works while the server runs (every
+/// change is an atomic rename or envelope replacement the runner sees at its next scan).
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue", abstract: "Inspect and manage the outbound queue.",
+        subcommands: [List.self, Show.self, Retry.self, Hold.self, Release.self, Delete.self, Bounce.self])
+
+    static func openSpool(_ options: ConfigOption) throws -> (Spool, ServerConfiguration) {
+        let c: ServerConfiguration
+        do { c = try options.load() } catch { throw fail("invalid configuration: \(error)", code: 78) }
+        do { return (try Spool(root: DataLayout(root: c.dataDirectory).queue), c) } catch { throw fail("\(error)") }
+    }
+
+    static func find(_ spool: Spool, _ id: String) throws -> Spool.State {
+        guard QueueEnvelope.isValidID(id) else { throw fail("'\(id)' is not a queue ID") }
+        for s in Spool.State.allCases where access(spool.path(id, s), F_OK) == 0 { return s }
+        throw fail("no message \(id) in the queue")
+    }
+
+    static func age(_ seconds: Int) -> String {
+        if seconds < 120 { return "\(seconds)s" }
+        if seconds < 7200 { return "\(seconds / 60)m" }
+        if seconds < 172_800 { return "\(seconds / 3600)h" }
+        return "\(seconds / 86400)d"
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One line per queued message.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let (spool, _) = try QueueCommand.openSpool(options)
+            let now = Int(time(nil))
+            var count = 0
+            for state in Spool.State.allCases {
+                for id in spool.ids(state) {
+                    count += 1
+                    guard let e = spool.envelope(id, state) else {
+                        print("\(id)  \(state.rawValue)  (unreadable envelope)")
+                        continue
+                    }
+                    let pending = e.pending.map(\.address).joined(separator: ",")
+                    let next = state == .deferred ? " next in \(QueueCommand.age(max(0, e.nextAttempt - now)))" : ""
+                    print("\(id)  \(state.rawValue)  age \(QueueCommand.age(now - e.created))  from <\(e.sender)>  to \(pending.isEmpty ? "-" : pending)\(next)  attempts \(e.attempts)\(e.lastError.map { "  last: \($0)" } ?? "")")
+                }
+            }
+            if count == 0 { print("the queue is empty") }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Envelope, recipients and headers of a message.")
+        @Argument var id: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let (spool, _) = try QueueCommand.openSpool(options)
+            let state = try QueueCommand.find(spool, id)
+            guard let e = spool.envelope(id, state) else { throw fail("the envelope of \(id) is unreadable (state \(state.rawValue))") }
+            print("id:        \(e.id)\nstate:     \(state.rawValue)\nsender:    <\(e.sender)>\ncreated:   \(MessageDate.format(secondsSinceEpoch: e.created))")
+            print("attempts:  \(e.attempts)\nnext:      \(MessageDate.format(secondsSinceEpoch: e.nextAttempt))")
+            if let l = e.lastError { print("last:      \(l)") }
+            for r in e.recipients { print("rcpt:      \(r.address)  \(r.state.rawValue)\(r.status.map { " \($0)" } ?? "")\(r.lastResponse.map { "  \($0)" } ?? "")") }
+            print("")
+            let fd = open(spool.messagePath(id, state), O_RDONLY)
+            if fd >= 0 {
+                defer { close(fd) }
+                var buf = [UInt8](repeating: 0, count: 16384)
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+                if n > 0 {
+                    print(String(decoding: QueueRunner.headerSection(path: spool.messagePath(id, state)), as: UTF8.self), terminator: "")
+                }
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Try deferred messages now (all, or the given IDs).")
+        @Argument var ids: [String] = []
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let (spool, _) = try QueueCommand.openSpool(options)
+            let targets = ids.isEmpty ? spool.ids(.deferred) : ids
+            var n = 0
+            for id in targets {
+                let state = try QueueCommand.find(spool, id)
+                guard state == .deferred, var e = spool.envelope(id, .deferred) else {
+                    if !ids.isEmpty { writeStandardError("swallow: \(id) is \(state.rawValue), not deferred\n") }
+                    continue
+                }
+                e.nextAttempt = Int(time(nil))
+                do { try spool.write(e, .deferred); n += 1 } catch { writeStandardError("swallow: \(id): \(error)\n") }
+            }
+            print("\(n) message\(n == 1 ? "" : "s") scheduled for delivery now")
+        }
+    }
+
+    struct Hold: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Keep a message in the queue without delivering it.")
+        @Argument var id: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let (spool, _) = try QueueCommand.openSpool(options)
+            let state = try QueueCommand.find(spool, id)
+            guard state == .incoming || state == .deferred else { throw fail("\(id) is \(state.rawValue); only incoming or deferred messages can be held") }
+            do { try spool.move(id, from: state, to: .hold) } catch { throw fail("\(id): \(error) (it may be in delivery right now; try again)") }
+            print("\(id) held")
+        }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Release a held message for delivery now.")
+        @Argument var id: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let (spool, _) = try QueueCommand.openSpool(options)
+            guard try QueueCommand.find(spool, id) == .hold, var e = spool.envelope(id, .hold) else { throw fail("\(id) is not held") }
+            e.nextAttempt = Int(time(nil))
+            do {
+                try spool.write(e, .hold)
+                try spool.move(id, from: .hold, to: .deferred)
+            } catch { throw fail("\(id): \(error)") }
+            print("\(id) released")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a message from the queue without notice.")
+        @Argument var id: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let (spool, _) = try QueueCommand.openSpool(options)
+            let state = try QueueCommand.find(spool, id)
+            guard state != .active else { throw fail("\(id) is being delivered right now; hold it or try again") }
+            spool.remove(id, state)
+            print("\(id) deleted")
+        }
+    }
+
+    struct Bounce: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give up on a message now and tell the sender (RFC 3464 DSN).")
+        @Argument var id: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let (spool, c) = try QueueCommand.openSpool(options)
+            let state = try QueueCommand.find(spool, id)
+            guard state != .active else { throw fail("\(id) is being delivered right now; hold it or try again") }
+            if state != .hold {
+                do { try spool.move(id, from: state, to: .hold) } catch { throw fail("\(id): \(error)") }
+            }
+            guard let e = spool.envelope(id, .hold) else { throw fail("the envelope of \(id) is unreadable") }
+            let now = Int(time(nil))
+            if !e.sender.isEmpty {
+                let reports = e.pending.map {
+                    DeliveryStatusNotification.RecipientReport(address: $0.address, action: "failed", status: "5.0.0",
+                                                               diagnostic: "returned by the postmaster\($0.lastResponse.map { "; last error: \($0)" } ?? "")")
+                }
+                let dsn = DeliveryStatusNotification(hostname: c.hostname, originalSender: e.sender, originalID: id, arrival: e.created,
+                                                     recipients: reports, originalHeaders: QueueRunner.headerSection(path: spool.messagePath(id, .hold)))
+                let newID = QueueID(microseconds: UInt64(now) * 1_000_000 + UInt64(getpid() & 0xFFFFF), sequence: 1).rawValue
+                do {
+                    let dir = try spool.prepare(id: newID)
+                    _ = try MaildirStore.writeMessageFile(path: dir + "/message", headers: [], spool: nil,
+                                                          tail: ByteBuffer(bytes: dsn.render(now: now, boundary: "\(newID)/\(c.hostname)")))
+                    try spool.commit(id: newID, envelope: QueueEnvelope(id: newID, sender: "", recipients: [e.sender], created: now))
+                } catch { throw fail("cannot queue the notification: \(error)") }
+            }
+            spool.remove(id, .hold)
+            print("\(id) bounced\(e.sender.isEmpty ? " (null sender: no notification)" : " to <\(e.sender)>")")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import MailCore
+import MailQueue
+import MailServer
+import MailTesting
+import Testing
+
+/// Swallow A relays for 127.0.0.1 to Swallow B, found through a test DNS server (MX → A record →
+/// 127.0.0.1, B's port as `delivery.smtp_port`); failures come back as RFC 3464 DSNs.
+@Suite(.serialized) struct RelayTests {
+    func send(_ s: LiveServer, from: String, to: [String], body: String) async throws -> [String] {
+        let c = try await s.connect()
+        _ = try await c.readReply()
+        _ = try await c.command("EHLO client.test")
+        var replies = [try await c.command("MAIL FROM:<\(from)>")]
+        for r in to { replies.append(try await c.command("RCPT TO:<\(r)>")) }
+        replies.append(try await c.command("DATA"))
+        try await c.send(body + ".\r\n")
+        replies.append(try await c.readReply()[0])
+        _ = try await c.command("QUIT")
+        return replies
+    }
+
+    @Test func relaysThroughMXAndBouncesFailures() async throws {
+        let b = try await LiveServer.start(domain: "remote.test", users: ["bob"])
+        let dns = try await TestDNSServer.start(zone: [
+            .mx("remote.test", 10, "mx.remote.test"),
+            .a("mx.remote.test", "127.0.0.1"),
+            .mx("nullmx.test", 0, "."),
+        ])
+        let a = try await LiveServer.start { c in
+            c.smtp.relayNetworks = ["127.0.0.1/32"]
+            c.delivery.smtpPort = b.port
+            c.dns.nameservers = [dns.address]
+        }
+        // Local and remote recipients in one message: alice gets it now, bob through the queue.
+        let replies = try await send(a, from: "alice@example.test",
+                                     to: ["alice@example.test", "bob@remote.test", "nobody@remote.test", "x@nullmx.test"],
+                                     body: "Subject: relayed\r\n\r\nhello bob\r\n")
+        #expect(replies.last?.hasPrefix("250 2.0.0") == true, "\(replies)")
+        #expect(a.messages("alice").count == 1)
+        let done = await a.server.queueRunner.runOnce()
+        #expect(done.count == 1)
+        #expect(b.messages("bob").count == 1)
+        #expect(b.messages("bob").first?.contains("hello bob") == true)
+        #expect(b.messages("bob").first?.contains("by mx.example.test (Swallow)") == true)
+        // nobody@remote.test (550 at B) and x@nullmx.test (null MX) bounce: one DSN to alice, queued
+        // with the null sender and delivered locally on the next pass.
+        _ = await a.server.queueRunner.runOnce()
+        let alice = a.messages("alice")
+        #expect(alice.count == 2)
+        let dsn = alice.first { $0.contains("multipart/report") } ?? ""
+        #expect(dsn.hasPrefix("Return-Path: <>\n"))
+        #expect(dsn.contains("Final-Recipient: rfc822; nobody@remote.test"))
+        #expect(dsn.contains("Status: 5.1.1"))
+        #expect(dsn.contains("Final-Recipient: rfc822; x@nullmx.test"))
+        #expect(dsn.contains("Status: 5.1.10"))
+        #expect(dsn.contains("Subject: relayed"))
+        // Nothing left in the queue.
+        for state in ["incoming", "active", "deferred", "hold", "corrupt"] {
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: a.dataDirectory + "/queue/" + state)) ?? []).isEmpty, "\(state)")
+        }
+        await a.stop()
+        await b.stop()
+        await dns.stop()
+    }
+
+    @Test func noOpenRelayAndDeferralWhenThePeerIsDown() async throws {
+        let dns = try await TestDNSServer.start(zone: [.mx("down.test", 10, "mx.down.test"), .a("mx.down.test", "127.0.0.1")])
+        // Port 1 on loopback: nothing listens there.
+        let a = try await LiveServer.start { c in
+            c.delivery.smtpPort = 1
+            c.dns.nameservers = [dns.address]
+        }
+        // Not in relay_networks: refused.
+        let c = try await a.connect()
+        _ = try await c.readReply()
+        _ = try await c.command("EHLO client.test")
+        _ = try await c.command("MAIL FROM:<alice@example.test>")
+        #expect(try await c.command("RCPT TO:<someone@down.test>") == "554 5.7.1 Relay access denied")
+        await c.close()
+        await a.stop()
+        let relay = try await LiveServer.start { c in
+            c.smtp.relayNetworks = ["127.0.0.0/8"]
+            c.delivery.smtpPort = 1
+            c.dns.nameservers = [dns.address]
+        }
+        let replies = try await send(relay, from: "alice@example.test", to: ["someone@down.test"], body: "Subject: x\r\n\r\nx\r\n")
+        #expect(replies.last?.hasPrefix("250 2.0.0") == true)
+        _ = await relay.server.queueRunner.runOnce()
+        let deferred = (try? FileManager.default.contentsOfDirectory(atPath: relay.dataDirectory + "/queue/deferred")) ?? []
+        #expect(deferred.count == 1)
+        #expect(relay.messages("alice").isEmpty)  // no bounce for a temporary failure
+        await relay.stop()
+        await dns.stop()
+    }
+}
