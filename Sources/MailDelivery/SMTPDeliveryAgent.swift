@@ -44,6 +44,10 @@ public struct SMTPDeliveryAgent: Sendable {
         public var timeouts = SMTPClientConfiguration.Timeouts()
         /// Most MX hosts tried per attempt.
         public var maximumHosts = 5
+        /// Simultaneous deliveries to one destination domain.
+        public var destinationConcurrency = 20
+        /// Reuse connections to the same next hop for later messages.
+        public var reuseConnections = true
 
         public init(heloName: String) { self.heloName = heloName }
     }
@@ -58,16 +62,29 @@ public struct SMTPDeliveryAgent: Sendable {
     let configuration: Configuration
     let resolver: any MailExchangerResolver
     let logger: Logger
+    let cache = ConnectionCache()
+    let limiter: DestinationLimiter
 
     public init(configuration: Configuration, resolver: any MailExchangerResolver, logger: Logger) {
         self.configuration = configuration
         self.resolver = resolver
         self.logger = logger
+        self.limiter = DestinationLimiter(limit: configuration.destinationConcurrency)
     }
 
     /// Delivers `message` (any line ends) from `sender` to `recipients` that share `domain`.
     public func deliver(_ message: ByteBuffer, from sender: String, to recipients: [String], domain: String,
                         queueID: String) async -> [String: RecipientResult] {
+        let key = domain.lowercased()
+        await cache.sweep()
+        await limiter.acquire(key)
+        let results = await deliverLimited(message, from: sender, to: recipients, domain: domain, queueID: queueID)
+        await limiter.release(key)
+        return results
+    }
+
+    private func deliverLimited(_ message: ByteBuffer, from sender: String, to recipients: [String], domain: String,
+                                queueID: String) async -> [String: RecipientResult] {
         var hops: [(host: String, port: Int, relay: Relay?)] = []
         if let relay = configuration.routes[domain.lowercased()] ?? configuration.smarthost {
             hops = [(relay.host, relay.port, relay)]
@@ -133,17 +150,32 @@ public struct SMTPDeliveryAgent: Sendable {
         if let relay, let user = relay.user, let password = relay.password {
             config.authentication = .password(user: user, password: password)
         }
+        let cacheKey = "\(address)|\(port)|\(host)|\(relay?.user ?? "")"
+        var reused = false
         let client: SMTPClient
-        do {
-            client = try await SMTPClient.connect(config)
-        } catch {
-            if error.kind == .refused, let reply = error.reply, reply.isPermanent, relay != nil {
-                return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
+        if configuration.reuseConnections, let cached = await cache.checkOut(cacheKey) {
+            client = cached
+            reused = true
+        } else {
+            do {
+                client = try await SMTPClient.connect(config)
+            } catch {
+                if error.kind == .refused, let reply = error.reply, reply.isPermanent, relay != nil {
+                    return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
+                }
+                logger.info("cannot use \(host) [\(address)]:\(port): \(error)", metadata: ["id": "\(queueID)"])
+                return .tryNext("\(host) [\(address)]: \(error)")
             }
-            logger.info("cannot use \(host) [\(address)]:\(port): \(error)", metadata: ["id": "\(queueID)"])
-            return .tryNext("\(host) [\(address)]: \(error)")
         }
-        defer { Task { await client.quit() } }
+        var keep = false
+        defer {
+            if keep && configuration.reuseConnections {
+                let cache = self.cache
+                Task { await cache.checkIn(cacheKey, client) }
+            } else {
+                Task { await client.quit() }
+            }
+        }
         let tls = client.isEncrypted
         do {
             var byPath: [ForwardPath: String] = [:]
@@ -171,8 +203,18 @@ public struct SMTPDeliveryAgent: Sendable {
                     : .deferred(status: Self.status(refused.reply), diagnostic: Self.text(refused.reply))
             }
             for r in recipients where out[r] == nil { out[r] = .deferred(status: "4.4.0", diagnostic: "\(host) gave no reply for this recipient") }
+            keep = true
             return .done(out)
         } catch {
+            if reused && (error.kind == .connectionClosed || error.kind == .timeout || error.kind == .malformedReply) {
+                // The cached connection went stale while idle: try once more on a fresh one.
+                var fresh = configuration
+                fresh.reuseConnections = false
+                let retry = SMTPDeliveryAgent(configuration: fresh, resolver: resolver, logger: logger)
+                return await retry.attempt(message, from: sender, to: recipients, host: host, address: address, port: port,
+                                           relay: relay, queueID: queueID)
+            }
+            if error.kind == .refused { keep = true }  // the session is still usable (RSET comes first)
             if error.kind == .refused, let reply = error.reply {
                 if reply.isPermanent {
                     // RCPT-level refusals of every recipient, or a 5xx to MAIL/DATA: final.

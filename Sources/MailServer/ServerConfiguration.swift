@@ -94,6 +94,8 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var smtpPort = 25
         /// Messages delivered at once. Default 20.
         public var concurrency = 20
+        /// Simultaneous deliveries to one destination domain. Default 20.
+        public var destinationConcurrency = 20
         /// Every remote domain goes through this `host:port` (Postfix's relayhost). Default none.
         public var smarthost: String?
         /// Require verified STARTTLS at the smarthost. Default false.
@@ -246,11 +248,12 @@ extension ServerConfiguration {
             if let v = try reader.int(t, "failure_window", path: "auth", min: 1) { c.auth.failureWindow = v }
         }
         if let t = try reader.table(table, "delivery") {
-            try reader.checkKeys(t, path: "delivery", allowed: ["smtp_port", "concurrency", "smarthost", "smarthost_require_tls",
+            try reader.checkKeys(t, path: "delivery", allowed: ["smtp_port", "concurrency", "destination_concurrency", "smarthost", "smarthost_require_tls",
                                                                 "smarthost_user", "smarthost_password_file", "retry_initial",
                                                                 "retry_maximum", "lifetime", "delay_warning"])
             if let v = try reader.int(t, "smtp_port", path: "delivery", min: 1) { c.delivery.smtpPort = v }
             if let v = try reader.int(t, "concurrency", path: "delivery", min: 1) { c.delivery.concurrency = v }
+            if let v = try reader.int(t, "destination_concurrency", path: "delivery", min: 1) { c.delivery.destinationConcurrency = v }
             c.delivery.smarthost = try reader.string(t, "smarthost", path: "delivery")
             if let v = try reader.bool(t, "smarthost_require_tls", path: "delivery") { c.delivery.smarthostRequireTLS = v }
             c.delivery.smarthostUser = try reader.string(t, "smarthost_user", path: "delivery")

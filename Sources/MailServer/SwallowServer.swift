@@ -191,6 +191,7 @@ public final class SwallowServer: Sendable {
     static func deliveryConfiguration(_ c: ServerConfiguration) throws -> SMTPDeliveryAgent.Configuration {
         var d = SMTPDeliveryAgent.Configuration(heloName: c.hostname)
         d.smtpPort = c.delivery.smtpPort
+        d.destinationConcurrency = c.delivery.destinationConcurrency
         if let sh = c.delivery.smarthost, let a = ListenAddress.parse(sh) {
             var password: String?
             if let file = c.delivery.smarthostPasswordFile {

@@ -3,6 +3,7 @@ import MailCore
 import MailQueue
 import MailServer
 import MailTesting
+import Synchronization
 import Testing
 
 /// Swallow A relays for 127.0.0.1 to Swallow B, found through a test DNS server (MX → A record →
@@ -93,5 +94,41 @@ import Testing
         #expect(relay.messages("alice").isEmpty)  // no bounce for a temporary failure
         await relay.stop()
         await dns.stop()
+    }
+}
+
+@Suite(.serialized) struct ConnectionReuseTests {
+    @Test func laterMessagesReuseTheConnection() async throws {
+        let opened = Mutex(0)
+        let peer = try await ScriptedSMTPServer.start { line, _ in
+            guard let line else {
+                opened.withLock { $0 += 1 }
+                return "220 peer ESMTP\r\n"
+            }
+            if line.hasPrefix("EHLO") { return "250-peer\r\n250 PIPELINING\r\n" }
+            if line == "DATA" { return "354 go\r\n" }
+            if line == "QUIT" { return "221 bye\r\n" }
+            return line.hasPrefix("MAIL") || line.hasPrefix("RCPT") || line == "RSET" || line == "NOOP" ? "250 ok\r\n" : ""
+        }
+        let dns = try await TestDNSServer.start(zone: [.mx("reuse.test", 10, "mx.reuse.test"), .a("mx.reuse.test", "127.0.0.1")])
+        let a = try await LiveServer.start { c in
+            c.smtp.relayNetworks = ["127.0.0.1/32"]
+            c.delivery.smtpPort = peer.port
+            c.dns.nameservers = [dns.address]
+            c.delivery.concurrency = 1
+        }
+        let relay = RelayTests()
+        for i in 0..<3 {
+            _ = try await relay.send(a, from: "alice@example.test", to: ["r\(i)@reuse.test"], body: "Subject: \(i)\r\n\r\nx\r\n")
+        }
+        #expect(await a.server.queueRunner.runOnce().count == 3)
+        for i in 3..<5 {
+            _ = try await relay.send(a, from: "alice@example.test", to: ["r\(i)@reuse.test"], body: "Subject: \(i)\r\n\r\nx\r\n")
+        }
+        #expect(await a.server.queueRunner.runOnce().count == 2)
+        #expect(opened.withLock { $0 } == 1)  // five messages, one connection
+        await a.stop()
+        await dns.stop()
+        await peer.stop()
     }
 }
