@@ -175,10 +175,10 @@ public final class SwallowServer: Sendable {
     /// The DNS client: `[dns] nameservers`, or those of /etc/resolv.conf.
     static func makeResolver(_ dns: ServerConfiguration.DNS, group: MultiThreadedEventLoopGroup) throws -> StubResolver {
         if dns.nameservers.isEmpty {
-            do { return try StubResolver.system(group: group) } catch {
-                throw ConfigurationError(key: "dns.nameservers", line: nil,
-                                         message: "no nameservers configured and /etc/resolv.conf is unusable: \(error)")
-            }
+            // Without /etc/resolv.conf the server still runs; remote deliveries defer (temporary DNS
+            // failure) until nameservers are configured.
+            return (try? StubResolver.system(group: group))
+                ?? StubResolver(configuration: .init(nameservers: [] as [SocketAddress]), group: group)
         }
         do {
             return StubResolver(configuration: try .init(nameservers: dns.nameservers), group: group)
