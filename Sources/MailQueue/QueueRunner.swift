@@ -79,6 +79,9 @@ public final class QueueRunner: Service, Sendable {
     let logger: Logger
     let inject: Injector
     private let woken = Mutex(false)
+    /// IDs in delivery (`run()`), and whether a slot freed up since the loop last looked.
+    private let inFlight = Mutex(Set<String>())
+    private let slotFreed = Mutex(false)
 
     public init(spool: Spool, agent: any DeliveryAgent, configuration: Configuration, clock: any QueueClock = SystemQueueClock(),
                 logger: Logger, inject: @escaping Injector) {
@@ -94,30 +97,67 @@ public final class QueueRunner: Service, Sendable {
     public func wake() { woken.withLock { $0 = true } }
 
     /// Recovers the spool, then delivers until graceful shutdown (messages in flight finish first).
+    ///
+    /// Up to `concurrency` messages are in delivery at once, and a slot that frees up is refilled at
+    /// once: a slow or stalled destination holds only its own slot, never the rest of the queue.
     public func run() async throws {
         let corrupt = spool.recover()
         for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await runOnce()
-            // Sleep until woken, the scan interval passes, or shutdown begins.
-            var waited = 0
-            while waited < configuration.scanInterval * 1000 && !Task.isShuttingDownGracefully && !Task.isCancelled {
-                if woken.withLock({ w in defer { w = false }; return w }) { break }
-                try? await Task.sleep(for: .milliseconds(20))
-                waited += 20
+        await withDiscardingTaskGroup { group in
+            var backlog: [(String, Spool.State)] = []
+            var next = 0
+            var rescan = true
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                if next >= backlog.count && rescan {
+                    let busy = inFlight.withLock { $0 }
+                    backlog = dueWork().filter { !busy.contains($0.0) }
+                    next = 0
+                    rescan = false
+                }
+                while next < backlog.count {
+                    let (id, state) = backlog[next]
+                    let started = inFlight.withLock { set -> Bool in
+                        guard set.count < configuration.concurrency else { return false }
+                        set.insert(id)
+                        return true
+                    }
+                    guard started else { break }
+                    next += 1
+                    group.addTask { [self] in
+                        _ = await process(id, from: state)
+                        inFlight.withLock { _ = $0.remove(id) }
+                        slotFreed.withLock { $0 = true }
+                    }
+                }
+                // Sleep until woken (new mail; a freed slot while work waits), the scan interval passes,
+                // or shutdown begins.
+                var waited = 0
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if waited >= configuration.scanInterval * 1000 { rescan = true; break }
+                    if woken.withLock({ w in defer { w = false }; return w }) { rescan = true; break }
+                    if next < backlog.count && slotFreed.withLock({ f in defer { f = false }; return f }) { break }
+                    try? await Task.sleep(for: .milliseconds(20))
+                    waited += 20
+                }
             }
         }
+    }
+
+    /// Messages to try now: all of `incoming/`, then the due ones of `deferred/`.
+    func dueWork() -> [(String, Spool.State)] {
+        let now = clock.now()
+        var work: [(String, Spool.State)] = spool.ids(.incoming).map { ($0, .incoming) }
+        for id in spool.ids(.deferred) {
+            if let env = spool.envelope(id, .deferred), env.nextAttempt <= now { work.append((id, .deferred)) }
+        }
+        return work
     }
 
     /// One pass: every message in `incoming/` and every due one in `deferred/` is tried, at most
     /// `concurrency` at a time. Returns the IDs processed (tests call this directly).
     @discardableResult
     public func runOnce() async -> [String] {
-        let now = clock.now()
-        var work: [(String, Spool.State)] = spool.ids(.incoming).map { ($0, .incoming) }
-        for id in spool.ids(.deferred) {
-            if let env = spool.envelope(id, .deferred), env.nextAttempt <= now { work.append((id, .deferred)) }
-        }
+        let work = dueWork()
         guard !work.isEmpty else { return [] }
         var done: [String] = []
         await withTaskGroup(of: String?.self) { group in

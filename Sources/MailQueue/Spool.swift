@@ -77,8 +77,16 @@ public final class Spool: Sendable {
 
     /// Deletes message `id` (after it was delivered or bounced).
     public func remove(_ id: String, _ state: State) {
-        Self.removeTree(path(id, state))
-        try? Self.fsyncPath("\(root)/\(state.rawValue)")
+        // Out of the state directory first (one rename), so that a crash in the middle of the deletion
+        // leaves no half-emptied entry for recovery to take for a corrupt message (tmp/ is cleared at start).
+        let doomed = "\(root)/tmp/\(id).removed"
+        if rename(path(id, state), doomed) == 0 {
+            try? Self.fsyncPath("\(root)/\(state.rawValue)")
+            Self.removeTree(doomed)
+        } else {
+            Self.removeTree(path(id, state))
+            try? Self.fsyncPath("\(root)/\(state.rawValue)")
+        }
     }
 
     /// IDs in `state`, oldest first (IDs sort by creation time).

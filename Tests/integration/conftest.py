@@ -19,7 +19,9 @@ import signal
 import socket
 import ssl
 import smtplib
+import re
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -94,6 +96,9 @@ def render_config(
     pop3: dict | None = None,
     pop3s: dict | None = None,
     auth: dict | None = None,
+    delivery: dict | None = None,
+    routes: list[dict] | None = None,
+    dns: dict | None = None,
 ) -> str:
     lines = [
         f"hostname = {toml_str(hostname)}",
@@ -102,8 +107,10 @@ def render_config(
     ]
     if postmaster is not None:
         lines.append(f"postmaster = {toml_str(postmaster)}")
-    lines += ["", "[smtp]", f'listen = ["127.0.0.1:{port}"]', "relay_networks = []"]
-    for key, value in (smtp_extra or {}).items():
+    smtp = {"relay_networks": []}
+    smtp.update(smtp_extra or {})
+    lines += ["", "[smtp]", f'listen = ["127.0.0.1:{port}"]']
+    for key, value in smtp.items():
         lines.append(f"{key} = {json.dumps(value)}")
     # POP3 listeners default to fixed ports (2110/2995); tests that do not ask for them switch them off
     # so that several servers can run at once.
@@ -117,6 +124,16 @@ def render_config(
         lines += ["", "[tls]"]
         for key, value in tls.items():
             lines.append(f"{key} = {toml_str(str(value))}")
+    # [delivery] and [dns] are plain tables; [[routes]] is an array of tables ({"domain": …, "via": …}).
+    for name, table in (("delivery", delivery), ("dns", dns)):
+        if table:
+            lines += ["", f"[{name}]"]
+            for key, value in table.items():
+                lines.append(f"{key} = {json.dumps(value)}")
+    for route in routes or []:
+        lines += ["", "[[routes]]"]
+        for key, value in route.items():
+            lines.append(f"{key} = {json.dumps(value)}")
     lim = {"max_message_size": 26214400, "max_recipients": 100}
     lim.update(limits or {})
     lines += ["", "[limits]"]
@@ -368,7 +385,246 @@ class SwallowServer:
 
 
 # --------------------------------------------------------------------------------------------------
+# daemons run as peers (Postfix): private instances on 127.0.0.1, files under a traversable /tmp dir
+
+
+def require_root(peer: str) -> None:
+    if os.geteuid() != 0:
+        message = f"{peer} needs root to run a private instance"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key for CN=localhost, made with the openssl CLI."""
+    openssl = require_tool("openssl")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    key.chmod(0o600)
+    cert.chmod(0o644)
+    return cert, key
+
+
+def shared_tmpdir(prefix: str) -> Path:
+    """A directory under /tmp that unprivileged daemon users can traverse."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def wait_port(port: int, timeout: float = 20.0, what: str = "server") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: nothing listens on 127.0.0.1:{port} after {timeout}s")
+            time.sleep(0.05)
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def maildir_files(path: Path) -> list[Path]:
+    out = []
+    for sub in ("new", "cur"):
+        d = path / sub
+        if d.is_dir():
+            out += [p for p in d.iterdir() if p.is_file()]
+    return sorted(out)
+
+
+def session_pids(pid: int) -> list[int]:
+    """Processes whose session id is `pid` (a daemon's master and its children), from /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == pid:  # fields: state ppid pgrp session ...
+            pids.append(int(entry))
+    return pids
+
+
+def kill_leftovers(master_pid: int | None) -> None:
+    if not master_pid:
+        return
+    for pid in session_pids(master_pid) + [master_pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+POSTFIX_MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd{verbose}
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+"""
+
+
+class PostfixPeer:
+    """A private Postfix: config, queue, data, log and virtual mailboxes in one directory."""
+
+    def __init__(self, cert_dir: Path, *, domain: str = "example.org", mailboxes=("bob", "lf", "ctl"),
+                 main_extra: dict | None = None, smtpd_verbose: bool = True):
+        """Virtual mailboxes `<name>@<domain>` under `vmail/<name>/`; `main_extra` adds or overrides
+        main.cf parameters; `smtpd_verbose` runs smtpd with -v -v -v (the interop tests read its I/O)."""
+        require_root("Postfix")
+        self.postfix = require_tool("postfix")
+        self.postconf = require_tool("postconf")
+        self.dir = shared_tmpdir("swallow-postfix-")
+        self.conf = self.dir / "conf"
+        self.vmail = self.dir / "vmail"
+        self.log = self.dir / "maillog"
+        self.port = free_port()
+        self.master_pid: int | None = None
+        for d in (self.conf, self.dir / "queue", self.dir / "data", self.vmail):
+            d.mkdir()
+        shutil.chown(self.dir / "data", "postfix")
+        shutil.chown(self.vmail, "nobody", "nogroup")
+        nobody = subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True).stdout.strip()
+        nogroup = subprocess.run(["id", "-g", "nobody"], capture_output=True, text=True).stdout.strip()
+        defaults = subprocess.run([self.postconf, "-d", "smtpd_forbid_bare_newline"], capture_output=True, text=True)
+        self.knows_bare_newline = defaults.returncode == 0 and "smtpd_forbid_bare_newline =" in defaults.stdout
+        main = {
+            "compatibility_level": "3.6",
+            "queue_directory": self.dir / "queue",
+            "data_directory": self.dir / "data",
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": "postfix.example.test",
+            "mydomain": "example.test",
+            "mydestination": "",
+            "inet_interfaces": "loopback-only",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "maillog_file": self.log,
+            "maillog_file_prefixes": self.dir,
+            "smtpd_banner": "$myhostname ESMTP Postfix",
+            "smtpd_tls_cert_file": cert_dir / "cert.pem",
+            "smtpd_tls_key_file": cert_dir / "key.pem",
+            "smtpd_tls_security_level": "may",
+            "smtpd_tls_loglevel": "1",
+            "smtpd_data_restrictions": "reject_unauth_pipelining",
+            "virtual_mailbox_domains": domain,
+            "virtual_mailbox_base": self.vmail,
+            "virtual_mailbox_maps": "inline:{ " + ", ".join(f"{b}@{domain}={b}/" for b in mailboxes) + " }",
+            "virtual_uid_maps": f"static:{nobody}",
+            "virtual_gid_maps": f"static:{nogroup}",
+            "alias_maps": "",
+            "alias_database": "",
+        }
+        if self.knows_bare_newline:
+            # 'reject' (not 'yes' = 'normalize' in 3.7.11) refuses any bare LF, in DATA and in BDAT; the
+            # exclusions default to $mynetworks, which would exempt loopback.
+            main["smtpd_forbid_bare_newline"] = "reject"
+            main["smtpd_forbid_bare_newline_exclusions"] = ""
+        main.update(main_extra or {})
+        (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
+        (self.conf / "master.cf").write_text(POSTFIX_MASTER_CF.format(port=self.port, verbose=" -v -v -v" if smtpd_verbose else ""))
+
+    def start(self):
+        with open(self.dir / "postfix.out", "wb") as out:  # a file: a daemon could keep a pipe open
+            result = subprocess.run([self.postfix, "-c", str(self.conf), "start"], stdout=out, stderr=out,
+                                    timeout=60, stdin=subprocess.DEVNULL)
+        pid_file = self.dir / "queue" / "pid" / "master.pid"
+        if pid_file.exists():
+            self.master_pid = int(pid_file.read_text().split()[0])
+        assert result.returncode == 0, f"postfix start failed: {(self.dir / 'postfix.out').read_text()}\n{self.log_text()}"
+        wait_port(self.port, what="postfix")
+        if self.master_pid is None and pid_file.exists():
+            self.master_pid = int(pid_file.read_text().split()[0])
+
+    def stop(self):
+        try:
+            subprocess.run([self.postfix, "-c", str(self.conf), "stop"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=30, stdin=subprocess.DEVNULL)
+            if self.master_pid:
+                deadline = time.monotonic() + 10
+                while session_pids(self.master_pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+        finally:
+            kill_leftovers(self.master_pid)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def connections(self) -> list[list[str]]:
+        """smtpd's log lines per client connection (one smtpd process serves several in turn)."""
+        by_pid: dict[str, list[list[str]]] = {}
+        for line in self.log_text().splitlines():
+            m = re.search(r"postfix/smtpd\[(\d+)\]: (.*)", line)
+            if not m:
+                continue
+            conns = by_pid.setdefault(m.group(1), [])
+            if m.group(2).startswith("connect from ") or not conns:
+                conns.append([])
+            conns[-1].append(line)
+        return [c for conns in by_pid.values() for c in conns]
+
+    def connection(self, marker: str) -> list[str]:
+        """The log of the finished connection whose lines contain `marker`."""
+        def find():
+            return next((c for c in self.connections()
+                         if any(marker in l for l in c) and any(": disconnect from " in l for l in c)), None)
+        return wait_for(find, what=f"a finished smtpd connection with {marker!r}")
+
+    def wait_delivered(self, queue_id: str) -> list[str]:
+        """Log lines of the smtpd connection that queued `queue_id`, once the message is delivered."""
+        wait_for(lambda: re.search(rf"{queue_id}: to=<[^>]+>.*status=sent", self.log_text()), what=f"{queue_id} delivered")
+        return self.connection(f"{queue_id}: client=")
+
+
+# --------------------------------------------------------------------------------------------------
 # pytest plumbing
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long measurements, run only with SWALLOW_SLOW=1")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
