@@ -59,6 +59,8 @@ public final class QueueRunner: Service, Sendable {
         public var retry: RetryPolicy
         /// How often `deferred/` is scanned when nothing wakes the runner, seconds.
         public var scanInterval: Int
+        /// How long deliveries in flight may take to finish at shutdown, seconds.
+        public var shutdownGrace: Int = 10
 
         public init(hostname: String, concurrency: Int = 20, retry: RetryPolicy = RetryPolicy(), scanInterval: Int = 1) {
             self.hostname = hostname
@@ -103,7 +105,7 @@ public final class QueueRunner: Service, Sendable {
     public func run() async throws {
         let corrupt = spool.recover()
         for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
-        await withDiscardingTaskGroup { group in
+        do {
             var backlog: [(String, Spool.State)] = []
             var next = 0
             var rescan = true
@@ -123,7 +125,9 @@ public final class QueueRunner: Service, Sendable {
                     }
                     guard started else { break }
                     next += 1
-                    group.addTask { [self] in
+                    // Unstructured, so that shutdown can stop waiting for a stalled peer: a delivery
+                    // cut short leaves its message in active/, which goes back to incoming/ at start.
+                    Task { [self] in
                         _ = await process(id, from: state)
                         inFlight.withLock { _ = $0.remove(id) }
                         slotFreed.withLock { $0 = true }
@@ -140,6 +144,16 @@ public final class QueueRunner: Service, Sendable {
                     waited += 20
                 }
             }
+        }
+        // Shutdown: let deliveries in flight finish for up to `shutdownGrace` seconds.
+        var waited = 0
+        while inFlight.withLock({ !$0.isEmpty }) && waited < configuration.shutdownGrace * 1000 {
+            try? await Task.sleep(for: .milliseconds(20))
+            waited += 20
+        }
+        let left = inFlight.withLock { $0.count }
+        if left > 0 {
+            logger.notice("stopping with \(left) deliveries in flight; they are retried at the next start")
         }
     }
 

@@ -109,12 +109,14 @@ public final class SwallowServer: Sendable {
                             spoolDirectory: layout.spool, threadPool: threadPool, logger: logger, firstDomain: c.domains[0],
                             relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse), queue: outbound)
         let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
+        var runnerConfiguration = QueueRunner.Configuration(
+            hostname: c.hostname, concurrency: c.delivery.concurrency,
+            retry: RetryPolicy(initialDelay: c.delivery.retryInitial, maximumDelay: c.delivery.retryMaximum, lifetime: c.delivery.lifetime,
+                               delayWarning: c.delivery.delayWarning > 0 ? c.delivery.delayWarning : nil))
+        runnerConfiguration.shutdownGrace = c.smtp.shutdownGrace
         let runner = QueueRunner(
             spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
-            configuration: .init(hostname: c.hostname, concurrency: c.delivery.concurrency,
-                                 retry: RetryPolicy(initialDelay: c.delivery.retryInitial, maximumDelay: c.delivery.retryMaximum,
-                                                    lifetime: c.delivery.lifetime,
-                                                    delayWarning: c.delivery.delayWarning > 0 ? c.delivery.delayWarning : nil)),
+            configuration: runnerConfiguration,
             logger: logger,
             inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
         outbound.attach(runner)

@@ -582,8 +582,6 @@ def test_deferring_peers_and_routes(make_server, dns, receiver, sink):
         assert f"to {d}" not in peers[d].subjects(), peers[d].text()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known bug: at SIGTERM the queue runner waits for deliveries in flight with no "
-                   "limit, so a stalled peer keeps the server up until the SMTP client's own timeout (10 min)")
 def test_sigterm_while_a_delivery_stalls(make_server, dns, sink):
     peer = sink("-W", ".:120")
     sender = make_sender(make_server, dns, peer.port, routes=[{"domain": "stall.test", "via": f"127.0.0.1:{peer.port}"}])
