@@ -34,6 +34,18 @@ public protocol DeliveryAgent: Sendable {
     func deliver(_ message: QueuedMessage) async -> [String: DeliveryOutcome]
 }
 
+/// Runs blocking file-system work (renames, fsyncs) off Swift's cooperative threads. The composition
+/// root backs it with a thread pool; without one the work runs inline.
+public protocol BlockingExecutor: Sendable {
+    func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T
+}
+
+/// Runs the work where it is called (tests).
+public struct InlineExecutor: BlockingExecutor {
+    public init() {}
+    public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T { work() }
+}
+
 /// Something that reads the clock (seconds since the epoch); injected so tests never sleep.
 public protocol QueueClock: Sendable {
     func now() -> Int
@@ -61,6 +73,8 @@ public final class QueueRunner: Service, Sendable {
         public var scanInterval: Int
         /// How long deliveries in flight may take to finish at shutdown, seconds.
         public var shutdownGrace: Int = 10
+        /// Where blocking spool work runs.
+        public var blocking: any BlockingExecutor = InlineExecutor()
 
         public init(hostname: String, concurrency: Int = 20, retry: RetryPolicy = RetryPolicy(), scanInterval: Int = 1) {
             self.hostname = hostname
@@ -193,16 +207,22 @@ public final class QueueRunner: Service, Sendable {
 
     /// Delivers one message; `false` when it could not be taken (moved meanwhile, or corrupt).
     func process(_ id: String, from state: Spool.State) async -> Bool {
-        do {
-            try spool.move(id, from: state, to: .active)
-        } catch {
-            return false  // gone (delivered by another pass, held or deleted by an operator)
+        let spool = self.spool
+        let logger = self.logger
+        let taken: QueueEnvelope? = await configuration.blocking.run {
+            do {
+                try spool.move(id, from: state, to: .active)
+            } catch {
+                return nil  // gone (delivered by another pass, held or deleted by an operator)
+            }
+            guard let env = spool.envelope(id, .active) else {
+                logger.error("unreadable envelope; moved to corrupt/", metadata: ["id": "\(id)"])
+                try? spool.move(id, from: .active, to: .corrupt)
+                return nil
+            }
+            return env
         }
-        guard var env = spool.envelope(id, .active) else {
-            logger.error("unreadable envelope; moved to corrupt/", metadata: ["id": "\(id)"])
-            try? spool.move(id, from: .active, to: .corrupt)
-            return false
-        }
+        guard var env = taken else { return false }
         let pending = env.pending.map(\.address)
         let outcomes = await agent.deliver(QueuedMessage(id: id, sender: env.sender, recipients: pending,
                                                          messagePath: spool.messagePath(id, .active)))
@@ -251,17 +271,21 @@ public final class QueueRunner: Service, Sendable {
                 }
             }
         }
-        if !failedNow.isEmpty { notify(env, failedNow, now: now) }
-        if env.pending.isEmpty {
-            spool.remove(id, .active)
-            return true
-        }
-        do {
-            try spool.write(env, .active)
-            try spool.move(id, from: .active, to: .deferred)
-        } catch {
-            logger.error("cannot record the outcome; the message stays in active/ and is retried at restart: \(error)",
-                         metadata: ["id": "\(id)"])
+        let finalEnvelope = env
+        let failures = failedNow
+        await configuration.blocking.run { [self] in
+            if !failures.isEmpty { notify(finalEnvelope, failures, now: now) }
+            if finalEnvelope.pending.isEmpty {
+                spool.remove(id, .active)
+                return
+            }
+            do {
+                try spool.write(finalEnvelope, .active)
+                try spool.move(id, from: .active, to: .deferred)
+            } catch {
+                logger.error("cannot record the outcome; the message stays in active/ and is retried at restart: \(error)",
+                             metadata: ["id": "\(id)"])
+            }
         }
         return true
     }

@@ -3,6 +3,7 @@ import MailQueue
 import MailStore
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,5 +57,15 @@ final class OutboundQueue: Sendable {
         try prepare(id: id, headers: [], spool: nil, tail: ByteBuffer(bytes: message))
         try commit(id: id, sender: sender, recipients: recipients)
         return id.rawValue
+    }
+}
+
+/// Runs the queue runner's blocking spool work on the server's thread pool.
+struct ThreadPoolExecutor: BlockingExecutor {
+    let pool: NIOThreadPool
+
+    func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        if let value = try? await pool.runIfActive(work) { return value }
+        return work()  // the pool is shutting down: finish inline
     }
 }

@@ -114,6 +114,7 @@ public final class SwallowServer: Sendable {
             retry: RetryPolicy(initialDelay: c.delivery.retryInitial, maximumDelay: c.delivery.retryMaximum, lifetime: c.delivery.lifetime,
                                delayWarning: c.delivery.delayWarning > 0 ? c.delivery.delayWarning : nil))
         runnerConfiguration.shutdownGrace = c.smtp.shutdownGrace
+        runnerConfiguration.blocking = ThreadPoolExecutor(pool: threadPool)
         let runner = QueueRunner(
             spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
             configuration: runnerConfiguration,
