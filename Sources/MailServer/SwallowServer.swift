@@ -228,10 +228,24 @@ public final class SwallowServer: Sendable {
 
     /// Serves until SIGTERM or SIGINT, then drains and releases everything.
     public func run() async throws {
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await run(until: UnixSignalsSequence(trapping: .sigterm, .sigint))
+    }
+
+    /// Serves until `signals` yields (SIGTERM/SIGINT trapped by the caller *before* `start`, so that a
+    /// signal arriving while the server starts is not lost or fatal), then drains and releases.
+    public func run(until signals: UnixSignalsSequence) async throws {
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                for await _ in signals {
+                    await group.triggerGracefulShutdown()
+                    break
+                }
+            }
+            try await tasks.next()
+            tasks.cancelAll()
+        }
         await close()
     }
 

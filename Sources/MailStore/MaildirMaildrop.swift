@@ -42,9 +42,13 @@ public final class MaildirMaildrop: @unchecked Sendable {
                 list.append(Entry(subdirectory: sub, name: name, base: base, size: size, uid: Self.uid(for: unique)))
             }
         }
+        // Delivery order: seconds, then microseconds of `<secs>.M<usecs>P…` names (numerically: the
+        // microseconds are not zero-padded), then the name.
         list.sort { a, b in
-            let ta = Self.leadingNumber(a.base), tb = Self.leadingNumber(b.base)
-            return ta != tb ? ta < tb : a.base < b.base
+            let ka = Self.orderKey(a.base), kb = Self.orderKey(b.base)
+            if ka.0 != kb.0 { return ka.0 < kb.0 }
+            if ka.1 != kb.1 { return ka.1 < kb.1 }
+            return a.base < b.base
         }
         entries = list
     }
@@ -64,6 +68,13 @@ public final class MaildirMaildrop: @unchecked Sendable {
             out.append(name)
         }
         return out
+    }
+
+    static func orderKey(_ name: String) -> (Int, Int) {
+        let seconds = leadingNumber(name)
+        guard let dot = name.firstIndex(of: "."), name[name.index(after: dot)...].hasPrefix("M") else { return (seconds, 0) }
+        let micros = name[name.index(dot, offsetBy: 2)...].prefix(while: { $0.isASCII && $0.isNumber })
+        return (seconds, Int(micros.prefix(9)) ?? 0)
     }
 
     static func leadingNumber(_ s: String) -> Int {

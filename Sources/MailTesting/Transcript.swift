@@ -17,6 +17,8 @@ import struct Foundation.URL
 ///                                  listener configuration (fields of SMTPServerStateMachine.Configuration;
 ///                                  hostname defaults to mx.example.test)
 /// ! implicit-tls                   the session starts inside TLS (RFC 8314)
+/// ! login: alice@example.test secret
+///                                  AUTH accepts this user name and password (anything else fails)
 /// ! reject-recipient: <nobody@example.test> 550 5.1.1 Recipient address rejected: User unknown
 ///                                  the delegate refuses this forward path (case-insensitive) with this reply
 /// ! store: queued Q1               the next message stored gets queue ID Q1 (default: queued TESTQUEUEID)
@@ -99,6 +101,8 @@ public struct Transcript: Sendable {
     public var storeOutcomes: [StoreOutcome] = []
     /// The transcript must be played with whole writes only.
     public var wholeWritesOnly = false
+    /// Accounts the scripted delegate accepts at AUTH (`! login: USER PASSWORD`), user lower-cased.
+    public var logins: [String: String] = [:]
     /// The steps in file order.
     public var steps: [Step] = []
 
@@ -229,11 +233,18 @@ public struct Transcript: Sendable {
                 case "startTLSAvailable": t.configuration.startTLSAvailable = try bool()
                 case "chunking": t.configuration.chunking = try bool()
                 case "smtpUTF8": t.configuration.smtpUTF8 = try bool()
+                case "authMechanisms": t.configuration.authMechanisms = v.split(separator: ",").map(String.init)
+                case "requireAuthentication": t.configuration.requireAuthentication = try bool()
+                case "allowPlaintextAuthentication": t.configuration.allowPlaintextAuthentication = try bool()
                 default: throw fail(line, "unknown config setting '\(kv[0])'")
                 }
             }
         case "implicit-tls":
             t.implicitTLS = true
+        case "login":
+            let parts = value.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else { throw fail(line, "expected 'login: USER PASSWORD'") }
+            t.logins[String(parts[0]).lowercased()] = String(parts[1])
         case "whole-writes-only":
             t.wholeWritesOnly = true
         case "reject-recipient":

@@ -164,6 +164,7 @@ public struct TranscriptRunner {
                 case .endOfMessage(let flags): action = machine.endOfMessageReceived(flags)
                 case .chunkData(let b): action = machine.chunkDataReceived(b)
                 case .endOfChunk: action = machine.endOfChunkReceived()
+                case .saslLine(let line): action = machine.saslResponseReceived(line)
                 }
                 run(action)
             }
@@ -192,6 +193,8 @@ public struct TranscriptRunner {
                     content.removeAll()
                 case .readChunk(let size):
                     parser.beginChunk(size: size)
+                case .readSASLResponse:
+                    parser.beginSASLLine()
                 }
             case .verifyRecipient(let path, _, _):
                 if let refusal = transcript.rejection(for: path) {
@@ -216,6 +219,12 @@ public struct TranscriptRunner {
             case .discardMessage(let reply, let then):
                 content.removeAll()
                 run(.send([reply], then: then))
+            case .authenticate(_, let user, let password):
+                if transcript.logins[user.lowercased()] == password {
+                    run(machine.authenticationSucceeded(user: user.lowercased()))
+                } else {
+                    run(machine.authenticationFailed())
+                }
             }
         }
 

@@ -181,6 +181,8 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
                 action = machine.chunkDataReceived(bytes)
             case .endOfChunk:
                 action = machine.endOfChunkReceived()
+            case .saslLine(let line):
+                action = machine.saslResponseReceived(line)
             }
             run(action, context: context)
         }
@@ -215,6 +217,8 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             case .readChunk(let size):
                 parser.beginChunk(size: size)
                 armTimer(context: context)
+            case .readSASLResponse:
+                parser.beginSASLLine()
             }
 
         case .verifyRecipient(let path, let envelope, _):
@@ -271,6 +275,34 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         case .discardMessage(let reply, let then):
             abortSink()
             run(.send([reply], then: then), context: context)
+
+        case .authenticate(let mechanism, let user, let password):
+            busy = true
+            context.flush()
+            let info = connectionInfo
+            let delegate = self.delegate
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: String?.self)
+            promise.completeWithTask { try await delegate.authenticate(user: user, password: password, connection: info) }
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = bound.value
+                handler.busy = false
+                guard !handler.closed else { return }
+                switch result {
+                case .success(let login?):
+                    handler.logger[metadataKey: "user"] = "\(login)"
+                    handler.logger.info("authenticated", metadata: ["mechanism": "\(mechanism)"])
+                    handler.run(handler.machine.authenticationSucceeded(user: login), context: context)
+                case .success(nil):
+                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user)"])
+                    handler.run(handler.machine.authenticationFailed(), context: context)
+                case .failure(let error):
+                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user)"])
+                    handler.run(handler.machine.authenticationFailed((error as? SMTPRejection)?.reply), context: context)
+                }
+                handler.process(context: context)
+                handler.requestMoreIfIdle(context: context)
+            }
         }
     }
 

@@ -11,6 +11,17 @@ public protocol SMTPServerDelegate: Sendable {
 
     /// Returns a sink for one message's content. Called when content starts; must not block.
     func makeMessageSink(connection: SMTPConnectionInfo) -> any SMTPMessageSink
+
+    /// Checks AUTH credentials (RFC 4954). Return the canonical login name on success; throw
+    /// ``SMTPRejection`` for a specific refusal (e.g. `454 4.7.0` when throttled); any other error or
+    /// `nil` answers `535 5.7.8`. Implementations delay failures and answer the same way whether or
+    /// not the user exists.
+    func authenticate(user: String, password: String, connection: SMTPConnectionInfo) async throws -> String?
+}
+
+extension SMTPServerDelegate {
+    /// No accounts: every AUTH fails (listeners without AUTH never ask).
+    public func authenticate(user: String, password: String, connection: SMTPConnectionInfo) async throws -> String? { nil }
 }
 
 /// Receives one message's content, in order, then commits or aborts it.

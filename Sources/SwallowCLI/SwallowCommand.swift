@@ -2,6 +2,7 @@ import ArgumentParser
 import Directory
 import Logging
 import MailServer
+import UnixSignals
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,6 +68,9 @@ struct Serve: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "swallow")
+        // Trap the stop signals before anything listens: a signal during start-up then shuts down
+        // gracefully instead of killing the process.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let server: SwallowServer
         do {
             server = try await SwallowServer.start(configuration: c, logger: logger)
@@ -87,7 +91,7 @@ struct Serve: AsyncParsableCommand {
         out += "Add a first user:  echo 'secret' | swallow user add you@\(c.domains[0]) --password-stdin\(cfg)\n"
         print(out, terminator: "")
         fflush(nil)
-        try await server.run()
+        try await server.run(until: signals)
     }
 }
 

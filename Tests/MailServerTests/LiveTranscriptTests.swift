@@ -102,6 +102,10 @@ final class ScriptedDelegate: SMTPServerDelegate {
 
     func makeMessageSink(connection: SMTPConnectionInfo) -> any SMTPMessageSink { Sink(owner: self) }
 
+    func authenticate(user: String, password: String, connection: SMTPConnectionInfo) async throws -> String? {
+        transcript.logins[user.lowercased()] == password ? user.lowercased() : nil
+    }
+
     final class Sink: SMTPMessageSink {
         let owner: ScriptedDelegate
         let content = NIOLockedValueBox<[UInt8]>([])

@@ -21,6 +21,8 @@ public struct SMTPCommandParser: Sendable {
         case data
         /// A BDAT chunk with this many octets still to come.
         case chunk(remaining: Int)
+        /// One line of an AUTH exchange (RFC 4954 §4), returned raw.
+        case saslLine
     }
 
     /// One thing the parser found.
@@ -37,6 +39,8 @@ public struct SMTPCommandParser: Sendable {
         case chunkData(ByteBuffer)
         /// The last byte of the current BDAT chunk has been returned.
         case endOfChunk
+        /// A line of an AUTH exchange, without its line end.
+        case saslLine([UInt8])
     }
 
     private var buffer: ByteBuffer
@@ -98,13 +102,47 @@ public struct SMTPCommandParser: Sendable {
         mode = .chunk(remaining: size)
     }
 
+    /// Reads the next line as a SASL response instead of a command.
+    public mutating func beginSASLLine() {
+        precondition(mode == .commands, "beginSASLLine() in mode \(mode)")
+        mode = .saslLine
+    }
+
     /// Returns the next item, or `nil` when more bytes are needed.
     public mutating func next() -> Item? {
         switch mode {
+        case .saslLine:
+            switch nextCommandLine() {
+            case nil: return nil
+            case .some(.success(let line)):
+                mode = .commands
+                return .saslLine(line)
+            case .some(.failure):
+                mode = .commands
+                return .invalidCommand(.lineTooLong)
+            }
         case .commands: return nextCommand()
         case .data: return nextData()
         case .chunk(let remaining): return nextChunk(remaining: remaining)
         }
+    }
+
+    /// One raw line for a SASL response (limit: the AUTH line length).
+    private mutating func nextCommandLine() -> Result<[UInt8], SMTPCommandError>? {
+        guard let lf = buffer.readableBytesView.firstIndex(of: 0x0A) else {
+            if buffer.readableBytes > maximumAuthLength {
+                buffer.clear()
+                discardingLongLine = true
+                return .failure(.lineTooLong)
+            }
+            return nil
+        }
+        var end = lf
+        if end > buffer.readerIndex, buffer.getInteger(at: end - 1, as: UInt8.self) == 0x0D { end -= 1 }
+        let line = buffer.getBytes(at: buffer.readerIndex, length: end - buffer.readerIndex) ?? []
+        buffer.moveReaderIndex(to: lf + 1)
+        if buffer.readableBytes == 0 { buffer.clear() }
+        return line.count + 2 > maximumAuthLength ? .failure(.lineTooLong) : .success(line)
     }
 
     private mutating func nextCommand() -> Item? {

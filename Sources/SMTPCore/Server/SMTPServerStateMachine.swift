@@ -11,6 +11,7 @@ import struct NIOCore.ByteBuffer
 //   receivingData          354 sent; content flows until CRLF.CRLF
 //   receivingChunk         a BDAT chunk is being consumed (maybe only to discard it)
 //   storing                end of content; waiting for the message to be durable
+//   authenticating         AUTH in progress: waiting for a SASL line or for the delegate's verdict
 //   closed                 QUIT answered or connection dropped
 //
 // Actions (what the adapter must do):
@@ -37,6 +38,12 @@ public struct SMTPServerStateMachine: Sendable {
         public var chunking: Bool
         /// Offer SMTPUTF8 (RFC 6531).
         public var smtpUTF8: Bool
+        /// SASL mechanisms offered with AUTH (RFC 4954): `PLAIN`, `LOGIN`. Empty: no AUTH.
+        public var authMechanisms: [String] = []
+        /// MAIL is refused until the client authenticated (submission, RFC 6409): `530 5.7.0`.
+        public var requireAuthentication = false
+        /// Offer and accept AUTH without TLS (never by default).
+        public var allowPlaintextAuthentication = false
 
         /// Creates a configuration.
         public init(hostname: String, maximumMessageSize: Int = 26_214_400, maximumRecipients: Int = 100,
@@ -63,6 +70,8 @@ public struct SMTPServerStateMachine: Sendable {
         case readData
         /// Switch the parser to read a BDAT chunk of this many octets.
         case readChunk(Int)
+        /// The next line is a SASL response (base64), not a command.
+        case readSASLResponse
     }
 
     /// An instruction for the adapter.
@@ -77,6 +86,9 @@ public struct SMTPServerStateMachine: Sendable {
         case storeMessage(SMTPEnvelope, SMTPSessionFacts)
         /// Drop the message content received so far, then write this reply.
         case discardMessage(SMTPReply, then: Continuation)
+        /// Check these credentials (RFC 4954), then report `authenticationSucceeded` or
+        /// `authenticationFailed`.
+        case authenticate(mechanism: String, user: String, password: String)
         /// Nothing to do.
         case none
     }
@@ -100,7 +112,17 @@ public struct SMTPServerStateMachine: Sendable {
         /// `error` is the reply owed after a chunk that must be consumed but is refused.
         case receivingChunk(Transaction?, last: Bool, error: SMTPReply?)
         case storing(Transaction)
+        /// AUTH LOGIN waiting for the user name, or for the password (user known); AUTH PLAIN waiting
+        /// for its response; or the delegate checking.
+        case authenticating(step: AuthStep)
         case closed
+    }
+
+    enum AuthStep: Hashable, Sendable {
+        case plainResponse
+        case loginUser
+        case loginPassword(user: String)
+        case verifying
     }
 
     private var state: State = .awaitingHello
@@ -130,7 +152,7 @@ public struct SMTPServerStateMachine: Sendable {
     public var isInTransaction: Bool {
         switch state {
         case .transaction, .verifyingRecipient, .receivingData, .receivingChunk, .storing: return true
-        case .awaitingHello, .ready, .closed: return false
+        case .awaitingHello, .ready, .authenticating, .closed: return false
         }
     }
 
@@ -173,8 +195,8 @@ public struct SMTPServerStateMachine: Sendable {
             return discardingSink(discard, hello(name: name, extended: { if case .ehlo = command { true } else { false } }()))
         case .startTLS:
             return startTLS()
-        case .auth:
-            return error(503, .init(5, 5, 1), "Authentication not enabled")
+        case .auth(let argument):
+            return auth(argument)
         case .mail(let path, let params):
             return mail(path, params)
         case .rcpt(let path, let params):
@@ -334,11 +356,12 @@ public struct SMTPServerStateMachine: Sendable {
         shutdownRequested = true
         switch state {
         case .closed: return .none
-        case .awaitingHello, .ready, .transaction:
+        case .awaitingHello, .ready, .transaction, .authenticating(step: .plainResponse), .authenticating(step: .loginUser),
+             .authenticating(step: .loginPassword):
             let discard = sinkIsOpen
             state = .closed
             return discardingSink(discard, .send([Self.shuttingDown(configuration.hostname)], then: .close))
-        case .verifyingRecipient, .receivingData, .receivingChunk, .storing:
+        case .verifyingRecipient, .receivingData, .receivingChunk, .storing, .authenticating(step: .verifying):
             return .none
         }
     }
@@ -377,7 +400,116 @@ public struct SMTPServerStateMachine: Sendable {
         if configuration.smtpUTF8 { lines.append("SMTPUTF8") }
         if configuration.chunking { lines.append("CHUNKING") }
         if configuration.startTLSAvailable && !tlsActive { lines.append("STARTTLS") }
+        if !configuration.authMechanisms.isEmpty && (tlsActive || configuration.allowPlaintextAuthentication) {
+            lines.append("AUTH " + configuration.authMechanisms.joined(separator: " "))
+        }
         return .send([SMTPReply(code: 250, nil, lines)], then: .readCommands)
+    }
+
+    // MARK: AUTH (RFC 4954)
+
+    private mutating func auth(_ argument: String) -> Action {
+        guard !configuration.authMechanisms.isEmpty else { return error(503, .init(5, 5, 1), "Authentication not enabled") }
+        guard tlsActive || configuration.allowPlaintextAuthentication else {
+            return error(530, .init(5, 7, 0), "Must issue a STARTTLS command first")
+        }
+        guard case .ready = state else {
+            if case .awaitingHello = state { return badSequence("send EHLO first") }
+            return badSequence("AUTH not allowed during a mail transaction")
+        }
+        guard facts.isExtended else { return badSequence("send EHLO first") }
+        guard facts.authenticatedAs == nil else { return badSequence("already authenticated") }
+        let parts = argument.split(separator: " ", omittingEmptySubsequences: true)
+        let mechanism = parts.first.map { $0.uppercased() } ?? ""
+        guard configuration.authMechanisms.contains(mechanism) else {
+            return error(504, .init(5, 5, 4), "Unrecognized authentication type")
+        }
+        guard parts.count <= 2 else { return error(501, .init(5, 5, 4), "Syntax error in AUTH parameters") }
+        let initial = parts.count == 2 ? String(parts[1]) : nil
+        switch mechanism {
+        case "PLAIN":
+            guard let initial else {
+                state = .authenticating(step: .plainResponse)
+                return .send([SMTPReply(code: 334, nil, "")], then: .readSASLResponse)
+            }
+            return plainResponse(initial)
+        case "LOGIN":
+            guard let initial else {
+                state = .authenticating(step: .loginUser)
+                return .send([SMTPReply(code: 334, nil, "VXNlcm5hbWU6")], then: .readSASLResponse)
+            }
+            return loginUser(initial)
+        default:
+            return error(504, .init(5, 5, 4), "Unrecognized authentication type")
+        }
+    }
+
+    /// A line of an AUTH exchange arrived (base64, or `*` to cancel).
+    public mutating func saslResponseReceived(_ line: [UInt8]) -> Action {
+        guard case .authenticating(let step) = state else { preconditionFailure("saslResponseReceived in state \(state)") }
+        let text = String(decoding: line, as: UTF8.self)
+        if text == "*" {
+            state = .ready
+            return error(501, .init(5, 7, 0), "Authentication cancelled")
+        }
+        switch step {
+        case .plainResponse: return plainResponse(text)
+        case .loginUser: return loginUser(text)
+        case .loginPassword(let user):
+            guard let bytes = Base64.decode(text), let password = String(validating: bytes, as: UTF8.self) else {
+                return invalidBase64()
+            }
+            state = .authenticating(step: .verifying)
+            return .authenticate(mechanism: "LOGIN", user: user, password: password)
+        case .verifying:
+            preconditionFailure("SASL line while verifying")
+        }
+    }
+
+    private mutating func plainResponse(_ text: String) -> Action {
+        // RFC 4616: [authzid] NUL authcid NUL passwd
+        guard let bytes = Base64.decode(text == "=" ? "" : text) else { return invalidBase64() }
+        let fields = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+        guard fields.count == 3, let authzid = String(validating: fields[0], as: UTF8.self),
+              let user = String(validating: fields[1], as: UTF8.self), let password = String(validating: fields[2], as: UTF8.self),
+              !user.isEmpty else {
+            state = .ready
+            return error(501, .init(5, 5, 2), "Malformed AUTH PLAIN response")
+        }
+        guard authzid.isEmpty || authzid.lowercased() == user.lowercased() else {
+            state = .ready
+            return error(535, .init(5, 7, 8), "Authentication credentials invalid")
+        }
+        state = .authenticating(step: .verifying)
+        return .authenticate(mechanism: "PLAIN", user: user, password: password)
+    }
+
+    private mutating func loginUser(_ text: String) -> Action {
+        guard let bytes = Base64.decode(text), let user = String(validating: bytes, as: UTF8.self), !user.isEmpty else {
+            return invalidBase64()
+        }
+        state = .authenticating(step: .loginPassword(user: user))
+        return .send([SMTPReply(code: 334, nil, "UGFzc3dvcmQ6")], then: .readSASLResponse)
+    }
+
+    private mutating func invalidBase64() -> Action {
+        state = .ready
+        return error(501, .init(5, 5, 2), "Invalid base64 in AUTH response")
+    }
+
+    /// The delegate accepted the credentials of `user` (the canonical login name).
+    public mutating func authenticationSucceeded(user: String) -> Action {
+        guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationSucceeded in state \(state)") }
+        state = .ready
+        facts.authenticatedAs = user
+        return .send([SMTPReply(code: 235, .init(2, 7, 0), "Authentication successful")], then: .readCommands)
+    }
+
+    /// The delegate refused: `535 5.7.8`, or its own reply (e.g. `454 4.7.0` when throttled).
+    public mutating func authenticationFailed(_ reply: SMTPReply? = nil) -> Action {
+        guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationFailed in state \(state)") }
+        state = .ready
+        return error(reply ?? SMTPReply(code: 535, .init(5, 7, 8), "Authentication credentials invalid"))
     }
 
     private mutating func startTLS() -> Action {
@@ -398,8 +530,12 @@ public struct SMTPServerStateMachine: Sendable {
         case .transaction: return badSequence("nested MAIL command")
         default: return badSequence()
         }
+        if configuration.requireAuthentication && facts.authenticatedAs == nil {
+            return error(530, .init(5, 7, 0), "Authentication required")
+        }
         var envelope = SMTPEnvelope(reversePath: path)
         for p in params {
+            if p.keyword == "AUTH" && !configuration.authMechanisms.isEmpty { continue }  // RFC 4954 §5: accepted, not used
             guard facts.isExtended else { return error(555, .init(5, 5, 4), "Parameters not allowed after HELO") }
             switch p.keyword {
             case "SIZE":

@@ -136,6 +136,7 @@ import Testing
                 case .endOfMessage(let f): action = server.endOfMessageReceived(f)
                 case .chunkData(let b): action = server.chunkDataReceived(b)
                 case .endOfChunk: action = server.endOfChunkReceived()
+                case .saslLine(let l): action = server.saslResponseReceived(l)
                 }
                 while true {
                     switch action {
@@ -153,6 +154,8 @@ import Testing
                     case .storeMessage:
                         stored = content
                         action = server.messageStored(queueID: "Q1")
+                    case .authenticate:
+                        action = server.authenticationFailed()
                     case .discardMessage(let r, _):
                         content = []
                         replies.append(r)

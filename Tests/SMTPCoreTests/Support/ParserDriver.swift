@@ -12,6 +12,7 @@ enum ParserEvent: Hashable, CustomStringConvertible {
     case end(ContentFlags)
     case chunk([UInt8])
     case endOfChunk
+    case sasl([UInt8])
 
     var description: String {
         switch self {
@@ -21,6 +22,7 @@ enum ParserEvent: Hashable, CustomStringConvertible {
         case .end(let f): "end(bare: \(f.bareLineEnding), long: \(f.overlongLine), octets: \(f.octets))"
         case .chunk(let b): "chunk(\(show(b)))"
         case .endOfChunk: "endOfChunk"
+        case .sasl(let l): "sasl(\(show(l)))"
         }
     }
 }
@@ -77,6 +79,7 @@ struct ParserDriver {
                 let new = Array(b.readableBytesView)
                 if case .chunk(let old) = events.last { events[events.count - 1] = .chunk(old + new) } else { events.append(.chunk(new)) }
             case .endOfChunk: events.append(.endOfChunk)
+            case .saslLine(let l): events.append(.sasl(l))
             }
         }
     }
