@@ -235,16 +235,26 @@ public final class SwallowServer: Sendable {
     /// signal arriving while the server starts is not lost or fatal), then drains and releases.
     public func run(until signals: UnixSignalsSequence) async throws {
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return true
+            }
             tasks.addTask {
                 for await _ in signals {
                     await group.triggerGracefulShutdown()
                     break
                 }
+                return false
             }
-            try await tasks.next()
-            tasks.cancelAll()
+            // Wait for the services (not for the signal task, which ends as soon as it has asked for
+            // the shutdown: cancelling then would cut the drain short).
+            while let servicesDone = try await tasks.next() {
+                if servicesDone {
+                    tasks.cancelAll()
+                    break
+                }
+            }
         }
         await close()
     }
