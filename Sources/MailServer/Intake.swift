@@ -25,7 +25,6 @@ final class Intake: SMTPServerDelegate {
     let firstDomain: String
     let relayNetworks: [CIDR]
     let queue: OutboundQueue
-    private let sequence = NIOLockedValueBox<UInt32>(0)
 
     init(directory: any UserDirectory, store: MaildirStore, hostname: String, spoolDirectory: String,
          threadPool: NIOThreadPool, logger: Logger, firstDomain: String, relayNetworks: [CIDR], queue: OutboundQueue) {
@@ -61,16 +60,8 @@ final class Intake: SMTPServerDelegate {
         IntakeSink(intake: self)
     }
 
-    func nextQueueID() -> QueueID {
-        var tv = timeval()
-        gettimeofday(&tv, nil)
-        let micros = UInt64(tv.tv_sec) * 1_000_000 + UInt64(tv.tv_usec)
-        let n = sequence.withLockedValue { v -> UInt32 in
-            v &+= 1
-            return v
-        }
-        return QueueID(microseconds: micros, sequence: n)
-    }
+    /// One ID sequence for intake and generated messages (DSNs), so IDs never collide.
+    func nextQueueID() -> QueueID { queue.nextID() }
 
     /// Where the recipients go: local mailboxes (each once, in order) and remote addresses.
     func route(_ recipients: [ForwardPath]) async throws -> (local: [MaildirStore.Mailbox], remote: [String]) {

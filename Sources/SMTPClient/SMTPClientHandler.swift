@@ -15,7 +15,6 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let replies = ResponseQueue<SMTPReply>()
     private var tlsPromise: EventLoopPromise<Void>?
     private var context: ChannelHandlerContext?
-    private(set) var discardedInjectedBytes = 0
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
@@ -79,7 +78,6 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let context else {
             return eventLoop.makeFailedFuture(SMTPClientError(kind: .connectionClosed, isPermanent: false))
         }
-        discardedInjectedBytes = parser.bufferedByteCount + replies.count
         parser.discardBufferedBytes()
         replies.removeAll()
         let p = context.eventLoop.makePromise(of: Void.self)

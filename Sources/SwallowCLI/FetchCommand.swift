@@ -1,4 +1,5 @@
 import ArgumentParser
+import MailServer
 import MailStore
 import NIOCore
 import POP3Client
@@ -73,7 +74,7 @@ struct Fetch: AsyncParsableCommand {
             let wanted = uids.filter { !seen.contains($0.uid) }
             let total = wanted.reduce(0) { $0 + (sizes[$1.number] ?? 0) }
             let progress = Progress(total: wanted.count, bytes: total)
-            let store = MaildirStore(root: maildir, hostname: ServerHostname.name)
+            let store = MaildirStore(root: maildir, hostname: ServerConfiguration.systemHostname())
             var fetched: [(Int, String)] = []
             var buffer = ByteBuffer()
             var storeError: (any Error)?
@@ -136,15 +137,6 @@ struct Fetch: AsyncParsableCommand {
         let s = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return s.hasSuffix("\n") ? String(s.dropLast()) : s
     }
-}
-
-/// The local host name for Maildir file names.
-enum ServerHostname {
-    static let name: String = {
-        var buf = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buf, buf.count) == 0 else { return "localhost" }
-        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }()
 }
 
 /// A progress bar on standard error when it is a terminal.

@@ -1,4 +1,5 @@
 import MIME
+import MailServer
 import NIOCore
 
 /// Turns `swallow send` options into a message and its envelope, with the MIME builder.
@@ -17,7 +18,7 @@ struct MessageComposer {
         m.cc = try cc.map { try parse($0, "--cc") }
         m.bcc = try bcc.map { try parse($0, "--bcc") }
         m.subject = subject
-        m.hostname = ServerHostname.name
+        m.hostname = ServerConfiguration.systemHostname()
         do {
             if let body { m.textBody = body }
             if let bodyFile { m.textBody = String(decoding: try mimeReadFile(bodyFile), as: UTF8.self) }

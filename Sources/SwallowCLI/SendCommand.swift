@@ -1,5 +1,6 @@
 import ArgumentParser
 import MailCore
+import MailServer
 import NIOCore
 import SMTPClient
 import SMTPCore
@@ -23,7 +24,7 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Log in as this user.") var user: String?
     @Flag(name: .long, help: "Read the password as one line from standard input.") var passwordStdin = false
     @Flag(help: "Allow logging in without TLS.") var allowPlaintext = false
-    @Option(help: "Our name in EHLO.") var helo: String = ServerHostname.name
+    @Option(help: "Our name in EHLO.") var helo: String = ServerConfiguration.systemHostname()
     @Option(help: "Sender, with an optional display name.") var from: String
     @Option(help: "Recipient (repeatable).") var to: [String] = []
     @Option(help: "Copy recipient (repeatable).") var cc: [String] = []

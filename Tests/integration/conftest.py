@@ -502,6 +502,21 @@ tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 """
 
 
+def stop_private_daemon(binary: str, conf, master_pid: int | None, workdir) -> None:
+    """Stop a private Postfix or Dovecot instance (`BINARY -c CONF stop`), wait for its processes, kill
+    leftovers by PID and remove its directory."""
+    try:
+        subprocess.run([binary, "-c", str(conf), "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30, stdin=subprocess.DEVNULL)
+        if master_pid:
+            deadline = time.monotonic() + 10
+            while session_pids(master_pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+    finally:
+        kill_leftovers(master_pid)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 class PostfixPeer:
     """A private Postfix: config, queue, data, log and virtual mailboxes in one directory."""
 
@@ -576,16 +591,7 @@ class PostfixPeer:
             self.master_pid = int(pid_file.read_text().split()[0])
 
     def stop(self):
-        try:
-            subprocess.run([self.postfix, "-c", str(self.conf), "stop"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=30, stdin=subprocess.DEVNULL)
-            if self.master_pid:
-                deadline = time.monotonic() + 10
-                while session_pids(self.master_pid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-        finally:
-            kill_leftovers(self.master_pid)
-            shutil.rmtree(self.dir, ignore_errors=True)
+        stop_private_daemon(self.postfix, self.conf, self.master_pid, self.dir)
 
     def log_text(self) -> str:
         try:

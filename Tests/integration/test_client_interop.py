@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (IN_CI, SWALLOW_BIN, PostfixPeer, free_port, insecure_tls_context, kill_leftovers, make_cert,
-                      maildir_files, require_root, require_tool, session_pids, shared_tmpdir, wait_for, wait_port)
+                      maildir_files, require_root, require_tool, session_pids, shared_tmpdir, stop_private_daemon, wait_for,
+                      wait_port)
 
 SUBJECT = "中文主题 测试"
 FROM_NAME = "发件人名称"
@@ -444,16 +445,7 @@ service anvil {{
         wait_port(self.pop3s_port, what="dovecot pop3s")
 
     def stop(self):
-        try:
-            subprocess.run([self.dovecot, "-c", str(self.conf), "stop"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=30, stdin=subprocess.DEVNULL)
-            if self.master_pid:
-                deadline = time.monotonic() + 10
-                while session_pids(self.master_pid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-        finally:
-            kill_leftovers(self.master_pid)
-            shutil.rmtree(self.dir, ignore_errors=True)
+        stop_private_daemon(self.dovecot, self.conf, self.master_pid, self.dir)
 
     def log_text(self) -> str:
         try:
