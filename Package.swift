@@ -46,7 +46,7 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        // SASL client mechanisms (PLAIN, LOGIN, XOAUTH2, SCRAM-SHA-256). Pure.
+        // SASL mechanisms: client PLAIN, LOGIN, XOAUTH2, SCRAM-SHA-256; server SCRAM-SHA-256. Pure.
         .target(
             name: "SASL",
             dependencies: [
@@ -216,7 +216,7 @@ let package = Package(
             name: "MailServer",
             dependencies: [
                 "SMTPServer", "POP3Server", "POP3Core", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
-                "MailQueue", "MailDelivery", "DNSClient",
+                "MailQueue", "MailDelivery", "DNSClient", "SASL", "MIME",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -235,7 +235,7 @@ let package = Package(
         .target(
             name: "SwallowCLI",
             dependencies: [
-                "MailServer", "Directory", "MailCore", "MailStore", "SMTPClient", "SMTPCore", "POP3Client", "MIME", "MailQueue",
+                "MailServer", "Directory", "MailCore", "MailStore", "SMTPClient", "SMTPCore", "POP3Client", "MIME", "MailQueue", "SASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -248,7 +248,7 @@ let package = Package(
         .target(
             name: "MailTesting",
             dependencies: [
-                "SMTPCore", "MailCore", "DNSCore",
+                "SMTPCore", "MailCore", "DNSCore", "SASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -295,7 +295,7 @@ let package = Package(
             name: "MailServerTests",
             dependencies: [
                 "MailServer", "MailTesting", "SMTPServer", "SMTPCore", "Directory", "MailStore", "ListenerSupport",
-                "SMTPClient", "POP3Client", "POP3Core", "MailCore", "MIME", "MailQueue",
+                "SMTPClient", "POP3Client", "POP3Core", "MailCore", "MIME", "MailQueue", "SASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -39,6 +39,12 @@ public final class SQLiteDirectory: UserDirectory {
             """, [])
         _ = try await conn.query("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT)", [])
         _ = try await conn.query("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1')", [])
+        // Schema 2: SCRAM-SHA-256 keys next to the password hash (set together by `user add/passwd`).
+        let columns = try await conn.query("PRAGMA table_info(users)", []).compactMap { $0.column("name")?.string }
+        if !columns.contains("scram") {
+            _ = try await conn.query("ALTER TABLE users ADD COLUMN scram TEXT", [])
+        }
+        _ = try await conn.query("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
         return SQLiteDirectory(connection: conn, policy: policy)
     }
 
@@ -96,6 +102,12 @@ public final class SQLiteDirectory: UserDirectory {
             .first?.column("password")?.string
     }
 
+    public func scramCredentials(of address: String) async throws -> String? {
+        let key = address.lowercased()
+        return try await connection.query("SELECT scram FROM users WHERE address = ?", [.text(key)])
+            .first?.column("scram")?.string
+    }
+
     // MARK: Administration
 
     /// Validates `address` and returns its canonical key; the domain must be local.
@@ -108,14 +120,15 @@ public final class SQLiteDirectory: UserDirectory {
         return a.canonicalKey
     }
 
-    /// Adds a user; `passwordHash` from ``PasswordHasher``.
-    public func addUser(_ address: String, passwordHash: String?) async throws {
+    /// Adds a user; `passwordHash` from ``PasswordHasher``, `scram` the stored SCRAM-SHA-256 keys
+    /// (`SCRAMCredentials.encoded`) derived from the same password.
+    public func addUser(_ address: String, passwordHash: String?, scram: String? = nil) async throws {
         let key = try canonicalLocalAddress(address)
         let user = try await isUser(key)
         let alias = try await aliasTargets(key)
         if user || !alias.isEmpty { throw DirectoryError.alreadyExists(key) }
-        _ = try await connection.query("INSERT INTO users(address, password) VALUES (?, ?)",
-                                       [.text(key), passwordHash.map { .text($0) } ?? .null])
+        _ = try await connection.query("INSERT INTO users(address, password, scram) VALUES (?, ?, ?)",
+                                       [.text(key), passwordHash.map { .text($0) } ?? .null, scram.map { .text($0) } ?? .null])
     }
 
     /// Removes a user (its Maildir stays on disk).
@@ -125,11 +138,13 @@ public final class SQLiteDirectory: UserDirectory {
         _ = try await connection.query("DELETE FROM users WHERE address = ?", [.text(key)])
     }
 
-    /// Sets or replaces a user's password hash.
-    public func setPassword(_ address: String, passwordHash: String) async throws {
+    /// Sets or replaces a user's password hash and SCRAM keys (without `scram`, SCRAM logins stop
+    /// working until the next password change: stale keys would accept the old password).
+    public func setPassword(_ address: String, passwordHash: String, scram: String? = nil) async throws {
         let key = try canonicalLocalAddress(address)
         guard try await isUser(key) else { throw DirectoryError.noSuchUser(key) }
-        _ = try await connection.query("UPDATE users SET password = ? WHERE address = ?", [.text(passwordHash), .text(key)])
+        _ = try await connection.query("UPDATE users SET password = ?, scram = ? WHERE address = ?",
+                                       [.text(passwordHash), scram.map { .text($0) } ?? .null, .text(key)])
     }
 
     /// All users with whether a password is set.

@@ -17,6 +17,8 @@ public protocol UserDirectory: Sendable {
     func resolve(_ address: EmailAddress) async throws -> RecipientResolution
     /// The stored password hash of a user, or `nil` (unknown user or no password).
     func passwordHash(of address: String) async throws -> String?
+    /// The stored SCRAM-SHA-256 keys of a user in Dovecot's `{SCRAM-SHA-256}…` form, or `nil`.
+    func scramCredentials(of address: String) async throws -> String?
 }
 
 /// Settings that shape recipient resolution.

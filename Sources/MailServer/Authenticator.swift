@@ -1,12 +1,14 @@
 import Directory
+import MailCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SASL
 
-/// Checks passwords for POP3 (and later SMTP AUTH) with brute-force protection: every failure is
-/// delayed, failures are counted per client IP and per account over a window, and past a limit even a
-/// correct password is refused until the window passes. Unknown users cost the same hash computation
-/// and get the same answer as wrong passwords.
+/// Checks passwords for POP3 and SMTP AUTH with brute-force protection: every failure is delayed,
+/// failures are counted per client IP and per account over a window, and past a limit logins are
+/// refused without looking at the password until the window passes. Unknown users cost the same hash
+/// computation (or get decoy SCRAM parameters) and the same answer as wrong passwords.
 final class Authenticator: Sendable {
     struct Policy: Hashable, Sendable {
         var failureDelay: Duration = .seconds(2)
@@ -15,10 +17,23 @@ final class Authenticator: Sendable {
         var window: Duration = .seconds(900)
     }
 
+    /// The outcome of a login attempt.
+    enum Verdict: Hashable, Sendable {
+        /// Accepted; the canonical login name (`local@domain`, lower case).
+        case accepted(String)
+        /// Wrong password or unknown user (indistinguishable).
+        case rejected
+        /// Too many recent failures for this account.
+        case accountThrottled
+        /// Too many recent failures from this client address.
+        case clientThrottled
+    }
+
     private let directory: any UserDirectory
     private let threadPool: NIOThreadPool
     private let policy: Policy
     private let dummyHash: String
+    private let decoySecret: [UInt8]
     private let failures = NIOLockedValueBox<[String: [ContinuousClock.Instant]]>([:])
 
     init(directory: any UserDirectory, threadPool: NIOThreadPool, policy: Policy) throws {
@@ -26,24 +41,64 @@ final class Authenticator: Sendable {
         self.threadPool = threadPool
         self.policy = policy
         self.dummyHash = try PasswordHasher.hash("swallow-dummy-\(UInt64.random(in: 0...UInt64.max))")
+        self.decoySecret = (0..<32).map { _ in UInt8.random(in: 0...255) }
     }
 
-    /// `true` when `password` is `user`'s and neither the IP nor the account is throttled.
+    /// The canonical login name for what a client typed.
+    static func canonical(_ user: String) -> String {
+        if case .success(let a) = EmailAddress.parse(user, allowUTF8: true) { return a.canonicalKey }
+        return user.lowercased()
+    }
+
+    /// `true` when `password` is `user`'s and neither the IP nor the account is throttled (POP3).
     func verify(user: String, password: String, remoteIP: String) async -> Bool {
-        let account = "user:" + user.lowercased()
-        let ip = "ip:" + remoteIP
-        let throttled = isThrottled(ip, limit: policy.maxFailuresPerIP) || isThrottled(account, limit: policy.maxFailuresPerAccount)
+        if case .accepted = await check(user: user, password: password, remoteIP: remoteIP) { return true }
+        return false
+    }
+
+    /// Checks a user name and password (PLAIN, LOGIN, USER/PASS).
+    func check(user: String, password: String, remoteIP: String) async -> Verdict {
+        if let throttled = throttled(user: user, remoteIP: remoteIP) {
+            await failed(user: user, remoteIP: remoteIP)
+            return throttled
+        }
         let stored = (try? await directory.passwordHash(of: user)) ?? nil
         let hash = stored ?? dummyHash
         let matches = (try? await threadPool.runIfActive { PasswordHasher.verify(password, against: hash) }) ?? false
-        if matches && stored != nil && !throttled {
-            failures.withLockedValue { $0[account] = nil }
-            return true
+        if matches && stored != nil {
+            succeeded(user: user)
+            return .accepted(Self.canonical(user))
         }
-        record(ip)
-        record(account)
+        await failed(user: user, remoteIP: remoteIP)
+        return .rejected
+    }
+
+    /// SCRAM parameters for `user`: the stored keys, or decoy ones (same shape, derived from a
+    /// per-process secret) for an unknown user or one without SCRAM keys. `known` tells which.
+    func scramCredentials(user: String) async -> (credentials: SCRAMCredentials, known: Bool) {
+        if let text = (try? await directory.scramCredentials(of: user)) ?? nil, let c = SCRAMCredentials(encoded: text) {
+            return (c, true)
+        }
+        return (SCRAMServer.decoyCredentials(for: user.lowercased(), secret: decoySecret), false)
+    }
+
+    /// A throttling verdict when this IP or account has failed too often recently, else `nil`.
+    func throttled(user: String, remoteIP: String) -> Verdict? {
+        if isThrottled("ip:" + remoteIP, limit: policy.maxFailuresPerIP) { return .clientThrottled }
+        if isThrottled("user:" + user.lowercased(), limit: policy.maxFailuresPerAccount) { return .accountThrottled }
+        return nil
+    }
+
+    /// Records a failure for the IP and the account, then waits the failure delay.
+    func failed(user: String, remoteIP: String) async {
+        record("ip:" + remoteIP)
+        record("user:" + user.lowercased())
         try? await Task.sleep(for: policy.failureDelay)
-        return false
+    }
+
+    /// Clears the account's failures after a successful login.
+    func succeeded(user: String) {
+        failures.withLockedValue { $0["user:" + user.lowercased()] = nil }
     }
 
     private func isThrottled(_ key: String, limit: Int) -> Bool {

@@ -25,10 +25,17 @@ final class Intake: SMTPServerDelegate {
     let firstDomain: String
     let relayNetworks: [CIDR]
     let queue: OutboundQueue
+    let authenticator: Authenticator
+    let submission: SubmissionPolicy
+    let rateLimiter: SendingRateLimiter
 
     init(directory: any UserDirectory, store: MaildirStore, hostname: String, spoolDirectory: String,
-         threadPool: NIOThreadPool, logger: Logger, firstDomain: String, relayNetworks: [CIDR], queue: OutboundQueue) {
+         threadPool: NIOThreadPool, logger: Logger, firstDomain: String, relayNetworks: [CIDR], queue: OutboundQueue,
+         authenticator: Authenticator, submission: SubmissionPolicy) {
         self.queue = queue
+        self.authenticator = authenticator
+        self.submission = submission
+        self.rateLimiter = SendingRateLimiter(perHour: submission.maxMessagesPerHour)
         self.directory = directory
         self.store = store
         self.hostname = hostname
@@ -40,6 +47,9 @@ final class Intake: SMTPServerDelegate {
     }
 
     func verifyRecipient(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws {
+        if connection.session.authenticatedAs != nil && envelope.recipients.count >= submission.maxRecipientsPerMessage {
+            throw SMTPRejection(SMTPReply(code: 452, .init(4, 5, 3), "Too many recipients for one message (limit \(submission.maxRecipientsPerMessage))"))
+        }
         guard case .mailbox(let address) = recipient else { return }  // <Postmaster>: always
         switch try await directory.resolve(address) {
         case .mailboxes: return
@@ -51,13 +61,56 @@ final class Intake: SMTPServerDelegate {
         }
     }
 
+    // MARK: Authentication and senders (RFC 4954, RFC 6409)
+
+    func authenticate(user: String, password: String, connection: SMTPConnectionInfo) async throws -> String? {
+        let verdict = await authenticator.check(user: user, password: password, remoteIP: connection.remoteIP)
+        if case .accepted(let login) = verdict { return login }
+        throw SMTPRejection(Self.reply(for: verdict))
+    }
+
+    func makeSASLExchange(mechanism: String, connection: SMTPConnectionInfo) -> (any SMTPSASLExchange)? {
+        mechanism == "SCRAM-SHA-256" ? SCRAMExchange(authenticator: authenticator, remoteIP: connection.remoteIP) : nil
+    }
+
+    /// The reply for a failed or throttled login.
+    static func reply(for verdict: Authenticator.Verdict) -> SMTPReply {
+        switch verdict {
+        case .accepted, .rejected: SMTPReply(code: 535, .init(5, 7, 8), "Authentication credentials invalid")
+        case .accountThrottled: SMTPReply(code: 454, .init(4, 7, 0), "Too many failed logins for this account, try again later")
+        case .clientThrottled: SMTPReply(code: 421, .init(4, 7, 0), "Too many failed logins from your address, try again later")
+        }
+    }
+
+    /// Authenticated senders must own the address (Postfix's `reject_sender_login_mismatch`); the
+    /// null sender is not theirs to use; past the hourly limit MAIL is deferred.
+    func verifySender(_ sender: ReversePath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws {
+        guard let user = connection.session.authenticatedAs else { return }
+        guard let address = sender.address else {
+            throw SMTPRejection(SMTPReply(code: 553, .init(5, 7, 1), "Null sender not allowed for authenticated users"))
+        }
+        guard try await owns(user, address) else {
+            throw SMTPRejection(SMTPReply(code: 553, .init(5, 7, 1), "Sender address rejected: <\(address)> not owned by user \(user)"))
+        }
+        guard rateLimiter.mayStart(user) else {
+            throw SMTPRejection(SMTPReply(code: 450, .init(4, 7, 1), "Sending rate limit exceeded (\(submission.maxMessagesPerHour) messages per hour), try again later"))
+        }
+    }
+
+    /// `true` when `address` is the user's own (any `+tag`, any case) or an alias that delivers to it.
+    func owns(_ user: String, _ address: EmailAddress) async throws -> Bool {
+        if address.canonicalKey == user { return true }
+        if case .mailboxes(let boxes) = try await directory.resolve(address) { return boxes.contains(user) }
+        return false
+    }
+
     /// `true` when the client may send to foreign domains.
     func mayRelay(_ connection: SMTPConnectionInfo) -> Bool {
         connection.session.authenticatedAs != nil || relayNetworks.contains { $0.contains(connection.remoteIP) }
     }
 
     func makeMessageSink(connection: SMTPConnectionInfo) -> any SMTPMessageSink {
-        IntakeSink(intake: self)
+        IntakeSink(intake: self, submittedBy: connection.session.authenticatedAs)
     }
 
     /// One ID sequence for intake and generated messages (DSNs), so IDs never collide.
@@ -103,6 +156,9 @@ final class Intake: SMTPServerDelegate {
         if let tls = session.tls {
             h += "\t(using \(tls.version)\(tls.cipher.map { " with cipher \($0)" } ?? ""))\n"
         }
+        if submission.receivedShowsUser, let user = session.authenticatedAs {
+            h += "\t(Authenticated sender: \(user))\n"
+        }
         h += "\tby \(hostname) (Swallow) with \(session.receivedProtocol(smtpUTF8: envelope.smtpUTF8)) id \(queueID)"
         if envelope.recipients.count == 1, case .mailbox(let a) = envelope.recipients[0] {
             h += "\n\tfor <\(a)>"
@@ -117,27 +173,53 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     private let intake: Intake
     private let lock = NIOLock()
     private var spool: SpoolFile?
+    /// The authenticated user for submitted mail, whose header section is captured and fixed.
+    private let submittedBy: String?
+    private var capture: HeaderCapture?
 
-    init(intake: Intake) { self.intake = intake }
+    init(intake: Intake, submittedBy: String?) {
+        self.intake = intake
+        self.submittedBy = submittedBy
+        if submittedBy != nil { capture = HeaderCapture(limit: intake.submission.maxHeaderBytes) }
+    }
 
     func write(_ bytes: ByteBuffer) async throws {
         let intake = self.intake
+        let body = lock.withLock { capture == nil ? bytes : capture!.feed(bytes) }
+        guard body.readableBytes > 0 else { return }
         try await intake.threadPool.runIfActive { [self] in
             try lock.withLock {
                 if spool == nil {
                     spool = try SpoolFile(directory: intake.spoolDirectory, name: intake.nextQueueID().rawValue)
                 }
-                try spool!.write(bytes)
+                try spool!.write(body)
             }
         }
     }
 
-    func commit(_ bytes: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws -> String {
+    func commit(_ content: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws -> String {
         let intake = self.intake
         let id = intake.nextQueueID()
+        var last = content
+        var submitted: [UInt8] = []
+        if let user = submittedBy {
+            let (tail, captured) = lock.withLock { () -> (ByteBuffer, HeaderCapture) in
+                let tail = capture!.feed(content)
+                capture!.end()
+                return (tail, capture!)
+            }
+            last = tail
+            do {
+                submitted = try await intake.checkSubmission(captured, envelope: envelope, user: user, id: id)
+            } catch {
+                await abort()
+                throw error
+            }
+        }
         let (local, remote) = try await intake.route(envelope.recipients)
-        let headers = intake.traceHeaders(queueID: id, envelope: envelope, connection: connection)
+        let headers = intake.traceHeaders(queueID: id, envelope: envelope, connection: connection) + submitted
         let spool = lock.withLock { self.spool }
+        let bytes = last
         let sender = envelope.reversePath.address.map { "\($0.localPart)@\($0.domain)" } ?? ""
         var size = 0
         do {
@@ -165,8 +247,10 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
             intake.logger.error("queueing failed: \(e)", metadata: ["id": "\(id)"])
             throw SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
         }
+        if let user = submittedBy { intake.rateLimiter.record(user) }
         intake.logger.info("accepted", metadata: [
             "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath)",
+            "user": "\(submittedBy ?? "-")",
             "to": "\(envelope.recipients.map(\.description).joined(separator: ","))",
             "mailboxes": "\(local.count)", "queued": "\(remote.count)", "size": "\(size)",
             "tls": "\(connection.session.tls?.version ?? "no")",
@@ -180,5 +264,29 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
             return self.spool
         }
         spool?.remove()
+    }
+}
+
+extension Intake {
+    /// RFC 6409 §8 for a submitted message: every `From:` address must be the user's; `Bcc:` goes,
+    /// `Date:`/`Message-ID:` (and `From:`) are added when missing. Returns the fixed header section
+    /// in storage form.
+    func checkSubmission(_ capture: HeaderCapture, envelope: SMTPEnvelope, user: String, id: QueueID) async throws -> [UInt8] {
+        if capture.overflowed {
+            throw SMTPRejection(SMTPReply(code: 552, .init(5, 3, 4), "Message header section too large (limit \(submission.maxHeaderBytes) octets)"))
+        }
+        let sender = envelope.reversePath.address.map { "\($0.localPart)@\($0.domain)" }
+        let fixed = SubmissionHeaders(header: capture.header, envelopeSender: sender,
+                                      messageID: "\(id.rawValue).\(UInt32.random(in: 0...UInt32.max))@\(hostname)",
+                                      date: MessageDate.now())
+        if fixed.fromUnparseable {
+            throw SMTPRejection(SMTPReply(code: 553, .init(5, 7, 1), "From: header has no valid address"))
+        }
+        for text in fixed.fromAddresses {
+            guard case .success(let address) = EmailAddress.parse(text, allowUTF8: true), try await owns(user, address) else {
+                throw SMTPRejection(SMTPReply(code: 553, .init(5, 7, 1), "From: header address <\(text.logEscaped(limit: 200))> not owned by user \(user)"))
+            }
+        }
+        return fixed.storage
     }
 }

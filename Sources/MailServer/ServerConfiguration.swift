@@ -21,6 +21,10 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var recipientDelimiter: String
     /// The MX listener.
     public var smtp: SMTP
+    /// The submission listener with STARTTLS (RFC 6409), and what applies to authenticated senders.
+    public var submission: Submission
+    /// The submission listener with implicit TLS (RFC 8314).
+    public var submissions: Submissions
     /// The POP3 listener with STLS.
     public var pop3: POP3
     /// The POP3 listener with implicit TLS.
@@ -58,6 +62,31 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var maxErrors = 20
         /// Seconds transactions in flight may take to finish at shutdown. Default 10.
         public var shutdownGrace = 10
+        /// Offer AUTH (after STARTTLS) on this listener so users can relay through it, like
+        /// Postfix's `smtpd_sasl_auth_enable`. Default false (AUTH belongs on submission).
+        public var auth = false
+    }
+
+    /// `[submission]`
+    public struct Submission: Hashable, Sendable {
+        /// Addresses for message submission with STARTTLS and AUTH (RFC 6409). Default
+        /// `["127.0.0.1:2587"]`; `[]` disables.
+        public var listen: [String] = ["127.0.0.1:2587"]
+        /// SASL mechanisms offered. Default PLAIN, LOGIN, SCRAM-SHA-256.
+        public var authMechanisms: [String] = ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
+        /// Messages each authenticated user may send per rolling hour; 0 = unlimited. Default 500.
+        public var maxMessagesPerHour = 500
+        /// Recipients per message for authenticated users. Default 100.
+        public var maxRecipientsPerMessage = 100
+        /// Name the authenticated user in `Received:`. Default false.
+        public var receivedHeaderUser = false
+    }
+
+    /// `[submissions]`
+    public struct Submissions: Hashable, Sendable {
+        /// Addresses for submission over implicit TLS (RFC 8314). Default `["127.0.0.1:2465"]`;
+        /// `[]` disables.
+        public var listen: [String] = ["127.0.0.1:2465"]
     }
 
     /// `[pop3]`
@@ -153,7 +182,8 @@ public struct ServerConfiguration: Hashable, Sendable {
     /// The embedded default: no file needed.
     public static var embeddedDefault: ServerConfiguration {
         ServerConfiguration(hostname: systemHostname(), domains: ["localhost"], dataDirectory: "./swallow-data",
-                            postmaster: nil, recipientDelimiter: "+", smtp: SMTP(), pop3: POP3(), pop3s: POP3S(), auth: Auth(),
+                            postmaster: nil, recipientDelimiter: "+", smtp: SMTP(), submission: Submission(),
+                            submissions: Submissions(), pop3: POP3(), pop3s: POP3S(), auth: Auth(),
                             delivery: Delivery(), routes: [], dns: DNS(), tls: TLS(), limits: Limits(), log: Log())
     }
 
@@ -211,7 +241,7 @@ extension ServerConfiguration {
         let reader = Reader(text: text)
         var c = ServerConfiguration.embeddedDefault
         try reader.checkKeys(table, path: "", allowed: ["hostname", "domains", "data_dir", "postmaster", "recipient_delimiter",
-                                                         "smtp", "pop3", "pop3s", "auth", "delivery", "routes", "dns",
+                                                         "smtp", "submission", "submissions", "pop3", "pop3s", "auth", "delivery", "routes", "dns",
                                                          "tls", "limits", "log"])
         if let v = try reader.string(table, "hostname") { c.hostname = v }
         if let v = try reader.strings(table, "domains") { c.domains = v.map { $0.lowercased() } }
@@ -220,7 +250,7 @@ extension ServerConfiguration {
         if let v = try reader.string(table, "recipient_delimiter") { c.recipientDelimiter = v }
         if let t = try reader.table(table, "smtp") {
             try reader.checkKeys(t, path: "smtp", allowed: ["listen", "relay_networks", "max_connections", "max_connections_per_ip",
-                                                            "command_timeout", "data_timeout", "max_errors", "shutdown_grace"])
+                                                            "command_timeout", "data_timeout", "max_errors", "shutdown_grace", "auth"])
             if let v = try reader.strings(t, "listen", path: "smtp") { c.smtp.listen = v }
             if let v = try reader.strings(t, "relay_networks", path: "smtp") { c.smtp.relayNetworks = v }
             if let v = try reader.int(t, "max_connections", path: "smtp", min: 1) { c.smtp.maxConnections = v }
@@ -229,6 +259,20 @@ extension ServerConfiguration {
             if let v = try reader.int(t, "data_timeout", path: "smtp", min: 1) { c.smtp.dataTimeout = v }
             if let v = try reader.int(t, "max_errors", path: "smtp", min: 1) { c.smtp.maxErrors = v }
             if let v = try reader.int(t, "shutdown_grace", path: "smtp", min: 0) { c.smtp.shutdownGrace = v }
+            if let v = try reader.bool(t, "auth", path: "smtp") { c.smtp.auth = v }
+        }
+        if let t = try reader.table(table, "submission") {
+            try reader.checkKeys(t, path: "submission", allowed: ["listen", "auth_mechanisms", "max_messages_per_hour",
+                                                                  "max_recipients_per_message", "received_header_user"])
+            if let v = try reader.strings(t, "listen", path: "submission") { c.submission.listen = v }
+            if let v = try reader.strings(t, "auth_mechanisms", path: "submission") { c.submission.authMechanisms = v.map { $0.uppercased() } }
+            if let v = try reader.int(t, "max_messages_per_hour", path: "submission", min: 0) { c.submission.maxMessagesPerHour = v }
+            if let v = try reader.int(t, "max_recipients_per_message", path: "submission", min: 1) { c.submission.maxRecipientsPerMessage = v }
+            if let v = try reader.bool(t, "received_header_user", path: "submission") { c.submission.receivedHeaderUser = v }
+        }
+        if let t = try reader.table(table, "submissions") {
+            try reader.checkKeys(t, path: "submissions", allowed: ["listen"])
+            if let v = try reader.strings(t, "listen", path: "submissions") { c.submissions.listen = v }
         }
         if let t = try reader.table(table, "pop3") {
             try reader.checkKeys(t, path: "pop3", allowed: ["listen", "allow_plaintext_auth", "autologout"])
@@ -311,7 +355,8 @@ extension ServerConfiguration {
             throw fail("domains", "'\(d)' is not a domain name")
         }
         guard !dataDirectory.isEmpty else { throw fail("data_dir", "must not be empty") }
-        var hostPorts = [("smtp.listen", smtp.listen), ("pop3.listen", pop3.listen), ("pop3s.listen", pop3s.listen),
+        var hostPorts = [("smtp.listen", smtp.listen), ("submission.listen", submission.listen),
+                         ("submissions.listen", submissions.listen), ("pop3.listen", pop3.listen), ("pop3s.listen", pop3s.listen),
                          ("dns.nameservers", dns.nameservers), ("routes.via", routes.map(\.via))]
         if let s = delivery.smarthost { hostPorts.append(("delivery.smarthost", [s])) }
         for (key, list) in hostPorts {
@@ -327,6 +372,13 @@ extension ServerConfiguration {
             throw ConfigurationError(key: missing, line: reader.line(of: present), message: "required when \(present) is set")
         }
         if let p = postmaster, !p.contains("@") { throw fail("postmaster", "'\(p)' is not an address") }
+        let mechanisms = ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
+        for m in submission.authMechanisms where !mechanisms.contains(m) {
+            throw fail("submission.auth_mechanisms", "'\(m)' is not supported (choose from \(mechanisms.joined(separator: ", ")))")
+        }
+        if submission.authMechanisms.isEmpty && !(submission.listen.isEmpty && submissions.listen.isEmpty && !smtp.auth) {
+            throw fail("submission.auth_mechanisms", "at least one mechanism is needed while a submission listener or smtp.auth is on")
+        }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(log.level) else { throw fail("log.level", "must be one of \(levels.joined(separator: ", "))") }
     }

@@ -27,7 +27,8 @@ public final class SwallowServer: Sendable {
     public let configuration: ServerConfiguration
     /// The TLS material (fingerprint for logs).
     public let tls: TLSMaterial
-    /// Addresses each listener is bound to, by listener name (`smtp`, `pop3`, `pop3s`).
+    /// Addresses each listener is bound to, by listener name (`smtp`, `submission`, `submissions`,
+    /// `pop3`, `pop3s`).
     public let boundAddresses: [(name: String, addresses: [SocketAddress])]
     let services: [any Service]
     let drains: [@Sendable () async -> Void]
@@ -105,9 +106,22 @@ public final class SwallowServer: Sendable {
             throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open the queue in \(layout.queue): \(error)")
         }
         let outbound = OutboundQueue(spool: spool)
+        let authenticator: Authenticator
+        do {
+            authenticator = try Authenticator(directory: directory, threadPool: threadPool, policy: .init(
+                failureDelay: .milliseconds(c.auth.failureDelayMilliseconds), maxFailuresPerIP: c.auth.maxFailuresPerIP,
+                maxFailuresPerAccount: c.auth.maxFailuresPerAccount, window: .seconds(c.auth.failureWindow)))
+        } catch {
+            await release(directory: directory, group: group, threadPool: threadPool)
+            throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
+        }
         let intake = Intake(directory: directory, store: store, hostname: c.hostname,
                             spoolDirectory: layout.spool, threadPool: threadPool, logger: logger, firstDomain: c.domains[0],
-                            relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse), queue: outbound)
+                            relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse), queue: outbound,
+                            authenticator: authenticator,
+                            submission: SubmissionPolicy(maxMessagesPerHour: c.submission.maxMessagesPerHour,
+                                                         maxRecipientsPerMessage: c.submission.maxRecipientsPerMessage,
+                                                         receivedShowsUser: c.submission.receivedHeaderUser))
         let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
         var runnerConfiguration = QueueRunner.Configuration(
             hostname: c.hostname, concurrency: c.delivery.concurrency,
@@ -121,15 +135,6 @@ public final class SwallowServer: Sendable {
             logger: logger,
             inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
         outbound.attach(runner)
-        let authenticator: Authenticator
-        do {
-            authenticator = try Authenticator(directory: directory, threadPool: threadPool, policy: .init(
-                failureDelay: .milliseconds(c.auth.failureDelayMilliseconds), maxFailuresPerIP: c.auth.maxFailuresPerIP,
-                maxFailuresPerAccount: c.auth.maxFailuresPerAccount, window: .seconds(c.auth.failureWindow)))
-        } catch {
-            await release(directory: directory, group: group, threadPool: threadPool)
-            throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
-        }
         let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
         let smtpRegistry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
         let pop3Registry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
@@ -141,18 +146,25 @@ public final class SwallowServer: Sendable {
         var services: [any Service] = [runner]
         var drains: [@Sendable () async -> Void] = []
         do {
-            if !c.smtp.listen.isEmpty {
-                let machine = SMTPServerStateMachine.Configuration(
+            // Port 25 (MX; AUTH only with smtp.auth), 587 (STARTTLS, AUTH required), 465 (implicit TLS).
+            let smtpListeners: [(name: String, list: [String], implicit: Bool, submission: Bool)] = [
+                ("smtp", c.smtp.listen, false, false), ("submission", c.submission.listen, false, true),
+                ("submissions", c.submissions.listen, true, true),
+            ]
+            for l in smtpListeners where !l.list.isEmpty {
+                var machine = SMTPServerStateMachine.Configuration(
                     hostname: c.hostname, maximumMessageSize: c.limits.maxMessageSize, maximumRecipients: c.limits.maxRecipients,
-                    maximumErrors: c.smtp.maxErrors, startTLSAvailable: true)
-                let smtp = SMTPListener(
-                    configuration: .init(name: "smtp", addresses: addresses(c.smtp.listen), machine: machine, tls: tls.context,
-                                         commandTimeout: .seconds(Int64(c.smtp.commandTimeout)),
+                    maximumErrors: c.smtp.maxErrors, startTLSAvailable: !l.implicit)
+                if l.submission || c.smtp.auth { machine.authMechanisms = c.submission.authMechanisms }
+                machine.requireAuthentication = l.submission
+                let listener = SMTPListener(
+                    configuration: .init(name: l.name, addresses: addresses(l.list), machine: machine, tls: tls.context,
+                                         implicitTLS: l.implicit, commandTimeout: .seconds(Int64(c.smtp.commandTimeout)),
                                          dataTimeout: .seconds(Int64(c.smtp.dataTimeout)), shutdownGrace: grace),
                     delegate: intake, registry: smtpRegistry, group: group, logger: logger)
-                bound.append(("smtp", try await listen("smtp.listen", c.smtp.listen) { try await smtp.bind() }))
-                services.append(smtp)
-                drains.append { await smtp.drain() }
+                bound.append((l.name, try await listen("\(l.name).listen", l.list) { try await listener.bind() }))
+                services.append(listener)
+                drains.append { await listener.drain() }
             }
             for (name, list, implicit) in [("pop3", c.pop3.listen, false), ("pop3s", c.pop3s.listen, true)] where !list.isEmpty {
                 let pop3 = POP3Listener(

@@ -1,4 +1,5 @@
 import MailCore
+import SASL
 import SMTPCore
 
 import struct Foundation.Data
@@ -19,6 +20,12 @@ import struct Foundation.URL
 /// ! implicit-tls                   the session starts inside TLS (RFC 8314)
 /// ! login: alice@example.test secret
 ///                                  AUTH accepts this user name and password (anything else fails)
+/// ! scram: user pencil W22ZaJ0SNY7soEsUEjb6gQ== 4096
+///                                  SCRAM-SHA-256 accepts this user and password (salt base64, iterations)
+/// ! scram-nonce: %hvYDpWUa2RaTCAfuxFIlj)hNlF$k0
+///                                  the server nonce part of SCRAM exchanges (default: random)
+/// ! reject-sender: <bob@example.test> 553 5.7.1 Sender address rejected
+///                                  the delegate refuses this MAIL FROM of an authenticated session
 /// ! reject-recipient: <nobody@example.test> 550 5.1.1 Recipient address rejected: User unknown
 ///                                  the delegate refuses this forward path (case-insensitive) with this reply
 /// ! store: queued Q1               the next message stored gets queue ID Q1 (default: queued TESTQUEUEID)
@@ -103,6 +110,12 @@ public struct Transcript: Sendable {
     public var wholeWritesOnly = false
     /// Accounts the scripted delegate accepts at AUTH (`! login: USER PASSWORD`), user lower-cased.
     public var logins: [String: String] = [:]
+    /// SCRAM-SHA-256 accounts (`! scram:`), user as typed.
+    public var scramAccounts: [String: SCRAMCredentials] = [:]
+    /// The SCRAM server nonce (`! scram-nonce:`).
+    public var scramNonce: String?
+    /// Senders the delegate refuses for authenticated sessions (key as for recipients).
+    public var rejectedSenders: [String: SMTPReply] = [:]
     /// The steps in file order.
     public var steps: [Step] = []
 
@@ -118,6 +131,11 @@ public struct Transcript: Sendable {
             if case .event(let e, _) = step { return e != .tls && e != .clientCloses }
             return false
         }
+    }
+
+    /// The refusal for an authenticated session's sender, if the transcript says so.
+    public func senderRejection(for path: ReversePath) -> SMTPReply? {
+        rejectedSenders[Self.recipientKey(path.description)]
     }
 
     /// The refusal for `path`, if the transcript says the delegate refuses it.
@@ -245,6 +263,20 @@ public struct Transcript: Sendable {
             let parts = value.split(separator: " ", maxSplits: 1)
             guard parts.count == 2 else { throw fail(line, "expected 'login: USER PASSWORD'") }
             t.logins[String(parts[0]).lowercased()] = String(parts[1])
+        case "scram":
+            let parts = value.split(separator: " ")
+            guard parts.count == 4, let salt = Base64.decode(parts[2]), let iterations = Int(parts[3]) else {
+                throw fail(line, "expected 'scram: USER PASSWORD SALT-BASE64 ITERATIONS'")
+            }
+            t.scramAccounts[String(parts[0])] = SCRAMCredentials(password: String(parts[1]), iterations: iterations, salt: salt)
+        case "scram-nonce":
+            t.scramNonce = String(value)
+        case "reject-sender":
+            let parts = value.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let reply = parseReply(parts[1]) else {
+                throw fail(line, "expected 'reject-sender: <path> CODE [X.Y.Z] text'")
+            }
+            t.rejectedSenders[recipientKey(parts[0])] = reply
         case "whole-writes-only":
             t.wholeWritesOnly = true
         case "reject-recipient":
@@ -315,5 +347,46 @@ extension Substring {
         while s.first == " " || s.first == "\t" { s = s.dropFirst() }
         while s.last == " " || s.last == "\t" { s = s.dropLast() }
         return s
+    }
+}
+
+/// The scripted side of a SCRAM-SHA-256 exchange for transcripts, shared by the in-memory runner and
+/// the live driver: a real ``SCRAMServer`` over the transcript's `! scram:` accounts.
+public struct ScriptedSCRAM: Sendable {
+    /// What the exchange answers.
+    public enum Step: Hashable, Sendable {
+        case challenge([UInt8])
+        case success(user: String, additionalData: [UInt8])
+        case failure
+    }
+
+    private var server: SCRAMServer
+    private var user: String?
+    private let accounts: [String: SCRAMCredentials]
+
+    /// Starts an exchange for `transcript`.
+    public init(_ transcript: Transcript) {
+        server = SCRAMServer(serverNonce: transcript.scramNonce)
+        accounts = transcript.scramAccounts
+    }
+
+    /// The next step for a client response.
+    public mutating func respond(_ response: [UInt8]) -> Step {
+        if let user {
+            do throws(SCRAMServerError) {
+                let final = try server.receiveClientFinal(response)
+                return accounts[user] != nil ? .success(user: user, additionalData: final) : .failure
+            } catch {
+                return .failure
+            }
+        }
+        do throws(SCRAMServerError) {
+            let name = try server.receiveClientFirst(response)
+            user = name
+            let credentials = accounts[name] ?? SCRAMServer.decoyCredentials(for: name, secret: [1, 2, 3])
+            return .challenge(server.serverFirst(credentials: credentials))
+        } catch {
+            return .failure
+        }
     }
 }

@@ -58,6 +58,7 @@ public struct TranscriptRunner {
         var unread: [String] = []  // server lines not yet matched by S:
         var currentLine = 0
         var tlsPending = false
+        var scram: ScriptedSCRAM?
         var heldStore: (Transcript.StoreOutcome, SMTPEnvelope, [UInt8])?
         var content: [UInt8] = []
         var nextStore = 0
@@ -219,6 +220,23 @@ public struct TranscriptRunner {
             case .discardMessage(let reply, let then):
                 content.removeAll()
                 run(.send([reply], then: then))
+            case .verifySender(let path, _, _):
+                if let refusal = transcript.senderRejection(for: path) {
+                    run(machine.senderRejected(refusal))
+                } else {
+                    run(machine.senderAccepted())
+                }
+            case .saslResponse(_, let response, let first):
+                if first || scram == nil { scram = ScriptedSCRAM(transcript) }
+                switch scram!.respond(response) {
+                case .challenge(let c): run(machine.saslChallenge(c))
+                case .success(let user, let data):
+                    scram = nil
+                    run(machine.authenticationSucceeded(user: user, additionalData: data))
+                case .failure:
+                    scram = nil
+                    run(machine.authenticationFailed())
+                }
             case .authenticate(_, let user, let password):
                 if transcript.logins[user.lowercased()] == password {
                     run(machine.authenticationSucceeded(user: user.lowercased()))

@@ -37,6 +37,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     private var busy = false
     private var closed = false
     private var sink: (any SMTPMessageSink)?
+    private var saslExchange: (any SMTPSASLExchange)?
     private var content = ByteBuffer()
     private var timer: Scheduled<Void>?
     private var messagesAccepted = 0
@@ -127,7 +128,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         }
         let ms = (NIODeadline.now() - opened).nanoseconds / 1_000_000
         logger.info("disconnect", metadata: [
-            "helo": "\(machine.sessionFacts.heloName)", "tls": "\(tlsVersion ?? "no")",
+            "helo": "\(machine.sessionFacts.heloName.logEscaped())", "tls": "\(tlsVersion ?? "no")",
             "commands": "\(commands)", "messages": "\(messagesAccepted)", "ms": "\(ms)",
         ])
         context.fireChannelInactive()
@@ -240,6 +241,61 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
                 handler.requestMoreIfIdle(context: context)
             }
 
+        case .verifySender(let path, let envelope, _):
+            busy = true
+            let info = connectionInfo
+            let delegate = self.delegate
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.completeWithTask { try await delegate.verifySender(path, envelope: envelope, connection: info) }
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = bound.value
+                handler.busy = false
+                guard !handler.closed else { return }
+                switch result {
+                case .success: handler.run(handler.machine.senderAccepted(), context: context)
+                case .failure(let error): handler.run(handler.machine.senderRejected(handler.reply(for: error)), context: context)
+                }
+                handler.process(context: context)
+                handler.requestMoreIfIdle(context: context)
+            }
+
+        case .saslResponse(let mechanism, let response, let first):
+            if first { saslExchange = delegate.makeSASLExchange(mechanism: mechanism, connection: connectionInfo) }
+            guard let exchange = saslExchange else {
+                run(machine.authenticationFailed(SMTPReply(code: 504, .init(5, 5, 4), "Unrecognized authentication type")), context: context)
+                return
+            }
+            busy = true
+            context.flush()
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: SMTPSASLStep.self)
+            promise.completeWithTask { try await exchange.respond(to: response) }
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = bound.value
+                handler.busy = false
+                guard !handler.closed else { return }
+                switch result {
+                case .success(.challenge(let challenge)):
+                    handler.run(handler.machine.saslChallenge(challenge), context: context)
+                case .success(.success(let login, let data)):
+                    handler.saslExchange = nil
+                    handler.logger[metadataKey: "user"] = "\(login)"
+                    handler.logger.info("authenticated", metadata: ["mechanism": "\(mechanism)"])
+                    handler.run(handler.machine.authenticationSucceeded(user: login, additionalData: data), context: context)
+                case .success(.failure):
+                    handler.saslExchange = nil
+                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)"])
+                    handler.run(handler.machine.authenticationFailed(), context: context)
+                case .failure(let error):
+                    handler.saslExchange = nil
+                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)"])
+                    handler.run(handler.machine.authenticationFailed((error as? SMTPRejection)?.reply), context: context)
+                }
+                handler.process(context: context)
+                handler.requestMoreIfIdle(context: context)
+            }
+
         case .appendMessageData(var bytes):
             if sink == nil { sink = delegate.makeMessageSink(connection: connectionInfo) }
             content.writeBuffer(&bytes)
@@ -294,10 +350,10 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
                     handler.logger.info("authenticated", metadata: ["mechanism": "\(mechanism)"])
                     handler.run(handler.machine.authenticationSucceeded(user: login), context: context)
                 case .success(nil):
-                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user)"])
+                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user.logEscaped())"])
                     handler.run(handler.machine.authenticationFailed(), context: context)
                 case .failure(let error):
-                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user)"])
+                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user.logEscaped())"])
                     handler.run(handler.machine.authenticationFailed((error as? SMTPRejection)?.reply), context: context)
                 }
                 handler.process(context: context)

@@ -17,11 +17,41 @@ public protocol SMTPServerDelegate: Sendable {
     /// `nil` answers `535 5.7.8`. Implementations delay failures and answer the same way whether or
     /// not the user exists.
     func authenticate(user: String, password: String, connection: SMTPConnectionInfo) async throws -> String?
+
+    /// Starts a server-side SASL exchange for a mechanism other than PLAIN and LOGIN (e.g.
+    /// `SCRAM-SHA-256`); `nil` refuses the mechanism with `504 5.5.4`.
+    func makeSASLExchange(mechanism: String, connection: SMTPConnectionInfo) -> (any SMTPSASLExchange)?
+
+    /// Decides whether an *authenticated* session may send from `sender` (called for MAIL FROM only
+    /// when the session authenticated). Return to accept; throw ``SMTPRejection`` to refuse (e.g.
+    /// `553 5.7.1` for an address the user does not own, `450 4.7.1` past a sending limit).
+    func verifySender(_ sender: ReversePath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws
 }
 
 extension SMTPServerDelegate {
     /// No accounts: every AUTH fails (listeners without AUTH never ask).
     public func authenticate(user: String, password: String, connection: SMTPConnectionInfo) async throws -> String? { nil }
+    /// No delegate-run mechanisms.
+    public func makeSASLExchange(mechanism: String, connection: SMTPConnectionInfo) -> (any SMTPSASLExchange)? { nil }
+    /// Every sender is accepted.
+    public func verifySender(_ sender: ReversePath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws {}
+}
+
+/// One server-side SASL exchange (RFC 4422), driven by the connection one response at a time.
+public protocol SMTPSASLExchange: AnyObject, Sendable {
+    /// Takes the client's next (decoded) response. Throw ``SMTPRejection`` for a specific refusal
+    /// (`454 4.7.0`, `421 4.7.0`); any other error answers `535 5.7.8`.
+    func respond(to response: [UInt8]) async throws -> SMTPSASLStep
+}
+
+/// What a SASL exchange answers to a client response.
+public enum SMTPSASLStep: Hashable, Sendable {
+    /// Another round: send this challenge.
+    case challenge([UInt8])
+    /// Authenticated as `user` (canonical login name); `additionalData` is sent before `235`.
+    case success(user: String, additionalData: [UInt8]?)
+    /// The credentials do not verify: `535 5.7.8`.
+    case failure
 }
 
 /// Receives one message's content, in order, then commits or aborts it.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Directory
+import SASL
 import Logging
 import MailServer
 import UnixSignals
@@ -82,7 +83,8 @@ struct Serve: AsyncParsableCommand {
         out += "  host name:      \(c.hostname)\n"
         out += "  domains:        \(c.domains.joined(separator: ", "))\n"
         out += "  data directory: \(c.dataDirectory)\n"
-        for (name, label) in [("smtp", "smtp (MX):     "), ("pop3", "pop3 (STLS):   "), ("pop3s", "pop3s (TLS):   ")] {
+        for (name, label) in [("smtp", "smtp (MX):     "), ("submission", "submission:    "), ("submissions", "submissions:   "),
+                              ("pop3", "pop3 (STLS):   "), ("pop3s", "pop3s (TLS):   ")] {
             let e = server.endpoints(name)
             if !e.isEmpty { out += "  \(label) \(e.joined(separator: ", "))\n" }
         }
@@ -197,8 +199,9 @@ struct UserCommand: AsyncParsableCommand {
             let hash = try pw.map { p -> String in
                 do { return try PasswordHasher.hash(p) } catch { throw fail("cannot hash the password: \(error)") }
             }
+            let scram = pw.map { SCRAMCredentials(password: $0).encoded }
             try await withDirectory(options) { d in
-                try await d.addUser(address, passwordHash: hash)
+                try await d.addUser(address, passwordHash: hash, scram: scram)
                 print("added \(try d.canonicalLocalAddress(address))\(hash == nil ? " (no password: receives mail, cannot log in)" : "")")
             }
         }
@@ -239,7 +242,7 @@ struct UserCommand: AsyncParsableCommand {
             let hash: String
             do { hash = try PasswordHasher.hash(pw) } catch { throw fail("cannot hash the password: \(error)") }
             try await withDirectory(options) { d in
-                try await d.setPassword(address, passwordHash: hash)
+                try await d.setPassword(address, passwordHash: hash, scram: SCRAMCredentials(password: pw).encoded)
                 print("password changed for \(try d.canonicalLocalAddress(address))")
             }
         }

@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import Logging
 import MailServer
+import SASL
 import MailTesting
 import Testing
 
@@ -24,6 +25,8 @@ struct LiveServer {
         c.smtp.listen = ["127.0.0.1:0"]
         c.pop3.listen = ["127.0.0.1:0"]
         c.pop3s.listen = ["127.0.0.1:0"]
+        c.submission.listen = ["127.0.0.1:0"]
+        c.submissions.listen = ["127.0.0.1:0"]
         c.auth.failureDelayMilliseconds = 10
         edit(&c)
         var logger = Logger(label: "test")
@@ -33,7 +36,8 @@ struct LiveServer {
         // while the server runs.
         let d = try await SQLiteDirectory.open(path: dir + "/swallow.sqlite", policy: DirectoryPolicy(domains: [domain]))
         for u in users {
-            try await d.addUser("\(u)@\(domain)", passwordHash: u == "alice" ? try PasswordHasher.hash("alice-password") : nil)
+            try await d.addUser("\(u)@\(domain)", passwordHash: u == "alice" ? try PasswordHasher.hash("alice-password") : nil,
+                                scram: u == "alice" ? SCRAMCredentials(password: "alice-password").encoded : nil)
         }
         try await d.close()
         func port(_ name: String) -> Int { Int(server.endpoints(name)[0].split(separator: ":").last!)! }

@@ -106,6 +106,27 @@ final class ScriptedDelegate: SMTPServerDelegate {
         transcript.logins[user.lowercased()] == password ? user.lowercased() : nil
     }
 
+    func verifySender(_ sender: ReversePath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws {
+        if let r = transcript.senderRejection(for: sender) { throw SMTPRejection(r) }
+    }
+
+    func makeSASLExchange(mechanism: String, connection: SMTPConnectionInfo) -> (any SMTPSASLExchange)? {
+        mechanism == "SCRAM-SHA-256" ? Exchange(transcript) : nil
+    }
+
+    /// The transcript's SCRAM accounts behind the live adapter.
+    final class Exchange: SMTPSASLExchange {
+        let scram: NIOLockedValueBox<ScriptedSCRAM>
+        init(_ t: Transcript) { scram = NIOLockedValueBox(ScriptedSCRAM(t)) }
+        func respond(to response: [UInt8]) async throws -> SMTPSASLStep {
+            switch scram.withLockedValue({ $0.respond(response) }) {
+            case .challenge(let c): .challenge(c)
+            case .success(let user, let data): .success(user: user, additionalData: data)
+            case .failure: .failure
+            }
+        }
+    }
+
     final class Sink: SMTPMessageSink {
         let owner: ScriptedDelegate
         let content = NIOLockedValueBox<[UInt8]>([])

@@ -774,3 +774,96 @@ struct StateMachineLifecycleTests {
         #expect(idle.shutdownDeadlinePassed() == .send([shuttingDown], then: .close))
     }
 }
+
+@Suite("SMTP server: AUTH exchanges run by the delegate, authenticated senders")
+struct SMTPServerAuthenticatedSessionTests {
+    private func submission() -> Machine {
+        var m = Machine(configuration: config {
+            $0.authMechanisms = ["PLAIN", "SCRAM-SHA-256"]
+            $0.requireAuthentication = true
+        }, implicitTLS: true)
+        _ = m.tlsEstablished(TLSFacts(version: "TLSv1.3"))
+        _ = m.commandReceived(.ehlo("client.example.test"))
+        return m
+    }
+
+    private func authenticated() -> Machine {
+        var m = submission()
+        _ = m.commandReceived(.auth("PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ="))
+        _ = m.authenticationSucceeded(user: "alice@example.test")
+        return m
+    }
+
+    @Test("a delegate mechanism: initial response, challenge, success with data, empty answer, 235")
+    func delegateExchange() {
+        var m = submission()
+        #expect(m.commandReceived(.auth("SCRAM-SHA-256 AQID")) == .saslResponse(mechanism: "SCRAM-SHA-256", response: [1, 2, 3], first: true))
+        #expect(m.saslChallenge([4, 5]) == send(334, nil, Base64.encode([4, 5]), then: .readSASLResponse))
+        #expect(m.saslResponseReceived(Array("Bgc=".utf8)) == .saslResponse(mechanism: "SCRAM-SHA-256", response: [6, 7], first: false))
+        #expect(m.authenticationSucceeded(user: "alice@example.test", additionalData: [8]) == send(334, nil, "CA==", then: .readSASLResponse))
+        #expect(m.sessionFacts.authenticatedAs == nil)
+        #expect(m.saslResponseReceived([]) == send(235, .init(2, 7, 0), "Authentication successful"))
+        #expect(m.sessionFacts.authenticatedAs == "alice@example.test")
+    }
+
+    @Test("no initial response: an empty 334 first; bad base64 and * end the exchange")
+    func delegateExchangeWithoutInitialResponse() {
+        var m = submission()
+        #expect(m.commandReceived(.auth("SCRAM-SHA-256")) == send(334, nil, "", then: .readSASLResponse))
+        #expect(m.saslResponseReceived(Array("AQ==".utf8)) == .saslResponse(mechanism: "SCRAM-SHA-256", response: [1], first: true))
+        _ = m.saslChallenge([2])
+        #expect(m.saslResponseReceived(Array("*".utf8)) == send(501, .init(5, 7, 0), "Authentication cancelled"))
+        _ = m.commandReceived(.auth("SCRAM-SHA-256"))
+        #expect(m.saslResponseReceived(Array("!!".utf8)) == send(501, .init(5, 5, 2), "Invalid base64 in AUTH response"))
+        #expect(m.sessionFacts.authenticatedAs == nil)
+    }
+
+    @Test("a non-empty answer to the final 334 fails the exchange")
+    func finalAcknowledgementMustBeEmpty() {
+        var m = submission()
+        _ = m.commandReceived(.auth("SCRAM-SHA-256 AQID"))
+        _ = m.authenticationSucceeded(user: "alice@example.test", additionalData: [8])
+        #expect(m.saslResponseReceived(Array("AA==".utf8)) == send(535, .init(5, 7, 8), "Authentication credentials invalid"))
+        #expect(m.sessionFacts.authenticatedAs == nil)
+    }
+
+    @Test("throttled: 454 keeps the session, 421 closes it")
+    func throttledReplies() {
+        var m = submission()
+        _ = m.commandReceived(.auth("PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ="))
+        let r454 = reply(454, .init(4, 7, 0), "Too many failed logins for this account, try again later")
+        #expect(m.authenticationFailed(r454) == .send([r454], then: .readCommands))
+        _ = m.commandReceived(.auth("PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ="))
+        let r421 = reply(421, .init(4, 7, 0), "Too many failed logins from your address, try again later")
+        #expect(m.authenticationFailed(r421) == .send([r421], then: .close))
+        #expect(m.commandReceived(.noop) == .none)
+    }
+
+    @Test("MAIL of an authenticated session asks the delegate; a refusal ends the transaction")
+    func senderVerification() {
+        var m = authenticated()
+        let path = ReversePath.mailbox(bob)
+        guard case .verifySender(path, _, let f) = m.commandReceived(.mail(path, [])) else {
+            Issue.record("expected verifySender")
+            return
+        }
+        #expect(f.authenticatedAs == "alice@example.test")
+        #expect(m.isInTransaction)
+        let notOwned = reply(553, .init(5, 7, 1), "Sender address rejected: not owned by user alice@example.test")
+        #expect(m.senderRejected(notOwned) == .send([notOwned], then: .readCommands))
+        #expect(m.commandReceived(.rcpt(.mailbox(carol), [])) == send(503, .init(5, 5, 1), "need MAIL before RCPT"))
+        if case .verifySender = m.commandReceived(.mail(.mailbox(alice), [])) {} else { Issue.record("expected verifySender") }
+        #expect(m.senderAccepted() == mailOK)
+        if case .verifyRecipient = m.commandReceived(.rcpt(.mailbox(carol), [])) {} else { Issue.record("expected verifyRecipient") }
+    }
+
+    @Test("unauthenticated sessions are not asked about senders; shutdown waits for a sender check")
+    func noSenderCheckWithoutAuth() {
+        var m = greeted()
+        #expect(m.commandReceived(.mail(.mailbox(alice), [])) == mailOK)
+        var a = authenticated()
+        _ = a.commandReceived(.mail(.mailbox(alice), []))
+        #expect(a.shutdownRequestedEvent() == .none)
+        #expect(a.senderAccepted() == mailOK)
+    }
+}

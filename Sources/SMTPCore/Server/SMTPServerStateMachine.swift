@@ -7,6 +7,8 @@ import struct NIOCore.ByteBuffer
 //   awaitingHello          greeting sent (or TLS just started); only EHLO/HELO, NOOP, RSET, QUIT, STARTTLS …
 //   ready                  EHLO/HELO done, no transaction
 //   transaction            MAIL accepted; RCPTs being collected
+//   verifyingSender        MAIL of an authenticated session handed to the delegate (sender ownership,
+//                          sending limits); waiting for its answer
 //   verifyingRecipient     RCPT handed to the delegate; waiting for its answer
 //   receivingData          354 sent; content flows until CRLF.CRLF
 //   receivingChunk         a BDAT chunk is being consumed (maybe only to discard it)
@@ -16,7 +18,11 @@ import struct NIOCore.ByteBuffer
 //
 // Actions (what the adapter must do):
 //   send(replies, then:)   write replies, then continue / close / start TLS / read DATA / read a chunk
+//   verifySender           ask the delegate about an authenticated sender, then call senderAccepted/Rejected
 //   verifyRecipient        ask the delegate about a recipient, then call recipientAccepted/Rejected
+//   authenticate           check a user name and password (PLAIN, LOGIN)
+//   saslResponse           pass a SASL response to the delegate's exchange (SCRAM), then call
+//                          saslChallenge / authenticationSucceeded / authenticationFailed
 //   appendMessageData      pass content bytes to the message sink
 //   storeMessage           make the message durable, then call messageStored/messageStoreFailed
 //   discardMessage         drop the sink, then send the reply
@@ -38,7 +44,8 @@ public struct SMTPServerStateMachine: Sendable {
         public var chunking: Bool
         /// Offer SMTPUTF8 (RFC 6531).
         public var smtpUTF8: Bool
-        /// SASL mechanisms offered with AUTH (RFC 4954): `PLAIN`, `LOGIN`. Empty: no AUTH.
+        /// SASL mechanisms offered with AUTH (RFC 4954): `PLAIN` and `LOGIN` are decoded here; any
+        /// other (e.g. `SCRAM-SHA-256`) is run by the delegate through `saslResponse`. Empty: no AUTH.
         public var authMechanisms: [String] = []
         /// MAIL is refused until the client authenticated (submission, RFC 6409): `530 5.7.0`.
         public var requireAuthentication = false
@@ -78,6 +85,9 @@ public struct SMTPServerStateMachine: Sendable {
     public enum Action: Hashable, Sendable {
         /// Write these replies in order, then continue as told.
         case send([SMTPReply], then: Continuation)
+        /// Ask the delegate whether this authenticated session may use this sender (MAIL FROM of an
+        /// authenticated session only), then report `senderAccepted` or `senderRejected`.
+        case verifySender(ReversePath, SMTPEnvelope, SMTPSessionFacts)
         /// Ask the delegate whether this recipient is acceptable.
         case verifyRecipient(ForwardPath, SMTPEnvelope, SMTPSessionFacts)
         /// Pass message content (already unstuffed) to the sink.
@@ -89,6 +99,9 @@ public struct SMTPServerStateMachine: Sendable {
         /// Check these credentials (RFC 4954), then report `authenticationSucceeded` or
         /// `authenticationFailed`.
         case authenticate(mechanism: String, user: String, password: String)
+        /// Hand this (decoded) SASL response to the exchange for `mechanism` — a new exchange when
+        /// `first` — then report `saslChallenge`, `authenticationSucceeded` or `authenticationFailed`.
+        case saslResponse(mechanism: String, response: [UInt8], first: Bool)
         /// Nothing to do.
         case none
     }
@@ -107,6 +120,7 @@ public struct SMTPServerStateMachine: Sendable {
         case awaitingHello
         case ready
         case transaction(Transaction)
+        case verifyingSender(Transaction)
         case verifyingRecipient(Transaction, ForwardPath)
         case receivingData(Transaction)
         /// `error` is the reply owed after a chunk that must be consumed but is refused.
@@ -122,7 +136,13 @@ public struct SMTPServerStateMachine: Sendable {
         case plainResponse
         case loginUser
         case loginPassword(user: String)
-        case verifying
+        /// A delegate-run mechanism waiting for the client's next response.
+        case exchange(mechanism: String, started: Bool)
+        /// Success with additional data was sent as a `334`; waiting for the empty response
+        /// (RFC 4954 §4) before `235`.
+        case finalAcknowledgement(user: String)
+        /// The delegate is checking.
+        case verifying(mechanism: String)
     }
 
     private var state: State = .awaitingHello
@@ -151,7 +171,7 @@ public struct SMTPServerStateMachine: Sendable {
     /// `true` while a transaction is open (MAIL given and not finished).
     public var isInTransaction: Bool {
         switch state {
-        case .transaction, .verifyingRecipient, .receivingData, .receivingChunk, .storing: return true
+        case .transaction, .verifyingSender, .verifyingRecipient, .receivingData, .receivingChunk, .storing: return true
         case .awaitingHello, .ready, .authenticating, .closed: return false
         }
     }
@@ -357,11 +377,11 @@ public struct SMTPServerStateMachine: Sendable {
         switch state {
         case .closed: return .none
         case .awaitingHello, .ready, .transaction, .authenticating(step: .plainResponse), .authenticating(step: .loginUser),
-             .authenticating(step: .loginPassword):
+             .authenticating(step: .loginPassword), .authenticating(step: .exchange), .authenticating(step: .finalAcknowledgement):
             let discard = sinkIsOpen
             state = .closed
             return discardingSink(discard, .send([Self.shuttingDown(configuration.hostname)], then: .close))
-        case .verifyingRecipient, .receivingData, .receivingChunk, .storing, .authenticating(step: .verifying):
+        case .verifyingSender, .verifyingRecipient, .receivingData, .receivingChunk, .storing, .authenticating(step: .verifying):
             return .none
         }
     }
@@ -440,7 +460,13 @@ public struct SMTPServerStateMachine: Sendable {
             }
             return loginUser(initial)
         default:
-            return error(504, .init(5, 5, 4), "Unrecognized authentication type")
+            guard let initial else {
+                state = .authenticating(step: .exchange(mechanism: mechanism, started: false))
+                return .send([SMTPReply(code: 334, nil, "")], then: .readSASLResponse)
+            }
+            guard let bytes = Base64.decode(initial == "=" ? "" : initial) else { return invalidBase64() }
+            state = .authenticating(step: .verifying(mechanism: mechanism))
+            return .saslResponse(mechanism: mechanism, response: bytes, first: true)
         }
     }
 
@@ -459,8 +485,18 @@ public struct SMTPServerStateMachine: Sendable {
             guard let bytes = Base64.decode(text), let password = String(validating: bytes, as: UTF8.self) else {
                 return invalidBase64()
             }
-            state = .authenticating(step: .verifying)
+            state = .authenticating(step: .verifying(mechanism: "LOGIN"))
             return .authenticate(mechanism: "LOGIN", user: user, password: password)
+        case .exchange(let mechanism, let started):
+            guard let bytes = Base64.decode(text) else { return invalidBase64() }
+            state = .authenticating(step: .verifying(mechanism: mechanism))
+            return .saslResponse(mechanism: mechanism, response: bytes, first: !started)
+        case .finalAcknowledgement(let user):
+            guard text.isEmpty else {
+                state = .ready
+                return error(535, .init(5, 7, 8), "Authentication credentials invalid")
+            }
+            return authenticated(user)
         case .verifying:
             preconditionFailure("SASL line while verifying")
         }
@@ -480,7 +516,7 @@ public struct SMTPServerStateMachine: Sendable {
             state = .ready
             return error(535, .init(5, 7, 8), "Authentication credentials invalid")
         }
-        state = .authenticating(step: .verifying)
+        state = .authenticating(step: .verifying(mechanism: "PLAIN"))
         return .authenticate(mechanism: "PLAIN", user: user, password: password)
     }
 
@@ -497,19 +533,42 @@ public struct SMTPServerStateMachine: Sendable {
         return error(501, .init(5, 5, 2), "Invalid base64 in AUTH response")
     }
 
-    /// The delegate accepted the credentials of `user` (the canonical login name).
-    public mutating func authenticationSucceeded(user: String) -> Action {
+    /// The delegate accepted the credentials of `user` (the canonical login name). `additionalData`
+    /// (SCRAM's server signature) goes out in a `334` first; `235` follows the client's empty answer
+    /// (RFC 4954 §4).
+    public mutating func authenticationSucceeded(user: String, additionalData: [UInt8]? = nil) -> Action {
         guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationSucceeded in state \(state)") }
+        if let additionalData {
+            state = .authenticating(step: .finalAcknowledgement(user: user))
+            return .send([SMTPReply(code: 334, nil, Base64.encode(additionalData))], then: .readSASLResponse)
+        }
+        return authenticated(user)
+    }
+
+    private mutating func authenticated(_ user: String) -> Action {
         state = .ready
         facts.authenticatedAs = user
         return .send([SMTPReply(code: 235, .init(2, 7, 0), "Authentication successful")], then: .readCommands)
     }
 
-    /// The delegate refused: `535 5.7.8`, or its own reply (e.g. `454 4.7.0` when throttled).
+    /// The delegate's exchange needs another round: send this challenge in a `334`.
+    public mutating func saslChallenge(_ challenge: [UInt8]) -> Action {
+        guard case .authenticating(.verifying(let mechanism)) = state else { preconditionFailure("saslChallenge in state \(state)") }
+        state = .authenticating(step: .exchange(mechanism: mechanism, started: true))
+        return .send([SMTPReply(code: 334, nil, Base64.encode(challenge))], then: .readSASLResponse)
+    }
+
+    /// The delegate refused: `535 5.7.8`, or its own reply (`454 4.7.0` when the account is throttled,
+    /// `421 4.7.0` — which closes the session — when the client is).
     public mutating func authenticationFailed(_ reply: SMTPReply? = nil) -> Action {
         guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationFailed in state \(state)") }
         state = .ready
-        return error(reply ?? SMTPReply(code: 535, .init(5, 7, 8), "Authentication credentials invalid"))
+        let r = reply ?? SMTPReply(code: 535, .init(5, 7, 8), "Authentication credentials invalid")
+        if r.code == 421 {
+            state = .closed
+            return .send([r], then: .close)
+        }
+        return error(r)
     }
 
     private mutating func startTLS() -> Action {
@@ -562,8 +621,26 @@ public struct SMTPServerStateMachine: Sendable {
         if let a = path.address, !a.isASCII, !envelope.smtpUTF8 {
             return error(553, .init(5, 6, 7), "Non-ASCII address requires SMTPUTF8")
         }
+        if facts.authenticatedAs != nil {
+            state = .verifyingSender(Transaction(envelope: envelope))
+            return .verifySender(path, envelope, facts)
+        }
         state = .transaction(Transaction(envelope: envelope))
         return reply(250, .init(2, 1, 0), "Ok")
+    }
+
+    /// The delegate accepted the authenticated session's sender.
+    public mutating func senderAccepted() -> Action {
+        guard case .verifyingSender(let t) = state else { preconditionFailure("senderAccepted() in state \(state)") }
+        state = .transaction(t)
+        return reply(250, .init(2, 1, 0), "Ok")
+    }
+
+    /// The delegate refused the sender with `reply` (`553 5.7.1` not owned, `450 4.7.1` rate limit).
+    public mutating func senderRejected(_ reply: SMTPReply) -> Action {
+        guard case .verifyingSender = state else { preconditionFailure("senderRejected() in state \(state)") }
+        state = .ready
+        return error(reply)
     }
 
     private mutating func rcpt(_ path: ForwardPath, _ params: [ESMTPParameter]) -> Action {
@@ -657,7 +734,7 @@ public struct SMTPServerStateMachine: Sendable {
     /// DATA in progress, or BDAT chunks accepted in a transaction still waiting for `BDAT … LAST`.
     private var sinkIsOpen: Bool {
         switch state {
-        case .transaction(let t), .receivingData(let t), .verifyingRecipient(let t, _): return t.sinkOpened
+        case .transaction(let t), .receivingData(let t), .verifyingRecipient(let t, _), .verifyingSender(let t): return t.sinkOpened
         case .receivingChunk(let t, _, _): return t?.sinkOpened ?? false
         default: return false
         }

@@ -154,8 +154,10 @@ import Testing
                     case .storeMessage:
                         stored = content
                         action = server.messageStored(queueID: "Q1")
-                    case .authenticate:
+                    case .authenticate, .saslResponse:
                         action = server.authenticationFailed()
+                    case .verifySender:
+                        action = server.senderAccepted()
                     case .discardMessage(let r, _):
                         content = []
                         replies.append(r)
