@@ -108,6 +108,11 @@ public final class SQLiteDirectory: UserDirectory {
             .first?.column("scram")?.string
     }
 
+    public func addSCRAMCredentials(of address: String, _ scram: String) async throws {
+        _ = try await connection.query("UPDATE users SET scram = ? WHERE address = ? AND scram IS NULL",
+                                       [.text(scram), .text(address.lowercased())])
+    }
+
     // MARK: Administration
 
     /// Validates `address` and returns its canonical key; the domain must be local.

@@ -19,6 +19,9 @@ public protocol UserDirectory: Sendable {
     func passwordHash(of address: String) async throws -> String?
     /// The stored SCRAM-SHA-256 keys of a user in Dovecot's `{SCRAM-SHA-256}…` form, or `nil`.
     func scramCredentials(of address: String) async throws -> String?
+    /// Stores SCRAM-SHA-256 keys for a user that has none yet (derived at a successful password
+    /// login, so accounts created before SCRAM support gain it without a password change).
+    func addSCRAMCredentials(of address: String, _ scram: String) async throws
 }
 
 /// Settings that shape recipient resolution.

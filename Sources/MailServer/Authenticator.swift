@@ -67,6 +67,7 @@ final class Authenticator: Sendable {
         let matches = (try? await threadPool.runIfActive { PasswordHasher.verify(password, against: hash) }) ?? false
         if matches && stored != nil {
             succeeded(user: user)
+            await addMissingSCRAMKeys(user: user, password: password)
             return .accepted(Self.canonical(user))
         }
         await failed(user: user, remoteIP: remoteIP)
@@ -80,6 +81,14 @@ final class Authenticator: Sendable {
             return (c, true)
         }
         return (SCRAMServer.decoyCredentials(for: user.lowercased(), secret: decoySecret), false)
+    }
+
+    /// Accounts created before SCRAM support (or by another tool) have only a password hash: derive
+    /// the SCRAM keys from the password just verified, so SCRAM logins work from now on.
+    private func addMissingSCRAMKeys(user: String, password: String) async {
+        guard ((try? await directory.scramCredentials(of: user)) ?? nil) == nil else { return }
+        guard let encoded = try? await threadPool.runIfActive({ SCRAMCredentials(password: password).encoded }) else { return }
+        try? await directory.addSCRAMCredentials(of: user, encoded)
     }
 
     /// A throttling verdict when this IP or account has failed too often recently, else `nil`.

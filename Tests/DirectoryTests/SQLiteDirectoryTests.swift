@@ -74,4 +74,22 @@ import Testing
         #expect(try await d.passwordHash(of: "U@example.test") == h1)
         try await d.close()
     }
+
+    /// SCRAM keys live next to the hash: set with the password, replaced (or cleared) by a password
+    /// change, and filled in later only where missing.
+    @Test func scramKeysFollowThePassword() async throws {
+        let d = try await open()
+        try await d.addUser("s@example.test", passwordHash: "$y$h1", scram: "{SCRAM-SHA-256}one")
+        #expect(try await d.scramCredentials(of: "S@example.test") == "{SCRAM-SHA-256}one")
+        try await d.addSCRAMCredentials(of: "s@example.test", "{SCRAM-SHA-256}other")
+        #expect(try await d.scramCredentials(of: "s@example.test") == "{SCRAM-SHA-256}one")  // never overwritten
+        try await d.setPassword("s@example.test", passwordHash: "$y$h2", scram: "{SCRAM-SHA-256}two")
+        #expect(try await d.scramCredentials(of: "s@example.test") == "{SCRAM-SHA-256}two")
+        try await d.setPassword("s@example.test", passwordHash: "$y$h3")
+        #expect(try await d.scramCredentials(of: "s@example.test") == nil)  // stale keys would accept the old password
+        try await d.addSCRAMCredentials(of: "s@example.test", "{SCRAM-SHA-256}three")
+        #expect(try await d.scramCredentials(of: "s@example.test") == "{SCRAM-SHA-256}three")
+        #expect(try await d.scramCredentials(of: "ghost@example.test") == nil)
+        try await d.close()
+    }
 }

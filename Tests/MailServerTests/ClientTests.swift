@@ -42,6 +42,45 @@ import Testing
         await s.stop()
     }
 
+    /// Our client logs in on both submission listeners with each mechanism; alice sends to a local
+    /// user and to a remote address (queued), and the submitted copy gets the RFC 6409 fixes.
+    @Test func submitsWithEveryMechanismOn587And465() async throws {
+        let s = try await LiveServer.start()
+        for (port, security) in [(s.submissionPort, SMTPClientConfiguration.Security.startTLS), (s.submissionsPort, .implicitTLS)] {
+            for mechanism in ["SCRAM-SHA-256", "PLAIN", "LOGIN"] {
+                var c = smtpConfig(s, security: security)
+                c.port = port
+                c.authentication = .password(user: "Alice@Example.TEST", password: "alice-password", mechanisms: [mechanism])
+                let client = try await SMTPClient.connect(c)
+                let r = try await client.send(ByteBuffer(string: "From: Alice <alice@example.test>\r\nBcc: hidden@remote.test\r\nSubject: \(mechanism) \(port)\r\n\r\nhi\r\n"),
+                                              from: "alice@example.test", to: ["bob@example.test"])
+                #expect(r.reply.code == 250)
+                await client.quit()
+            }
+        }
+        let stored = s.messages("bob")
+        #expect(stored.count == 6)
+        #expect(stored.allSatisfy { $0.contains("with ESMTPSA id") && !$0.contains("Bcc") && $0.contains("\nMessage-ID: <") && $0.contains("\nDate: ") })
+        // A wrong password and a foreign sender are refused precisely.
+        var c = smtpConfig(s)
+        c.port = s.submissionPort
+        c.authentication = .password(user: "alice@example.test", password: "wrong")
+        var refusal = ""
+        do { _ = try await SMTPClient.connect(c) } catch { refusal = "\(error)" }
+        #expect(refusal.contains("535"))
+        c.authentication = .password(user: "alice@example.test", password: "alice-password")
+        let client = try await SMTPClient.connect(c)
+        refusal = ""
+        do {
+            _ = try await client.send(ByteBuffer(string: "Subject: x\r\n\r\nx\r\n"), from: "bob@example.test", to: ["alice@example.test"])
+        } catch {
+            refusal = "\(error)"
+        }
+        #expect(refusal.contains("553"))
+        await client.quit()
+        await s.stop()
+    }
+
     @Test func dataPathWithoutChunkingAndPlainConnection() async throws {
         let s = try await LiveServer.start()
         var c = smtpConfig(s, security: .plain)

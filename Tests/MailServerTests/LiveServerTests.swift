@@ -12,6 +12,8 @@ struct LiveServer {
     let port: Int
     let pop3Port: Int
     let pop3sPort: Int
+    let submissionPort: Int
+    let submissionsPort: Int
     let dataDirectory: String
     let domain: String
 
@@ -41,7 +43,8 @@ struct LiveServer {
         }
         try await d.close()
         func port(_ name: String) -> Int { Int(server.endpoints(name)[0].split(separator: ":").last!)! }
-        return LiveServer(server: server, port: port("smtp"), pop3Port: port("pop3"), pop3sPort: port("pop3s"), dataDirectory: dir,
+        return LiveServer(server: server, port: port("smtp"), pop3Port: port("pop3"), pop3sPort: port("pop3s"),
+                          submissionPort: port("submission"), submissionsPort: port("submissions"), dataDirectory: dir,
                           domain: domain)
     }
 
