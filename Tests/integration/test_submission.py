@@ -274,6 +274,28 @@ def test_swaks_plain_and_login_with_tls_and_tls_on_connect(sub_server):
         ["swaks PLAIN --tls", "swaks LOGIN --tls", "swaks PLAIN --tls-on-connect", "swaks LOGIN --tls-on-connect"])
 
 
+@pytest.mark.parametrize("auth", ["scram-sha-256", "plain", "login"])
+def test_msmtp_with_gnu_sasl(sub_server, tmp_path, auth):
+    """msmtp (Debian, GNU SASL) on 587 with STARTTLS and on 465 with TLS: an independent SCRAM-SHA-256."""
+    msmtp = require_tool("msmtp")
+    for port, starttls in ((sub_server.sub_port, "on"), (sub_server.subs_port, "off")):
+        out = subprocess.run(
+            [msmtp, "--host=127.0.0.1", f"--port={port}", "--tls=on", f"--tls-starttls={starttls}",
+             "--tls-certcheck=off", f"--auth={auth}", f"--user={ALICE}", f"--passwordeval=echo '{PASSWORD}'",
+             f"--from={ALICE}", "--domain=client.example.net", "--", BOB],
+            input=f"From: {ALICE}\nTo: {BOB}\nSubject: msmtp {auth} {starttls}\n\nvia msmtp\n",
+            capture_output=True, text=True, timeout=CLI_TIMEOUT)
+        assert out.returncode == 0, out.stdout + out.stderr
+    got = sub_server.wait_messages(BOB, 2)
+    assert sorted(m["Subject"] for m in got) == [f"msmtp {auth} off", f"msmtp {auth} on"]
+    assert len(re.findall(rf"mechanism={auth.upper()} .*authenticated", sub_server.log_text())) == 2
+    out = subprocess.run(
+        [msmtp, "--host=127.0.0.1", f"--port={sub_server.sub_port}", "--tls=on", "--tls-starttls=on",
+         "--tls-certcheck=off", f"--auth={auth}", f"--user={ALICE}", "--passwordeval=echo wrong",
+         f"--from={ALICE}", "--", BOB], input="Subject: x\n\nx\n", capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert out.returncode != 0 and "535" in out.stderr, out.stderr
+
+
 def test_swallow_send_on_587_and_465(sub_server):
     for flag, port in (("--starttls", sub_server.sub_port), ("--tls", sub_server.subs_port)):
         out = subprocess.run(
