@@ -223,41 +223,23 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             }
 
         case .verifyRecipient(let path, let envelope, _):
-            busy = true
             let info = connectionInfo
             let delegate = self.delegate
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            promise.completeWithTask { try await delegate.verifyRecipient(path, envelope: envelope, connection: info) }
-            promise.futureResult.whenComplete { result in
-                let (handler, context) = bound.value
-                handler.busy = false
-                guard !handler.closed else { return }
+            ask(context, { try await delegate.verifyRecipient(path, envelope: envelope, connection: info) }) { handler, result in
                 switch result {
-                case .success: handler.run(handler.machine.recipientAccepted(), context: context)
-                case .failure(let error): handler.run(handler.machine.recipientRejected(handler.reply(for: error)), context: context)
+                case .success: handler.machine.recipientAccepted()
+                case .failure(let error): handler.machine.recipientRejected(handler.reply(for: error))
                 }
-                handler.process(context: context)
-                handler.requestMoreIfIdle(context: context)
             }
 
         case .verifySender(let path, let envelope, _):
-            busy = true
             let info = connectionInfo
             let delegate = self.delegate
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            promise.completeWithTask { try await delegate.verifySender(path, envelope: envelope, connection: info) }
-            promise.futureResult.whenComplete { result in
-                let (handler, context) = bound.value
-                handler.busy = false
-                guard !handler.closed else { return }
+            ask(context, { try await delegate.verifySender(path, envelope: envelope, connection: info) }) { handler, result in
                 switch result {
-                case .success: handler.run(handler.machine.senderAccepted(), context: context)
-                case .failure(let error): handler.run(handler.machine.senderRejected(handler.reply(for: error)), context: context)
+                case .success: handler.machine.senderAccepted()
+                case .failure(let error): handler.machine.senderRejected(handler.reply(for: error))
                 }
-                handler.process(context: context)
-                handler.requestMoreIfIdle(context: context)
             }
 
         case .saslResponse(let mechanism, let response, let first):
@@ -266,34 +248,18 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
                 run(machine.authenticationFailed(SMTPReply(code: 504, .init(5, 5, 4), "Unrecognized authentication type")), context: context)
                 return
             }
-            busy = true
             context.flush()
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let promise = context.eventLoop.makePromise(of: SMTPSASLStep.self)
-            promise.completeWithTask { try await exchange.respond(to: response) }
-            promise.futureResult.whenComplete { result in
-                let (handler, context) = bound.value
-                handler.busy = false
-                guard !handler.closed else { return }
+            ask(context, { try await exchange.respond(to: response) }) { handler, result in
+                if case .success(.challenge(let challenge)) = result { return handler.machine.saslChallenge(challenge) }
+                handler.saslExchange = nil
                 switch result {
-                case .success(.challenge(let challenge)):
-                    handler.run(handler.machine.saslChallenge(challenge), context: context)
                 case .success(.success(let login, let data)):
-                    handler.saslExchange = nil
-                    handler.logger[metadataKey: "user"] = "\(login)"
-                    handler.logger.info("authenticated", metadata: ["mechanism": "\(mechanism)"])
-                    handler.run(handler.machine.authenticationSucceeded(user: login, additionalData: data), context: context)
-                case .success(.failure):
-                    handler.saslExchange = nil
-                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)"])
-                    handler.run(handler.machine.authenticationFailed(), context: context)
+                    return handler.authenticated(login, mechanism: mechanism, additionalData: data)
+                case .success(.failure), .success(.challenge):
+                    return handler.authenticationFailed(mechanism: mechanism, login: nil, error: nil)
                 case .failure(let error):
-                    handler.saslExchange = nil
-                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)"])
-                    handler.run(handler.machine.authenticationFailed((error as? SMTPRejection)?.reply), context: context)
+                    return handler.authenticationFailed(mechanism: mechanism, login: nil, error: error)
                 }
-                handler.process(context: context)
-                handler.requestMoreIfIdle(context: context)
             }
 
         case .appendMessageData(var bytes):
@@ -333,33 +299,49 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             run(.send([reply], then: then), context: context)
 
         case .authenticate(let mechanism, let user, let password):
-            busy = true
             context.flush()
             let info = connectionInfo
             let delegate = self.delegate
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let promise = context.eventLoop.makePromise(of: String?.self)
-            promise.completeWithTask { try await delegate.authenticate(user: user, password: password, connection: info) }
-            promise.futureResult.whenComplete { result in
-                let (handler, context) = bound.value
-                handler.busy = false
-                guard !handler.closed else { return }
+            ask(context, { try await delegate.authenticate(user: user, password: password, connection: info) }) { handler, result in
                 switch result {
-                case .success(let login?):
-                    handler.logger[metadataKey: "user"] = "\(login)"
-                    handler.logger.info("authenticated", metadata: ["mechanism": "\(mechanism)"])
-                    handler.run(handler.machine.authenticationSucceeded(user: login), context: context)
-                case .success(nil):
-                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user.logEscaped())"])
-                    handler.run(handler.machine.authenticationFailed(), context: context)
-                case .failure(let error):
-                    handler.logger.notice("authentication failed", metadata: ["mechanism": "\(mechanism)", "login": "\(user.logEscaped())"])
-                    handler.run(handler.machine.authenticationFailed((error as? SMTPRejection)?.reply), context: context)
+                case .success(let login?): handler.authenticated(login, mechanism: mechanism, additionalData: nil)
+                case .success(nil): handler.authenticationFailed(mechanism: mechanism, login: user, error: nil)
+                case .failure(let error): handler.authenticationFailed(mechanism: mechanism, login: user, error: error)
                 }
-                handler.process(context: context)
-                handler.requestMoreIfIdle(context: context)
             }
         }
+    }
+
+    /// Runs a delegate call off the event loop with reads paused, then feeds the machine's answer to
+    /// `run` and resumes the loop (unless the connection closed meanwhile).
+    private func ask<T: Sendable>(_ context: ChannelHandlerContext, _ work: @escaping @Sendable () async throws -> T,
+                                  then next: @escaping (SMTPServerConnection, Result<T, any Error>) -> SMTPServerStateMachine.Action) {
+        busy = true
+        let bound = NIOLoopBound((self, context, next), eventLoop: context.eventLoop)
+        let promise = context.eventLoop.makePromise(of: T.self)
+        promise.completeWithTask(work)
+        promise.futureResult.whenComplete { result in
+            let (handler, context, next) = bound.value
+            handler.busy = false
+            guard !handler.closed else { return }
+            handler.run(next(handler, result), context: context)
+            handler.process(context: context)
+            handler.requestMoreIfIdle(context: context)
+        }
+    }
+
+    private func authenticated(_ login: String, mechanism: String, additionalData: [UInt8]?) -> SMTPServerStateMachine.Action {
+        logger[metadataKey: "user"] = "\(login.logEscaped())"
+        logger.info("authenticated", metadata: ["mechanism": "\(mechanism)"])
+        return machine.authenticationSucceeded(user: login, additionalData: additionalData)
+    }
+
+    /// Logs who failed (never with what) and answers `535`, or the delegate's own refusal.
+    private func authenticationFailed(mechanism: String, login: String?, error: (any Error)?) -> SMTPServerStateMachine.Action {
+        var metadata: Logger.Metadata = ["mechanism": "\(mechanism)"]
+        if let login { metadata["login"] = "\(login.logEscaped())" }
+        logger.notice("authentication failed", metadata: metadata)
+        return machine.authenticationFailed((error as? SMTPRejection)?.reply)
     }
 
     private func spill(context: ChannelHandlerContext) {
