@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MailCore
 
 /// The durable outbound queue on disk (Postfix's idea, one process):
 ///
@@ -175,7 +176,7 @@ public final class Spool: Sendable {
         defer { closedir(d) }
         var out: [String] = []
         while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let name = directoryEntryName(e)
             if name != "." && name != ".." { out.append(name) }
         }
         return out

@@ -314,9 +314,7 @@ public struct DataLayout: Sendable {
         if clearSpool, let d = opendir(spool) {
             defer { closedir(d) }
             while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
+                let name = directoryEntryName(e)
                 if name != "." && name != ".." { unlink(spool + "/" + name) }
             }
         }

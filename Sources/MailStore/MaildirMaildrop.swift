@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MailCore
 import NIOCore
 
 /// A read/delete view of one Maildir for POP3: a snapshot of `new/` and `cur/` taken at open.
@@ -61,9 +62,7 @@ public final class MaildirMaildrop: @unchecked Sendable {
         defer { closedir(d) }
         var out: [String] = []
         while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = directoryEntryName(e)
             if name.hasPrefix(".") { continue }
             out.append(name)
         }

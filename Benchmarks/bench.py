@@ -1,0 +1,766 @@
+#!/usr/bin/env python3
+"""Swallow against Postfix and Dovecot, side by side, on loopback — see Benchmarks/README.md.
+
+Every server is a private instance under one work directory, bound to 127.0.0.1 on fixed high ports,
+started inside its own cgroup-v1 cpuacct group (so CPU per message includes every process it forks),
+and stopped by PID at the end, also on errors and ^C. Each case runs a bounded number of messages with
+a time limit, REPS times interleaved (all configurations once, then again …); the table shows the
+median and [min–max] of each figure and the ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "Tests" / "integration"))
+from conftest import POSTFIX_MASTER_CF, kill_leftovers, session_pids  # noqa: E402  (shared with the interop tests)
+
+PORTS = {"swallow": 25025, "postfix": 25026, "sink": 25027, "relay_sink": 25028, "swallow_pop3": 25110,
+         "dovecot": 25111}
+RUN_TIMEOUT = 300
+DOMAIN = "bench.test"
+USER = f"bench@{DOMAIN}"
+
+
+# ------------------------------------------------------------------------------------------------
+# processes, cgroups, memory
+
+
+class Cgroup:
+    """A cpuacct group; processes started with `preexec` (and their children) are accounted in it."""
+
+    ROOT = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self, name: str):
+        self.path = self.ROOT / f"swallow-bench-{name}"
+        if self.path.exists():
+            self.kill_all()
+            self.path.rmdir()
+        self.path.mkdir()
+
+    def preexec(self):
+        procs = str(self.path / "cgroup.procs")
+
+        def enter():
+            os.setsid()
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        return enter
+
+    def cpu_seconds(self) -> float:
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def pids(self) -> list[int]:
+        return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+
+    def kill_all(self):
+        for _ in range(50):
+            pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+
+    def remove(self):
+        self.kill_all()
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
+
+
+def memory_kib(pids: list[int]) -> tuple[int, int]:
+    """(RSS, USS) in KiB summed over `pids`, from smaps_rollup."""
+    rss = uss = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        fields = {}
+        for line in text.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                fields[parts[0].rstrip(":")] = int(parts[1])
+        rss += fields.get("Rss", 0)
+        uss += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return rss, uss
+
+
+def wait_port(port: int, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def run(argv, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("timeout", RUN_TIMEOUT)
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True, **kw)
+
+
+def count_files(d: Path) -> int:
+    try:
+        return sum(1 for _ in os.scandir(d))
+    except FileNotFoundError:
+        return 0
+
+
+def clear_dir(d: Path):
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True, exist_ok=True)
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+# ------------------------------------------------------------------------------------------------
+# the servers
+
+
+class Swallow:
+    def __init__(self, work: Path, binary: Path, *, pop3: bool = False, routes: dict | None = None,
+                 relay: bool = False, extra: str = ""):
+        self.dir = work / "swallow"
+        self.binary = binary
+        self.data = self.dir / "data"
+        clear_dir(self.dir)
+        lines = [f'hostname = "swallow.{DOMAIN}"', f'domains = ["{DOMAIN}"]', f'data_dir = "{self.data}"',
+                 "[smtp]", f'listen = ["127.0.0.1:{PORTS["swallow"]}"]',
+                 'relay_networks = ["127.0.0.0/8"]' if relay else "relay_networks = []",
+                 "max_connections = 20000", "max_connections_per_ip = 20000",
+                 "[submission]", "listen = []", "[submissions]", "listen = []",
+                 "[pop3]", f'listen = ["127.0.0.1:{PORTS["swallow_pop3"]}"]' if pop3 else "listen = []",
+                 "allow_plaintext_auth = true", "[pop3s]", "listen = []",
+                 "[delivery]", "retry_initial = 3600", "concurrency = 100", "destination_concurrency = 20"]
+        for domain, via in (routes or {}).items():
+            lines += ["[[routes]]", f'domain = "{domain}"', f'via = "{via}"']
+        self.config = self.dir / "swallow.toml"
+        self.config.write_text("\n".join(lines) + "\n" + extra)
+        self.cli("user", "add", USER)
+        self.cgroup = Cgroup("swallow")
+        self.proc = None
+        self.log = open(self.dir / "swallow.log", "ab")
+
+    def cli(self, *args, input: str | None = None):
+        return run([self.binary, *args, "--config", self.config], input=input,
+                   stdin=None if input is not None else subprocess.DEVNULL)
+
+    def maildir(self, local: str = "bench") -> Path:
+        return self.data / "mail" / DOMAIN / local
+
+    def start(self):
+        self.proc = subprocess.Popen([str(self.binary), "serve", "--config", str(self.config)], stdout=self.log,
+                                     stderr=self.log, stdin=subprocess.DEVNULL, preexec_fn=self.cgroup.preexec())
+        wait_port(PORTS["swallow"])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.cgroup.remove()
+
+
+class Postfix:
+    """A private Postfix: smtpd → cleanup → qmgr → local(8) into a Maildir (alias target ending in /)."""
+
+    def __init__(self, work: Path, *, relayhost: str | None = None):
+        self.dir = work / "postfix"
+        clear_dir(self.dir)
+        self.conf = self.dir / "conf"
+        for d in ("conf", "queue", "data"):
+            (self.dir / d).mkdir()
+        shutil.chown(self.dir / "data", "postfix")
+        self.mail = self.dir / "Maildir"
+        self.mail.mkdir()
+        shutil.chown(self.mail, "nobody", "nogroup")
+        main = {
+            "compatibility_level": "3.6", "queue_directory": self.dir / "queue", "data_directory": self.dir / "data",
+            "mail_owner": "postfix", "setgid_group": "postdrop", "myhostname": f"postfix.{DOMAIN}",
+            "mydomain": DOMAIN, "mydestination": f"{DOMAIN}, localhost", "inet_interfaces": "loopback-only",
+            "inet_protocols": "ipv4", "mynetworks": "127.0.0.0/8", "maillog_file": self.dir / "maillog",
+            "maillog_file_prefixes": self.dir, "alias_maps": "inline:{ bench=" + f"{self.mail}/" + " }",
+            "alias_database": "", "local_recipient_maps": "$alias_maps", "smtpd_tls_security_level": "none",
+        }
+        if relayhost:
+            main["relayhost"] = relayhost
+            main["smtpd_end_of_data_restrictions"] = "check_client_access static:HOLD"
+            main["smtp_tls_security_level"] = "none"
+        (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
+        (self.conf / "master.cf").write_text(
+            POSTFIX_MASTER_CF.format(port=PORTS["postfix"], verbose="").replace("1000?", "1000"))
+        self.cgroup = Cgroup("postfix")
+        self.master_pid = None
+
+    def start(self):
+        with open(self.dir / "postfix.out", "wb") as out:  # a file: a daemon could keep a pipe open
+            subprocess.run(["postfix", "-c", str(self.conf), "start"], check=True, stdout=out, stderr=out,
+                           preexec_fn=self.cgroup.preexec(), timeout=60, stdin=subprocess.DEVNULL)
+        pid_file = self.dir / "queue" / "pid" / "master.pid"
+        wait_until(pid_file.exists, 10, "postfix master.pid")
+        self.master_pid = int(pid_file.read_text().split()[0])
+        wait_port(PORTS["postfix"])
+
+    def queue_empty(self) -> bool:
+        q = self.dir / "queue"
+        # deferred/ (and any hashed queue) holds subdirectories: look for files, not entries
+        return not any(files for d in ("maildrop", "incoming", "active", "deferred", "hold")
+                       for _, _, files in os.walk(q / d))
+
+    def stop(self):
+        subprocess.run(["postfix", "-c", str(self.conf), "stop"], capture_output=True, timeout=60)
+        if self.master_pid:
+            wait_until(lambda: not session_pids(self.master_pid), 15, "postfix processes to exit")
+            kill_leftovers(self.master_pid)
+        self.cgroup.remove()
+
+
+class Sink:
+    """Postfix's smtp-sink: speaks SMTP, stores nothing (the protocol ceiling)."""
+
+    def __init__(self, port: int, name: str):
+        self.port = port
+        self.cgroup = Cgroup(name)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["smtp-sink", "-u", "nobody", "-m", "2000", f"127.0.0.1:{self.port}", "1024"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                     preexec_fn=self.cgroup.preexec())
+        wait_port(self.port)
+
+    def stop(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+        self.cgroup.remove()
+
+
+class Dovecot:
+    def __init__(self, work: Path, home: Path):
+        self.dir = work / "dovecot"
+        clear_dir(self.dir)
+        (self.dir / "run").mkdir()
+        self.conf = self.dir / "dovecot.conf"
+        self.conf.write_text(f"""\
+base_dir = {self.dir}/run
+state_dir = {self.dir}/state
+log_path = {self.dir}/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = static
+  args = password=benchpass
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={home}/%u
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {PORTS["dovecot"]}
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+""")
+        self.cgroup = Cgroup("dovecot")
+
+    def start(self):
+        with open(self.dir / "dovecot.out", "wb") as out:  # a file: the daemon keeps its stdout open
+            subprocess.run(["dovecot", "-c", str(self.conf)], check=True, stdout=out, stderr=out, timeout=60,
+                           preexec_fn=self.cgroup.preexec(), stdin=subprocess.DEVNULL)
+        wait_port(PORTS["dovecot"])
+
+    def stop(self):
+        subprocess.run(["dovecot", "-c", str(self.conf), "stop"], capture_output=True, timeout=60)
+        time.sleep(0.5)
+        self.cgroup.remove()
+
+
+# ------------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class Cell:
+    values: list[float] = field(default_factory=list)
+
+    def add(self, v: float):
+        self.values.append(v)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    def text(self, digits: int = 0) -> str:
+        if not self.values:
+            return "–"
+        f = (lambda v: f"{v:,.{digits}f}")
+        if len(self.values) == 1:
+            return f(self.values[0])
+        return f"{f(self.median)} [{f(min(self.values))}–{f(max(self.values))}]"
+
+
+class Results:
+    def __init__(self):
+        self.rows: dict[tuple, dict[str, Cell]] = {}
+        self.notes: list[str] = []
+
+    def add(self, case: str, params: str, column: str, value: float):
+        self.rows.setdefault((case, params), {}).setdefault(column, Cell()).add(value)
+
+    def get(self, case: str, params: str, column: str) -> Cell:
+        return self.rows.get((case, params), {}).get(column, Cell())
+
+
+def smtp_source(port: int, sessions: int, count: int, size: int, to: str = USER) -> float:
+    """smtp-source: one connection per message, one recipient, no pipelining; returns seconds."""
+    t0 = time.monotonic()
+    run(["smtp-source", "-4", "-s", sessions, "-m", count, "-l", size, "-M", "client.bench.test",
+         "-f", f"sender@{DOMAIN}", "-t", to, f"127.0.0.1:{port}"])
+    return time.monotonic() - t0
+
+
+# ------------------------------------------------------------------------------------------------
+# cases
+
+
+def case_inbound(work: Path, binary: Path, res: Results, reps: int, count: int, sizes, concurrencies):
+    """smtp-source → port 25 → durable in a Maildir. Swallow: 250 only after the Maildir file and its
+    directory are fsynced, so accepted = delivered. Postfix: smtpd → cleanup (queue file fsynced) →
+    qmgr → local(8) (Maildir file fsynced); end-to-end until the queue is empty and every file is there.
+    smtp-sink: the same SMTP, nothing stored."""
+    sw, pf, sink = Swallow(work, binary), Postfix(work), Sink(PORTS["sink"], "sink")
+    try:
+        sw.start()
+        pf.start()
+        sink.start()
+        # warm-up (process start, page cache)
+        smtp_source(PORTS["swallow"], 10, 200, 10240)
+        smtp_source(PORTS["postfix"], 10, 200, 10240)
+        wait_until(pf.queue_empty, 60, "postfix warm-up")
+        for rep in range(reps):
+            for size in sizes:
+                for c in concurrencies:
+                    params = f"{size // 1024} KiB, {c} sessions"
+                    # Swallow
+                    clear_dir(sw.maildir() / "new")
+                    cpu0 = sw.cgroup.cpu_seconds()
+                    dt = smtp_source(PORTS["swallow"], c, count, size)
+                    got = count_files(sw.maildir() / "new")
+                    if got != count:
+                        raise RuntimeError(f"Swallow stored {got} of {count} messages ({params})")
+                    res.add("inbound", params, "swallow", count / dt)
+                    res.add("inbound", params, "swallow_cpu", (sw.cgroup.cpu_seconds() - cpu0) / count * 1e6)
+                    # Postfix
+                    clear_dir(pf.mail / "new")
+                    shutil.chown(pf.mail / "new", "nobody", "nogroup")
+                    cpu0 = pf.cgroup.cpu_seconds()
+                    t0 = time.monotonic()
+                    accepted = smtp_source(PORTS["postfix"], c, count, size)
+                    wait_until(lambda: pf.queue_empty() and count_files(pf.mail / "new") >= count, RUN_TIMEOUT,
+                               "postfix to deliver")
+                    dt = time.monotonic() - t0
+                    got = count_files(pf.mail / "new")
+                    if got != count:
+                        raise RuntimeError(f"Postfix delivered {got} of {count} messages ({params})")
+                    res.add("inbound", params, "postfix", count / dt)
+                    res.add("inbound", params, "postfix_accepted", count / accepted)
+                    res.add("inbound", params, "postfix_cpu", (pf.cgroup.cpu_seconds() - cpu0) / count * 1e6)
+                    # ceiling
+                    dt = smtp_source(PORTS["sink"], c, count, size)
+                    res.add("inbound", params, "sink", count / dt)
+                    print(f"  inbound {params} rep {rep + 1}: swallow {res.get('inbound', params, 'swallow').values[-1]:,.0f}"
+                          f" postfix {res.get('inbound', params, 'postfix').values[-1]:,.0f}"
+                          f" sink {res.get('inbound', params, 'sink').values[-1]:,.0f} msg/s", flush=True)
+    finally:
+        sink.stop()
+        pf.stop()
+        sw.stop()
+
+
+def case_drain(work: Path, binary: Path, res: Results, reps: int, count: int, sizes):
+    """5,000 queued messages relayed to smtp-sink. Swallow: messages queued while the sink is down
+    (deferred), then the sink starts and `swallow queue retry` runs; timed until the queue is empty.
+    Postfix: held at end of data, then `postsuper -H ALL` + `postqueue -f`; timed until empty."""
+    for rep in range(reps):
+        for size in sizes:
+            params = f"{size // 1024} KiB"
+            # Swallow
+            sw = Swallow(work, binary, relay=True, routes={"relay.test": f"127.0.0.1:{PORTS['relay_sink']}"})
+            sink = Sink(PORTS["relay_sink"], "relay-sink")
+            try:
+                sw.start()
+                smtp_source(PORTS["swallow"], 10, count, size, to="bench@relay.test")
+                deferred = sw.data / "queue" / "deferred"
+                wait_until(lambda: count_files(deferred) == count, RUN_TIMEOUT, "Swallow to defer every message")
+                sink.start()
+                cpu0 = sw.cgroup.cpu_seconds()
+                t0 = time.monotonic()
+                sw.cli("queue", "retry")
+                q = sw.data / "queue"
+                wait_until(lambda: all(count_files(q / d) == 0 for d in ("incoming", "active", "deferred")),
+                           RUN_TIMEOUT, "Swallow's queue to drain")
+                dt = time.monotonic() - t0
+                res.add("drain", params, "swallow", count / dt)
+                res.add("drain", params, "swallow_cpu", (sw.cgroup.cpu_seconds() - cpu0) / count * 1e6)
+            finally:
+                sink.stop()
+                sw.stop()
+            # Postfix
+            pf = Postfix(work, relayhost=f"[127.0.0.1]:{PORTS['relay_sink']}")
+            sink = Sink(PORTS["relay_sink"], "relay-sink")
+            try:
+                pf.start()
+                sink.start()
+                smtp_source(PORTS["postfix"], 10, count, size, to="bench@relay.test")
+                hold = pf.dir / "queue" / "hold"
+                wait_until(lambda: count_files(hold) == count, RUN_TIMEOUT, "Postfix to hold every message")
+                cpu0 = pf.cgroup.cpu_seconds()
+                t0 = time.monotonic()
+                run(["postsuper", "-c", pf.conf, "-H", "ALL"], preexec_fn=pf.cgroup.preexec())
+                run(["postqueue", "-c", pf.conf, "-f"], preexec_fn=pf.cgroup.preexec())
+                wait_until(pf.queue_empty, RUN_TIMEOUT, "Postfix's queue to drain")
+                dt = time.monotonic() - t0
+                res.add("drain", params, "postfix", count / dt)
+                res.add("drain", params, "postfix_cpu", (pf.cgroup.cpu_seconds() - cpu0) / count * 1e6)
+            finally:
+                sink.stop()
+                pf.stop()
+            print(f"  drain {params} rep {rep + 1}: swallow {res.get('drain', params, 'swallow').values[-1]:,.0f}"
+                  f" postfix {res.get('drain', params, 'postfix').values[-1]:,.0f} msg/s", flush=True)
+
+
+def make_maildir(cur: Path, count: int, size: int, tag: str):
+    """`count` messages of exactly `size` octets (LF on disk) in `cur/`, named like Dovecot's with S= and W=."""
+    cur.mkdir(parents=True, exist_ok=True)
+    for d in ("new", "tmp"):
+        (cur.parent / d).mkdir(exist_ok=True)
+    line = "x" * 75 + "\n"
+    for i in range(count):
+        head = f"From: sender@example.net\nTo: {tag}\nSubject: message {i}\nMessage-ID: <{i}.{tag}@bench>\n\n"
+        body_len = size - len(head)
+        body = (line * (body_len // len(line) + 1))[:body_len - 1] + "\n"
+        text = head + body
+        lines = text.count("\n")
+        (cur / f"{1700000000 + i}.M{i}P1.bench,S={len(text)},W={len(text) + lines}:2,S").write_text(text)
+
+
+POP3_CLIENT = r"""
+import socket, sys, time
+host, port, user, password, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+s = socket.create_connection((host, port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+f = s.makefile("rb", buffering=1 << 20)
+def line(): return f.readline()
+def cmd(c):
+    s.sendall(c.encode() + b"\r\n"); r = line(); assert r.startswith(b"+OK"), (c, r); return r
+line(); cmd(f"USER {user}"); cmd(f"PASS {password}")
+n = int(cmd("STAT").split()[1]); assert n >= count, (n, count)
+got = 0
+depth = 16   # pipelined RETRs (RFC 2449 PIPELINING-style; both servers answer in order)
+sent = 0
+def send_next():
+    global sent
+    sent += 1; s.sendall(f"RETR {sent}\r\n".encode())
+for _ in range(min(depth, count)): send_next()
+for i in range(count):
+    r = line(); assert r.startswith(b"+OK"), r
+    while True:
+        l = line()
+        if l == b".\r\n": break
+        got += len(l)
+    if sent < count: send_next()
+cmd("QUIT")
+print(got)
+"""
+
+
+def case_pop3(work: Path, binary: Path, res: Results, reps: int, count: int, users: int):
+    """RETR every message of 10 KiB maildrops: 1 user × count, and `users` users × count/users in
+    parallel, with a pipelining raw-socket client (one process per user) so that the client is not the
+    limit. Swallow vs Dovecot (private instance, static passdb, one pop3 process per session)."""
+    client = work / "pop3client.py"
+    client.write_text(POP3_CLIENT)
+    home = work / "dovecot-home"
+    clear_dir(home)
+    sw = Swallow(work, binary, pop3=True)
+    per_user = count // users
+    accounts = [("popuser", count)] + [(f"popuser{i}", per_user) for i in range(1, users + 1)]
+    for name, n in accounts:
+        sw.cli("user", "add", f"{name}@{DOMAIN}", "--password-stdin", input="benchpass\n")
+        make_maildir(sw.maildir(name) / "cur", n, 10240, name)
+        make_maildir(home / name / "Maildir" / "cur", n, 10240, name)
+    shutil.chown(home, "nobody", "nogroup")
+    subprocess.run(["chown", "-R", "nobody:nogroup", str(home)], check=True)
+    dv = Dovecot(work, home)
+    try:
+        sw.start()
+        dv.start()
+        for rep in range(reps):
+            for label, who in ((f"1 user × {count:,}", [("popuser", count)]),
+                               (f"{users} users × {per_user:,} in parallel", accounts[1:])):
+                for server, port, cg in (("swallow", PORTS["swallow_pop3"], sw.cgroup), ("dovecot", PORTS["dovecot"], dv.cgroup)):
+                    login = (lambda n: f"{n}@{DOMAIN}") if server == "swallow" else (lambda n: n)
+                    cpu0 = cg.cpu_seconds()
+                    peak = [0]
+                    t0 = time.monotonic()
+                    procs = [subprocess.Popen([sys.executable, str(client), "127.0.0.1", str(port), login(n), "benchpass", str(k)],
+                                              stdout=subprocess.PIPE, text=True) for n, k in who]
+                    while any(p.poll() is None for p in procs):
+                        peak[0] = max(peak[0], memory_kib(cg.pids())[0])
+                        time.sleep(0.05)
+                    dt = time.monotonic() - t0
+                    for p in procs:
+                        if p.returncode != 0:
+                            raise RuntimeError(f"POP3 client against {server} failed")
+                    total = sum(k for _, k in who)
+                    res.add("pop3", label, server, total / dt)
+                    res.add("pop3", label, f"{server}_cpu", (cg.cpu_seconds() - cpu0) / total * 1e6)
+                    res.add("pop3", label, f"{server}_rss", peak[0] / 1024)
+                print(f"  pop3 {label} rep {rep + 1}: swallow {res.get('pop3', label, 'swallow').values[-1]:,.0f}"
+                      f" dovecot {res.get('pop3', label, 'dovecot').values[-1]:,.0f} msg/s", flush=True)
+    finally:
+        dv.stop()
+        sw.stop()
+
+
+IDLE_CLIENT = r"""
+import socket, sys, time, resource
+port, n = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
+socks = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port)); socks.append(s)
+for s in socks:
+    f = s.recv(512)
+    assert f.startswith(b"220"), f
+    s.sendall(b"EHLO idle.bench.test\r\n")
+for s in socks:
+    data = b""
+    while not data.endswith(b"\r\n") or b"250 " not in data:
+        data += s.recv(4096)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def case_idle(work: Path, binary: Path, res: Results, reps: int, counts):
+    """Memory of idle SMTP sessions (after EHLO): Swallow with 1,000 and 10,000; Postfix with 50
+    (one smtpd process each; its default_process_limit is 100), per connection."""
+    client = work / "idleclient.py"
+    client.write_text(IDLE_CLIENT)
+
+    def measure(port: int, cg: Cgroup, n: int) -> tuple[float, float, float]:
+        time.sleep(0.5)
+        rss0, uss0 = memory_kib(cg.pids())
+        p = subprocess.Popen([sys.executable, str(client), str(port), str(n)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("idle client failed")
+            time.sleep(1.0)
+            rss1, uss1 = memory_kib(cg.pids())
+        finally:
+            p.stdin.write("\n")
+            p.stdin.flush()
+            p.wait(60)
+        return rss1 / 1024, (rss1 - rss0) / n, (uss1 - uss0) / n
+
+    for rep in range(reps):
+        for n in counts:
+            sw = Swallow(work, binary)
+            try:
+                sw.start()
+                total, rss, uss = measure(PORTS["swallow"], sw.cgroup, n)
+                res.add("idle", f"{n:,} sessions", "swallow_total", total)
+                res.add("idle", f"{n:,} sessions", "swallow_rss", rss)
+                res.add("idle", f"{n:,} sessions", "swallow_uss", uss)
+            finally:
+                sw.stop()
+        pf = Postfix(work)
+        try:
+            pf.start()
+            total, rss, uss = measure(PORTS["postfix"], pf.cgroup, 50)
+            res.add("idle", "50 sessions", "postfix_total", total)
+            res.add("idle", "50 sessions", "postfix_rss", rss)
+            res.add("idle", "50 sessions", "postfix_uss", uss)
+        finally:
+            pf.stop()
+        print(f"  idle rep {rep + 1}: USS KiB/session " + ", ".join(
+            f"{server} {params}: {cols[server + '_uss'].values[-1]:,.1f}" for (case, params), cols in res.rows.items()
+            if case == "idle" for server in ("swallow", "postfix") if server + "_uss" in cols), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+
+
+def ratio(a: Cell, b: Cell) -> str:
+    if not a.values or not b.values or b.median == 0:
+        return "–"
+    return f"{a.median / b.median:.2f}×"
+
+
+def report(res: Results, meta: dict) -> str:
+    out = ["# Benchmarks: Swallow side by side with Postfix and Dovecot", "",
+           "Generated by `Benchmarks/run` (see [Benchmarks/README.md](../Benchmarks/README.md)); do not edit by hand.", "",
+           "## Machine and versions", ""]
+    out += [f"- {k}: {v}" for k, v in meta.items()]
+    out += ["", "Each cell: median of the repetitions, [min–max]. Ratios compare medians measured in the same run. "
+            "CPU is server CPU per message (user + system of the whole process tree, cgroup cpuacct). "
+            "The load generators share the 2 cores with the servers.", ""]
+    rows = [(k, v) for k, v in res.rows.items()]
+    if any(k[0] == "inbound" for k, _ in rows):
+        out += ["## 1. Durable inbound: smtp-source → port 25 → fsynced Maildir", "",
+                "Swallow answers 250 only after the Maildir file and `new/` are fsynced (accepted = delivered). "
+                "Postfix: end to end (smtpd → cleanup → queue → local(8) → Maildir), until every file is there. "
+                "smtp-sink stores nothing (the protocol ceiling).", "",
+                "| size, sessions | Swallow msg/s | Postfix msg/s (end to end) | ratio | Postfix accepted msg/s | smtp-sink msg/s | Swallow CPU µs/msg | Postfix CPU µs/msg |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for (case, params), cols in rows:
+            if case != "inbound":
+                continue
+            g = lambda c: cols.get(c, Cell())
+            out.append(f"| {params} | {g('swallow').text()} | {g('postfix').text()} | **{ratio(g('swallow'), g('postfix'))}** | "
+                       f"{g('postfix_accepted').text()} | {g('sink').text()} | {g('swallow_cpu').text()} | {g('postfix_cpu').text()} |")
+        out.append("")
+    if any(k[0] == "drain" for k, _ in rows):
+        out += ["## 2. Outbound drain: queued messages → smtp-sink", "",
+                "| size | Swallow msg/s | Postfix msg/s | ratio | Swallow CPU µs/msg | Postfix CPU µs/msg |",
+                "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for (case, params), cols in rows:
+            if case != "drain":
+                continue
+            g = lambda c: cols.get(c, Cell())
+            out.append(f"| {params} | {g('swallow').text()} | {g('postfix').text()} | **{ratio(g('swallow'), g('postfix'))}** | "
+                       f"{g('swallow_cpu').text()} | {g('postfix_cpu').text()} |")
+        out.append("")
+    if any(k[0] == "pop3" for k, _ in rows):
+        out += ["## 3. POP3: RETR every 10 KiB message (pipelining raw-socket client)", "",
+                "| maildrop | Swallow msg/s | Dovecot msg/s | ratio | Swallow CPU µs/RETR | Dovecot CPU µs/RETR | CPU ratio | Swallow peak RSS MiB | Dovecot peak RSS MiB |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for (case, params), cols in rows:
+            if case != "pop3":
+                continue
+            g = lambda c: cols.get(c, Cell())
+            out.append(f"| {params} | {g('swallow').text()} | {g('dovecot').text()} | **{ratio(g('swallow'), g('dovecot'))}** | "
+                       f"{g('swallow_cpu').text(1)} | {g('dovecot_cpu').text(1)} | {ratio(g('swallow_cpu'), g('dovecot_cpu'))} | "
+                       f"{g('swallow_rss').text(1)} | {g('dovecot_rss').text(1)} |")
+        out.append("")
+    if any(k[0] == "idle" for k, _ in rows):
+        out += ["## 4. Idle SMTP sessions (after EHLO)", "",
+                "Postfix runs one smtpd process per session (`default_process_limit = 100`, so at most 100 "
+                "concurrent sessions per service by default); it is measured with 50.", "",
+                "| server, sessions | total RSS MiB | RSS KiB/session | USS KiB/session |", "| --- | ---: | ---: | ---: |"]
+        for (case, params), cols in rows:
+            if case != "idle":
+                continue
+            for server in ("swallow", "postfix"):
+                if f"{server}_rss" in cols:
+                    out.append(f"| {server.capitalize()}, {params} | {cols[server + '_total'].text(1)} | "
+                               f"{cols[server + '_rss'].text(1)} | {cols[server + '_uss'].text(1)} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def versions(binary: Path) -> dict:
+    def pkg(name):
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True)
+        return r.stdout.strip() or "?"
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "?")
+    return {
+        "Date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "CPU": f"{os.cpu_count()} × {cpu}", "Memory": f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "Kernel": platform.release(),
+        "Swallow": f"{binary} (git {subprocess.run(['git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()})",
+        "Postfix": pkg("postfix"), "Dovecot": pkg("dovecot-pop3d"), "Python (clients)": platform.python_version(),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cases", nargs="*", default=["inbound", "drain", "pop3", "idle"])
+    ap.add_argument("--binary", type=Path, default=Path(os.environ.get("SWALLOW_BIN", REPO / ".build-release" / "release" / "swallow")))
+    ap.add_argument("--work", type=Path, default=Path("/var/tmp/swallow-bench"))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="1 repetition, fewer messages, 10 KiB only (a smoke run)")
+    ap.add_argument("--output", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("Benchmarks/run needs root (private Postfix and Dovecot instances, cgroups)")
+    reps = 1 if args.quick else args.reps
+    inbound_n, drain_n, pop_n = (1000, 1000, 2000) if args.quick else (5000, 5000, 10000)
+    sizes = [10240] if args.quick else [1024, 10240, 102400]
+    concs = [1, 10, 100]
+    args.work.mkdir(parents=True, exist_ok=True)
+    res = Results()
+    meta = versions(args.binary)
+    meta["Messages per run"] = f"inbound {inbound_n:,}, drain {drain_n:,}, POP3 {pop_n:,}; repetitions {reps}"
+    started = time.monotonic()
+    try:
+        for case in args.cases:
+            print(f"== {case}", flush=True)
+            if case == "inbound":
+                case_inbound(args.work, args.binary, res, reps, inbound_n, sizes, concs)
+            elif case == "drain":
+                case_drain(args.work, args.binary, res, reps, drain_n, sizes)
+            elif case == "pop3":
+                case_pop3(args.work, args.binary, res, reps, pop_n, 4)
+            elif case == "idle":
+                case_idle(args.work, args.binary, res, reps, [1000] if args.quick else [1000, 10000])
+            else:
+                sys.exit(f"unknown case {case} (inbound, drain, pop3, idle)")
+    finally:
+        meta["Duration"] = f"{(time.monotonic() - started) / 60:.1f} min"
+        text = report(res, meta)
+        print(text)
+        args.output.write_text(text)
+        (args.work / "results.json").write_text(json.dumps({f"{k[0]}|{k[1]}": {c: v.values for c, v in cols.items()}
+                                                            for k, cols in res.rows.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
