@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SMTPClient", targets: ["SMTPClient"]),
         .library(name: "POP3Client", targets: ["POP3Client"]),
         .library(name: "DNSClient", targets: ["DNSClient"]),
+        .library(name: "DNSCore", targets: ["DNSCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),

@@ -1,18 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MailCore
 import NIOCore
 import NIOPosix
 import SQLiteNIO
+import Synchronization
 
-/// The embedded directory: users and aliases in `<data_dir>/swallow.sqlite` (WAL mode), read on every
-/// lookup so that `swallow user …` changes apply to a running server at once.
+/// The embedded directory: users and aliases in `<data_dir>/swallow.sqlite` (WAL mode).
+///
+/// Recipient resolutions are cached in memory and the whole cache is dropped as soon as the database
+/// or its write-ahead log changes on disk (size, mtime or inode, checked with `stat` on every lookup),
+/// so `swallow user …` changes from another process still apply to a running server at once.
 public final class SQLiteDirectory: UserDirectory {
     private let connection: SQLiteConnection
     /// The resolution policy.
     public let policy: DirectoryPolicy
+    private let path: String
+    private let cache = Mutex<ResolutionCache>(ResolutionCache())
 
-    private init(connection: SQLiteConnection, policy: DirectoryPolicy) {
+    struct FileStamp: Equatable {
+        var inode: UInt64 = 0, size: Int64 = 0, seconds: Int = 0, nanoseconds: Int = 0
+
+        init(_ path: String) {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return }
+            inode = UInt64(st.st_ino)
+            size = Int64(st.st_size)
+            seconds = st.st_mtim.tv_sec
+            nanoseconds = st.st_mtim.tv_nsec
+        }
+    }
+
+    struct ResolutionCache {
+        var stamp: [FileStamp] = []
+        var entries: [String: RecipientResolution] = [:]
+    }
+
+    private init(connection: SQLiteConnection, policy: DirectoryPolicy, path: String) {
         self.connection = connection
         self.policy = policy
+        self.path = path
+    }
+
+    private func currentStamp() -> [FileStamp] { [FileStamp(path), FileStamp(path + "-wal")] }
+
+    public func cachedResolution(_ address: EmailAddress) -> RecipientResolution? {
+        let stamp = currentStamp()
+        return cache.withLock { c in
+            if c.stamp != stamp {
+                c.stamp = stamp
+                c.entries.removeAll(keepingCapacity: true)
+                return nil
+            }
+            return c.entries[address.canonicalKey]
+        }
     }
 
     /// Opens (creating if needed) the database at `path`.
@@ -45,7 +87,7 @@ public final class SQLiteDirectory: UserDirectory {
             _ = try await conn.query("ALTER TABLE users ADD COLUMN scram TEXT", [])
         }
         _ = try await conn.query("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
-        return SQLiteDirectory(connection: conn, policy: policy)
+        return SQLiteDirectory(connection: conn, policy: policy, path: path)
     }
 
     /// Closes the database.
@@ -54,6 +96,20 @@ public final class SQLiteDirectory: UserDirectory {
     // MARK: Lookups
 
     public func resolve(_ address: EmailAddress) async throws -> RecipientResolution {
+        if let known = cachedResolution(address) { return known }
+        // The stamp is taken before the query: a change during the query leaves a newer stamp on disk,
+        // so the next lookup drops what is stored here.
+        let stamp = currentStamp()
+        let resolution = try await resolveUncached(address)
+        cache.withLock { c in
+            guard c.stamp == stamp else { return }
+            if c.entries.count >= 50_000 { c.entries.removeAll(keepingCapacity: true) }  // bound it under a dictionary attack
+            c.entries[address.canonicalKey] = resolution
+        }
+        return resolution
+    }
+
+    private func resolveUncached(_ address: EmailAddress) async throws -> RecipientResolution {
         let domain = address.normalizedDomain
         guard policy.domains.contains(domain) else { return .notLocal }
         let local = address.localPart.lowercased()

@@ -22,6 +22,14 @@ public protocol UserDirectory: Sendable {
     /// Stores SCRAM-SHA-256 keys for a user that has none yet (derived at a successful password
     /// login, so accounts created before SCRAM support gain it without a password change).
     func addSCRAMCredentials(of address: String, _ scram: String) async throws
+    /// The resolution of `address` if it is known without waiting (a cache that is still valid);
+    /// `nil` means: call ``resolve(_:)``.
+    func cachedResolution(_ address: EmailAddress) -> RecipientResolution?
+}
+
+extension UserDirectory {
+    /// No cache.
+    public func cachedResolution(_ address: EmailAddress) -> RecipientResolution? { nil }
 }
 
 /// Settings that shape recipient resolution.

@@ -47,17 +47,30 @@ final class Intake: SMTPServerDelegate {
     }
 
     func verifyRecipient(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws {
-        if connection.session.authenticatedAs != nil && envelope.recipients.count >= submission.maxRecipientsPerMessage {
-            throw SMTPRejection(SMTPReply(code: 452, .init(4, 5, 3), "Too many recipients for one message (limit \(submission.maxRecipientsPerMessage))"))
+        let resolution: RecipientResolution? = if case .mailbox(let address) = recipient { try await directory.resolve(address) } else { nil }
+        if case .reject(let reply) = verdict(recipient, resolution, envelope: envelope, connection: connection) {
+            throw SMTPRejection(reply)
         }
-        guard case .mailbox(let address) = recipient else { return }  // <Postmaster>: always
-        switch try await directory.resolve(address) {
-        case .mailboxes: return
-        case .unknown: throw SMTPRejection(.unknownUser)
-        case .notLocal:
-            // No open relay: only clients in relay_networks (and, later, authenticated ones) may send
-            // to other domains.
-            guard mayRelay(connection) else { throw SMTPRejection(.relayDenied) }
+    }
+
+    func immediateRecipientVerdict(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) -> SMTPRecipientVerdict? {
+        guard case .mailbox(let address) = recipient else { return verdict(recipient, nil, envelope: envelope, connection: connection) }
+        guard let known = directory.cachedResolution(address) else { return nil }
+        return verdict(recipient, known, envelope: envelope, connection: connection)
+    }
+
+    /// The decision on one recipient given where it resolves (`nil` for `<Postmaster>`).
+    private func verdict(_ recipient: ForwardPath, _ resolution: RecipientResolution?, envelope: SMTPEnvelope,
+                         connection: SMTPConnectionInfo) -> SMTPRecipientVerdict {
+        if connection.session.authenticatedAs != nil && envelope.recipients.count >= submission.maxRecipientsPerMessage {
+            return .reject(SMTPReply(code: 452, .init(4, 5, 3), "Too many recipients for one message (limit \(submission.maxRecipientsPerMessage))"))
+        }
+        switch resolution {
+        case nil, .mailboxes?: return .accept  // <Postmaster> is always accepted
+        case .unknown?: return .reject(.unknownUser)
+        case .notLocal?:
+            // No open relay: only authenticated clients and those in relay_networks may send to other domains.
+            return mayRelay(connection) ? .accept : .reject(.relayDenied)
         }
     }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NIOCore
+import Synchronization
 
 /// Stores messages in Maildir++ folders: `<root>/<domain>/<local>/{tmp,new,cur}`.
 ///
@@ -11,13 +12,18 @@ import NIOCore
 ///
 /// Durability: the message is written once into `tmp/` of the first mailbox, `fsync`ed, hard-linked
 /// into `new/` of every mailbox (copied when a mailbox is on another file system), each `new/` is
-/// `fsync`ed, and only then does ``deliver(headers:spool:tail:to:)`` return. On failure every link
+/// `fsync`ed (concurrent deliveries into one `new/` share that `fsync`: group commit), and only then
+/// does ``deliver(headers:spool:tail:to:)`` return. On failure every link
 /// made so far is removed, so no recipient sees a message the client was told failed.
 public struct MaildirStore: Sendable {
     /// Root of all mailboxes (`<data_dir>/mail`).
     public let root: String
     private let hostname: String
     private static let counter = Counter()
+    /// Concurrent deliveries into one `new/` share its `fsync` (group commit).
+    static let directorySync = DirectorySync()
+    /// Maildirs known to exist, so a delivery does not stat three directories each time.
+    private static let knownMaildirs = Mutex<Set<String>>([])
 
     /// Creates a store rooted at `root`; `hostname` goes into file names.
     public init(root: String, hostname: String) {
@@ -88,11 +94,22 @@ public struct MaildirStore: Sendable {
 
     /// Creates `tmp/`, `new/`, `cur/` under any Maildir path (durably).
     public static func ensureMaildir(at dir: String) throws {
-        if POSIX.exists(dir + "/new") && POSIX.exists(dir + "/tmp") && POSIX.exists(dir + "/cur") { return }
-        try POSIX.makeDirectories(dir)
-        var created = false
-        for sub in ["tmp", "new", "cur"] where try POSIX.mkdir(dir + "/" + sub) { created = true }
-        if created { try POSIX.fsyncDirectory(dir) }
+        if knownMaildirs.withLock({ $0.contains(dir) }) { return }
+        if !(POSIX.exists(dir + "/new") && POSIX.exists(dir + "/tmp") && POSIX.exists(dir + "/cur")) {
+            try POSIX.makeDirectories(dir)
+            var created = false
+            for sub in ["tmp", "new", "cur"] where try POSIX.mkdir(dir + "/" + sub) { created = true }
+            if created { try POSIX.fsyncDirectory(dir) }
+        }
+        knownMaildirs.withLock { known in
+            if known.count > 100_000 { known.removeAll() }
+            known.insert(dir)
+        }
+    }
+
+    /// Forgets that `dir` exists (it vanished under us: an operator removed a Maildir).
+    static func forgetMaildir(_ dir: String) {
+        _ = knownMaildirs.withLock { $0.remove(dir) }
     }
 
     /// Durably delivers one message into existing Maildirs given by path (e.g. `swallow fetch`).
@@ -103,7 +120,15 @@ public struct MaildirStore: Sendable {
         let seq = Self.counter.next()
         let base = "\(now.tv_sec).M\(now.tv_usec)P\(getpid())Q\(seq).\(hostname)"
         let tmpPath = "\(dirs[0])/tmp/\(base)"
-        let (stored, lines) = try Self.writeMessageFile(path: tmpPath, headers: headers, spool: spool, tail: tail)
+        let stored: Int, lines: Int
+        do {
+            (stored, lines) = try Self.writeMessageFile(path: tmpPath, headers: headers, spool: spool, tail: tail)
+        } catch let e as StoreError where e.code == ENOENT {
+            // The Maildir was removed while we believed it existed: create it again, once.
+            for d in dirs { Self.forgetMaildir(d) }
+            for d in dirs { try Self.ensureMaildir(at: d) }
+            (stored, lines) = try Self.writeMessageFile(path: tmpPath, headers: headers, spool: spool, tail: tail)
+        }
         let name = "\(base),S=\(stored),W=\(stored + lines)"
         var placed: [String] = []
         do {
@@ -114,9 +139,13 @@ public struct MaildirStore: Sendable {
                     try POSIX.link(tmpPath, target)
                 } catch let e as StoreError where e.code == EXDEV {
                     try Self.copyDurably(from: tmpPath, to: target)
+                } catch let e as StoreError where e.code == ENOENT && POSIX.exists(tmpPath) {
+                    Self.forgetMaildir(dir)  // removed under us: create it again, once
+                    try Self.ensureMaildir(at: dir)
+                    try POSIX.link(tmpPath, target)
                 }
                 placed.append(target)
-                try POSIX.fsyncDirectory("\(dir)/new")
+                try Self.directorySync.sync("\(dir)/new")
             }
         } catch {
             for p in placed { POSIX.unlink(p) }

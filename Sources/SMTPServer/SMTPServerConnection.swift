@@ -225,6 +225,11 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         case .verifyRecipient(let path, let envelope, _):
             let info = connectionInfo
             let delegate = self.delegate
+            switch delegate.immediateRecipientVerdict(path, envelope: envelope, connection: info) {
+            case .accept?: return run(machine.recipientAccepted(), context: context)
+            case .reject(let reply)?: return run(machine.recipientRejected(reply), context: context)
+            case nil: break
+            }
             ask(context, { try await delegate.verifyRecipient(path, envelope: envelope, connection: info) }) { handler, result in
                 switch result {
                 case .success: handler.machine.recipientAccepted()

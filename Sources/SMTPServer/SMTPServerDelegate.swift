@@ -9,6 +9,10 @@ public protocol SMTPServerDelegate: Sendable {
     /// ``SMTPRejection`` to refuse with a specific reply; any other error becomes `451 4.3.0`.
     func verifyRecipient(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws
 
+    /// The verdict on `recipient` when it is known without waiting (e.g. from a cache); `nil` means:
+    /// call ``verifyRecipient(_:envelope:connection:)``. Saves a hop off the event loop per RCPT.
+    func immediateRecipientVerdict(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) -> SMTPRecipientVerdict?
+
     /// Returns a sink for one message's content. Called when content starts; must not block.
     func makeMessageSink(connection: SMTPConnectionInfo) -> any SMTPMessageSink
 
@@ -28,7 +32,16 @@ public protocol SMTPServerDelegate: Sendable {
     func verifySender(_ sender: ReversePath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws
 }
 
+/// A recipient decision made without waiting.
+public enum SMTPRecipientVerdict: Hashable, Sendable {
+    case accept
+    case reject(SMTPReply)
+}
+
 extension SMTPServerDelegate {
+    /// Always ask ``verifyRecipient(_:envelope:connection:)``.
+    public func immediateRecipientVerdict(_ recipient: ForwardPath, envelope: SMTPEnvelope,
+                                          connection: SMTPConnectionInfo) -> SMTPRecipientVerdict? { nil }
     /// No accounts: every AUTH fails (listeners without AUTH never ask).
     public func authenticate(user: String, password: String, connection: SMTPConnectionInfo) async throws -> String? { nil }
     /// No delegate-run mechanisms.

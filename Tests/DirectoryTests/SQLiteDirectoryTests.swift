@@ -92,4 +92,26 @@ import Testing
         #expect(try await d.scramCredentials(of: "ghost@example.test") == nil)
         try await d.close()
     }
+
+    /// Resolutions are cached, and a change made through another connection (another process, like
+    /// `swallow user add` while the server runs) is seen by the very next lookup.
+    @Test func cachedResolutionsFollowChangesFromOtherConnections() async throws {
+        let path = NSTemporaryDirectory() + "dir-\(UUID().uuidString).sqlite"
+        let policy = DirectoryPolicy(domains: ["example.test"])
+        let server = try await SQLiteDirectory.open(path: path, policy: policy)
+        let cli = try await SQLiteDirectory.open(path: path, policy: policy)
+        #expect(server.cachedResolution(addr("new@example.test")) == nil)
+        #expect(try await server.resolve(addr("new@example.test")) == .unknown)
+        #expect(server.cachedResolution(addr("NEW@example.test")) == .unknown)
+        try await cli.addUser("new@example.test", passwordHash: nil)
+        #expect(server.cachedResolution(addr("new@example.test")) == nil)  // the WAL changed: cache dropped
+        #expect(try await server.resolve(addr("new@example.test")) == .mailboxes(["new@example.test"]))
+        #expect(server.cachedResolution(addr("new@example.test")) == .mailboxes(["new@example.test"]))
+        try await cli.addAlias("team@example.test", targets: ["new@example.test"])
+        #expect(try await server.resolve(addr("team@example.test")) == .mailboxes(["new@example.test"]))
+        try await cli.removeUser("new@example.test")
+        #expect(try await server.resolve(addr("new@example.test")) == .unknown)
+        try await cli.close()
+        try await server.close()
+    }
 }

@@ -84,4 +84,30 @@ import Testing
         #expect(files("\(root)/d.test/ok/new").isEmpty)
         #expect(files("\(root)/d.test/ok/tmp").isEmpty)
     }
+
+    /// Group commit: many concurrent deliveries into one mailbox all land, each exactly once, and a
+    /// Maildir removed while the store believes it exists is created again.
+    @Test func concurrentDeliveriesShareDirectorySyncs() async throws {
+        let root = NSTemporaryDirectory() + "store-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = MaildirStore(root: root, hostname: "mx.example.test")
+        let box = MaildirStore.Mailbox(domain: "example.test", localPart: "alice")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<400 {
+                group.addTask {
+                    _ = try store.deliver(headers: [], spool: nil, tail: ByteBuffer(string: "Subject: \(i)\r\n\r\nbody\r\n"), to: [box])
+                }
+            }
+            try await group.waitForAll()
+        }
+        let newDir = root + "/example.test/alice/new"
+        let names = try FileManager.default.contentsOfDirectory(atPath: newDir)
+        #expect(names.count == 400)
+        let subjects = Set(try names.map { try String(contentsOfFile: newDir + "/" + $0, encoding: .utf8).split(separator: "\n")[0] })
+        #expect(subjects.count == 400)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/example.test/alice/tmp").isEmpty)
+        try FileManager.default.removeItem(atPath: root + "/example.test/alice")
+        _ = try store.deliver(headers: [], spool: nil, tail: ByteBuffer(string: "Subject: again\r\n\r\nx\r\n"), to: [box])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: newDir).count == 1)
+    }
 }

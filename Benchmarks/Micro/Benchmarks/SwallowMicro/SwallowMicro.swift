@@ -1,0 +1,92 @@
+import Benchmark
+import DNSCore
+import MailCore
+import MIME
+import NIOCore
+import SMTPCore
+
+// Allocation budgets (mallocs per operation, p90) are checked by `thresholds:`; see docs/BENCHMARKS.md.
+
+/// A pipelined client group: EHLO, MAIL with parameters, 3 RCPTs, DATA.
+let commandGroup = ByteBuffer(string: "EHLO client.example.net\r\nMAIL FROM:<alice@example.test> SIZE=12345 BODY=8BITMIME\r\n"
+    + "RCPT TO:<bob@example.test>\r\nRCPT TO:<carol@example.test>\r\nRCPT TO:<dave@example.test>\r\nDATA\r\n")
+
+/// 100 KiB of content with dot-stuffed lines every fifth line, then the terminator.
+let dataStream: ByteBuffer = {
+    var s = "Subject: benchmark\r\n\r\n"
+    var i = 0
+    while s.utf8.count < 100 * 1024 {
+        s += i % 5 == 0 ? "..a line that starts with a dot after unstuffing\r\n" : "an ordinary line of text in the body of the message, 72 octets wide....\r\n"
+        i += 1
+    }
+    return ByteBuffer(string: s + ".\r\n")
+}()
+
+/// A message like the seeds send: text + HTML alternative + a 32 KiB attachment, UTF-8 headers.
+let builtMessage: [UInt8] = makeMessage()
+
+func makeMessage() -> [UInt8] {
+    var b = MessageBuilder()
+    b.from = MailboxAddress(displayName: "发件人名称", address: "alice@example.test")
+    b.to = [MailboxAddress(displayName: "Bob", address: "bob@example.test")]
+    b.subject = "你好，世界 — a benchmark message"
+    b.date = "Sat, 22 Nov 2025 10:00:00 +0000"
+    b.messageID = "bench@example.test"
+    b.textBody = String(repeating: "Grüße aus der Benchmark-Suite. ", count: 100)
+    b.htmlBody = "<html><body>" + String(repeating: "<p>Grüße aus der Benchmark-Suite.</p>", count: 100) + "</body></html>"
+    b.attachments = [.init(filename: "report.pdf", data: (0..<32768).map { UInt8(truncatingIfNeeded: $0 &* 7) })]
+    return b.build().bytes
+}
+
+/// An MX answer with 5 exchanges and their A records (compressed names).
+let dnsAnswer: [UInt8] = {
+    let domain = try! DNSName("example.test")
+    var answers: [DNSRecord] = []
+    var additionals: [DNSRecord] = []
+    for i in 1...5 {
+        let mx = try! DNSName("mx\(i).example.test")
+        answers.append(DNSRecord(name: domain, ttl: 300, data: .mx(preference: UInt16(i * 10), exchange: mx)))
+        additionals.append(DNSRecord(name: mx, ttl: 300, data: .a(IPv4Address(bytes: [192, 0, 2, UInt8(i)])!)))
+    }
+    let message = DNSMessage(header: DNSHeader(id: 7, isResponse: true, recursionDesired: true, recursionAvailable: true),
+                             questions: [DNSQuestion(name: domain, type: .mx)], answers: answers, additionals: additionals)
+    return DNSMessageEncoder.encode(message)
+}()
+
+let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal, .instructions]
+
+func budget(_ mallocs: Int) -> Benchmark.Configuration {
+    .init(metrics: metrics, maxDuration: .seconds(2), thresholds: [.mallocCountTotal: .init(absolute: [.p90: mallocs])])
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark("SMTP command line: MAIL FROM with parameters", configuration: budget(8)) { b in
+        let line = Array("MAIL FROM:<alice@example.test> SIZE=12345 BODY=8BITMIME".utf8)
+        for _ in b.scaledIterations { blackHole(SMTPCommandLineParser.parse(line)) }
+    }
+    Benchmark("SMTP parser: pipelined group of 6 commands", configuration: budget(40)) { b in
+        for _ in b.scaledIterations {
+            var p = SMTPCommandParser()
+            p.append(commandGroup)
+            while let item = p.next() { blackHole(item) }
+        }
+    }
+    Benchmark("DATA: dot-unstuffing 100 KiB", configuration: budget(64)) { b in
+        for _ in b.scaledIterations {
+            var p = SMTPCommandParser()
+            p.beginData()
+            p.append(dataStream)
+            while let item = p.next() { blackHole(item) }
+        }
+    }
+    Benchmark("MIME: parse text+HTML+32 KiB attachment", configuration: budget(400)) { b in
+        let parser = MIMEParser()
+        for _ in b.scaledIterations { blackHole(parser.parse(builtMessage)) }
+    }
+    Benchmark("MIME: build text+HTML+32 KiB attachment", configuration: budget(400)) { b in
+        for _ in b.scaledIterations { blackHole(makeMessage()) }
+    }
+    Benchmark("DNS: parse MX answer with 5 exchanges + glue", configuration: budget(60)) { b in
+        for _ in b.scaledIterations { blackHole(try? DNSMessageParser.parse(dnsAnswer)) }
+    }
+}
