@@ -195,11 +195,13 @@ let package = Package(
         // Maildir++ storage with fsync-before-acknowledge.
         .target(
             name: "MailStore",
-            dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["MailCore", "CSwallowSystem", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
+        // preadv2(RWF_NOWAIT), which Swift's Glibc module does not import.
+        .systemLibrary(name: "CSwallowSystem", path: "Sources/CSwallowSystem"),
         // Users, aliases and password hashes in SQLite.
         .target(
             name: "Directory",

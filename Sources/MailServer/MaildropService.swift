@@ -67,6 +67,8 @@ final class MaildirPOP3Maildrop: POP3Maildrop {
         return FileReader(fd: fd, chunkSize: chunkSize, threadPool: threadPool)
     }
 
+    func readCached(_ index: Int, limit: Int) -> ByteBuffer? { drop.readCached(index, limit: limit) }
+
     func update(deleted: Set<Int>, retrieved: Set<Int>) async throws {
         try await threadPool.runIfActive { try self.drop.update(deleted: deleted, retrieved: retrieved) }
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSwallowSystem
 import MailCore
 import NIOCore
 
@@ -122,6 +123,32 @@ public final class MaildirMaildrop: @unchecked Sendable {
     }
 
     /// Opens message `index` for reading; follows a rename between `new/` and `cur/`.
+    /// The whole stored message `index` when it is at most `limit` octets and entirely in the page
+    /// cache, read without ever waiting for the disk (so it may run on an event loop); `nil` otherwise.
+    public func readCached(_ index: Int, limit: Int) -> ByteBuffer? {
+        guard index < entries.count, entries[index].size <= limit, let fd = try? open(index) else { return nil }
+        defer { POSIX.close(fd) }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(entries[index].size + 1)
+        var offset = 0
+        while true {
+            let room = max(buffer.writableBytes, 4096)
+            var failed = false
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { raw -> Int in
+                let r = swallow_pread_nowait(fd, raw.baseAddress!, UInt(raw.count), offset)
+                if r < 0 { failed = true; return 0 }
+                return r
+            }
+            if failed {
+                if errno == EINTR { continue }
+                return nil  // EAGAIN: not cached; or unsupported: the caller streams it from a thread
+            }
+            if n == 0 { return buffer }
+            offset += n
+            if offset > limit { return nil }
+        }
+    }
+
     public func open(_ index: Int) throws -> Int32 {
         let e = entries[index]
         if let fd = try? POSIX.open("\(path)/\(e.subdirectory)/\(e.name)", O_RDONLY) { return fd }

@@ -24,6 +24,9 @@ public final class POP3Listener: Service, Sendable {
         public var autologout: TimeAmount
         /// Read size when streaming messages.
         public var chunkSize: Int
+        /// Messages up to this size already in the page cache are read and sent without leaving the
+        /// event loop (`preadv2(RWF_NOWAIT)`); larger or uncached ones stream from the thread pool.
+        public var inlineLimit = 256 * 1024
         /// Grace period at shutdown.
         public var shutdownGrace: TimeAmount
 
@@ -48,7 +51,7 @@ public final class POP3Listener: Service, Sendable {
     public init(configuration c: Configuration, delegate: any POP3ServerDelegate, registry: ConnectionRegistry,
                 group: any EventLoopGroup, logger: Logger) {
         let settings = POP3ServerConnection.Settings(machine: c.machine, listener: c.name, implicitTLS: c.implicitTLS, tls: c.tls,
-                                                     autologout: c.autologout, chunkSize: c.chunkSize)
+                                                     autologout: c.autologout, chunkSize: c.chunkSize, inlineLimit: c.inlineLimit)
         listener = TCPListener(
             configuration: .init(name: c.name, addresses: c.addresses, implicitTLS: c.implicitTLS ? c.tls : nil,
                                  refusal: "-ERR [SYS/TEMP] Too many connections, try again later\r\n", shutdownGrace: c.shutdownGrace),

@@ -19,6 +19,8 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         var tls: NIOSSLContext?
         var autologout: TimeAmount
         var chunkSize: Int
+        /// Messages up to this size that are in the page cache are sent from the event loop.
+        var inlineLimit: Int
     }
 
     private var machine: POP3ServerStateMachine
@@ -269,6 +271,35 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
 
     private func stream(maildrop: any POP3Maildrop, index: Int, topLines: Int?, context: ChannelHandlerContext) {
         let size = maildrop.messages[index].size
+        // Small messages already in the page cache go out at once, without leaving the event loop;
+        // the next pipelined command is then handled only while the socket still takes data.
+        if let whole = maildrop.readCached(index, limit: settings.inlineLimit) {
+            write(.ok(topLines == nil ? "\(size) octets" : "Top of message follows"), context: context)
+            var encoder = POP3MessageEncoder(topLines: topLines)
+            var out = context.channel.allocator.buffer(capacity: whole.readableBytes + whole.readableBytes / 32 + 8)
+            whole.withUnsafeReadableBytes { encoder.encode($0, into: &out) }
+            encoder.finish(into: &out)
+            if topLines == nil {
+                retrieved.insert(index)
+                retrievedCount += 1
+            }
+            if context.channel.isWritable {
+                context.write(wrapOutboundOut(out), promise: nil)
+                busy = false
+            } else {
+                // The client is not reading: wait for this write before taking another command.
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in
+                    let (handler, context) = bound.value
+                    handler.busy = false
+                    guard !handler.closed else { return }
+                    handler.armTimer(context: context)
+                    handler.process(context: context)
+                    if !handler.busy && !handler.closed { context.read() }
+                }
+            }
+            return
+        }
         let chunkSize = settings.chunkSize
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let opened = context.eventLoop.makePromise(of: (any POP3MessageReader).self)

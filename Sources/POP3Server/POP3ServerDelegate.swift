@@ -18,10 +18,19 @@ public protocol POP3Maildrop: AnyObject, Sendable {
     /// Reads message `index` in chunks of at most `chunkSize` octets; `body` is called for each.
     /// Runs off the event loop.
     func read(_ index: Int, chunkSize: Int) async throws -> any POP3MessageReader
+    /// The whole message `index` if it is at most `limit` octets and can be read without waiting for
+    /// the disk (already in the page cache); `nil` means: use ``read(_:chunkSize:)``. Called on the
+    /// event loop, so it must never block.
+    func readCached(_ index: Int, limit: Int) -> ByteBuffer?
     /// Applies the UPDATE state: delete `deleted`, mark `retrieved` as seen.
     func update(deleted: Set<Int>, retrieved: Set<Int>) async throws
     /// Releases the lock (called exactly once, after UPDATE or when the session ends without it).
     func release() async
+}
+
+extension POP3Maildrop {
+    /// Always stream.
+    public func readCached(_ index: Int, limit: Int) -> ByteBuffer? { nil }
 }
 
 /// Sequential reads of one stored message.
