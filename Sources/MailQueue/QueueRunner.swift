@@ -120,6 +120,7 @@ public final class QueueRunner: Service, Sendable {
         let corrupt = spool.recover()
         for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
         do {
+            var scanRequest = spool.scanRequestStamp()
             var backlog: [(String, Spool.State)] = []
             var next = 0
             var rescan = true
@@ -153,6 +154,8 @@ public final class QueueRunner: Service, Sendable {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     if waited >= configuration.scanInterval * 1000 { rescan = true; break }
                     if woken.withLock({ w in defer { w = false }; return w }) { rescan = true; break }
+                    let stamp = spool.scanRequestStamp()  // `swallow queue retry/release` from another process
+                    if stamp != scanRequest { scanRequest = stamp; rescan = true; break }
                     if next < backlog.count && slotFreed.withLock({ f in defer { f = false }; return f }) { break }
                     try? await Task.sleep(for: .milliseconds(20))
                     waited += 20

@@ -65,12 +65,29 @@ public final class Spool: Sendable {
         return QueueEnvelope.decode(text)
     }
 
-    /// Replaces the envelope of `id` in `state` atomically.
-    public func write(_ envelope: QueueEnvelope, _ state: State) throws {
+    /// Replaces the envelope of `id` in `state` atomically. `durable: false` skips the fsyncs, for
+    /// changes a crash may lose harmlessly (an earlier next-attempt time from `queue retry`): the
+    /// rename stays atomic, so the envelope is always the old one or the new one.
+    public func write(_ envelope: QueueEnvelope, _ state: State, durable: Bool = true) throws {
         let dir = path(envelope.id, state)
-        try Self.writeFileDurably("\(dir)/envelope.tmp", envelope.encoded())
+        try Self.writeFile("\(dir)/envelope.tmp", envelope.encoded(), durably: durable)
         guard rename("\(dir)/envelope.tmp", "\(dir)/envelope") == 0 else { throw QueueError("rename", dir, errno) }
-        try Self.fsyncPath(dir)
+        if durable { try Self.fsyncPath(dir) }
+    }
+
+    /// Tells a running queue runner (in another process) to look at the queue now, like Postfix's
+    /// `postqueue -f`: the runner checks this file's time every 20 ms.
+    public func requestScan() {
+        let fd = open("\(root)/wakeup", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        _ = utimensat(AT_FDCWD, "\(root)/wakeup", nil, 0)  // both times: now
+    }
+
+    /// The modification time of the wake-up file (0 when absent), compared by the runner.
+    public func scanRequestStamp() -> Int {
+        var st = stat()
+        guard stat("\(root)/wakeup", &st) == 0 else { return 0 }
+        return st.st_mtim.tv_sec &* 1_000_000_000 &+ st.st_mtim.tv_nsec
     }
 
     /// The message file of `id` in `state`.
@@ -141,7 +158,9 @@ public final class Spool: Sendable {
         if fromParent != toParent { try fsyncPath(fromParent) }
     }
 
-    static func writeFileDurably(_ path: String, _ text: String) throws {
+    static func writeFileDurably(_ path: String, _ text: String) throws { try writeFile(path, text, durably: true) }
+
+    static func writeFile(_ path: String, _ text: String, durably: Bool) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw QueueError("open", path, errno) }
         defer { close(fd) }
@@ -152,7 +171,7 @@ public final class Spool: Sendable {
             if n < 0 { if errno == EINTR { continue }; throw QueueError("write", path, errno) }
             off += n
         }
-        guard fsync(fd) == 0 else { throw QueueError("fsync", path, errno) }
+        if durably { guard fsync(fd) == 0 else { throw QueueError("fsync", path, errno) } }
     }
 
     static func readFile(_ path: String) -> String? {

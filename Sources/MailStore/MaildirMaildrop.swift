@@ -35,24 +35,23 @@ public final class MaildirMaildrop: @unchecked Sendable {
     /// Lists `path` (which need not exist yet: an empty maildrop).
     public init(path: String) throws {
         self.path = path
-        var list: [Entry] = []
+        var list: [(key: (Int, Int), entry: Entry)] = []
         for sub in ["new", "cur"] {
             for name in try Self.names(in: "\(path)/\(sub)") {
-                let base = String(name.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0])
+                let base = Self.prefix(of: name, before: UInt8(ascii: ":"))
                 let size = try Self.virtualSize(name: base, file: "\(path)/\(sub)/\(name)")
-                let unique = String(base.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)[0])
-                list.append(Entry(subdirectory: sub, name: name, base: base, size: size, uid: Self.uid(for: unique)))
+                let unique = Self.prefix(of: base, before: UInt8(ascii: ","))
+                list.append((Self.orderKey(base), Entry(subdirectory: sub, name: name, base: base, size: size, uid: Self.uid(for: unique))))
             }
         }
         // Delivery order: seconds, then microseconds of `<secs>.M<usecs>P…` names (numerically: the
-        // microseconds are not zero-padded), then the name.
+        // microseconds are not zero-padded), then the name. Keys are computed once per file.
         list.sort { a, b in
-            let ka = Self.orderKey(a.base), kb = Self.orderKey(b.base)
-            if ka.0 != kb.0 { return ka.0 < kb.0 }
-            if ka.1 != kb.1 { return ka.1 < kb.1 }
-            return a.base < b.base
+            if a.key.0 != b.key.0 { return a.key.0 < b.key.0 }
+            if a.key.1 != b.key.1 { return a.key.1 < b.key.1 }
+            return a.entry.base < b.entry.base
         }
-        entries = list
+        entries = list.map(\.entry)
     }
 
     static func names(in dir: String) throws -> [String] {
@@ -70,15 +69,32 @@ public final class MaildirMaildrop: @unchecked Sendable {
         return out
     }
 
+    /// `(seconds, microseconds)` of a `<secs>.M<usecs>P…` name (0 where absent); byte-wise.
     static func orderKey(_ name: String) -> (Int, Int) {
-        let seconds = leadingNumber(name)
-        guard let dot = name.firstIndex(of: "."), name[name.index(after: dot)...].hasPrefix("M") else { return (seconds, 0) }
-        let micros = name[name.index(dot, offsetBy: 2)...].prefix(while: { $0.isASCII && $0.isNumber })
-        return (seconds, Int(micros.prefix(9)) ?? 0)
+        let u = Array(name.utf8)
+        var i = 0
+        let seconds = number(u, &i, maxDigits: 18)
+        guard i + 1 < u.count, u[i] == UInt8(ascii: "."), u[i + 1] == UInt8(ascii: "M") else { return (seconds, 0) }
+        i += 2
+        return (seconds, number(u, &i, maxDigits: 9))
     }
 
-    static func leadingNumber(_ s: String) -> Int {
-        Int(s.prefix(while: { $0.isASCII && $0.isNumber }).prefix(18)) ?? 0
+    /// The decimal number at `i` (at most `maxDigits` digits); advances `i` past all digits.
+    private static func number(_ u: [UInt8], _ i: inout Int, maxDigits: Int) -> Int {
+        var n = 0
+        var digits = 0
+        while i < u.count, u[i] >= 0x30, u[i] <= 0x39 {
+            if digits < maxDigits { n = n * 10 + Int(u[i] - 0x30) }
+            digits += 1
+            i += 1
+        }
+        return n
+    }
+
+    /// The part of `s` before the first `separator` byte (all of it when there is none).
+    static func prefix(of s: String, before separator: UInt8) -> String {
+        guard let cut = s.utf8.firstIndex(of: separator) else { return s }
+        return String(s[..<cut])
     }
 
     /// RFC 1939 §7: 1–70 characters in 0x21–0x7E.
@@ -92,8 +108,16 @@ public final class MaildirMaildrop: @unchecked Sendable {
 
     /// `W=` from the name, else counted from the file.
     static func virtualSize(name: String, file: String) throws -> Int {
-        for field in name.split(separator: ",").dropFirst() where field.hasPrefix("W=") {
-            if let n = Int(field.dropFirst(2)) { return n }
+        let u = Array(name.utf8)
+        var i = 0
+        while i + 3 < u.count {
+            if u[i] == UInt8(ascii: ","), u[i + 1] == UInt8(ascii: "W"), u[i + 2] == UInt8(ascii: "=") {
+                var j = i + 3
+                let start = j
+                let n = number(u, &j, maxDigits: 18)
+                if j > start && j - start <= 18 && (j == u.count || u[j] == UInt8(ascii: ",")) { return n }
+            }
+            i += 1
         }
         let fd = try POSIX.open(file, O_RDONLY)
         defer { POSIX.close(fd) }

@@ -100,8 +100,9 @@ struct QueueCommand: AsyncParsableCommand {
                     continue
                 }
                 e.nextAttempt = Int(time(nil))
-                do { try spool.write(e, .deferred); n += 1 } catch { writeStandardError("swallow: \(id): \(error)\n") }
+                do { try spool.write(e, .deferred, durable: false); n += 1 } catch { writeStandardError("swallow: \(id): \(error)\n") }
             }
+            if n > 0 { spool.requestScan() }
             print("\(n) message\(n == 1 ? "" : "s") scheduled for delivery now")
         }
     }
@@ -133,6 +134,7 @@ struct QueueCommand: AsyncParsableCommand {
                 try spool.write(e, .hold)
                 try spool.move(id, from: .hold, to: .deferred)
             } catch { throw fail("\(id): \(error)") }
+            spool.requestScan()
             print("\(id) released")
         }
     }

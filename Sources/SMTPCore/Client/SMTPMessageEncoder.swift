@@ -11,45 +11,49 @@ public struct SMTPMessageEncoder: Sendable {
     /// The longest line, without its CRLF.
     public let longestLine: Int
 
-    /// Canonicalises `content` (any mix of CRLF, LF and CR line ends).
+    /// Canonicalises `content` (any mix of CRLF, LF and CR line ends). Runs of ordinary octets are
+    /// copied whole; only bare line ends are rewritten.
     public init(_ content: ByteBuffer) {
-        var out = ByteBuffer()
-        out.reserveCapacity(content.readableBytes + content.readableBytes / 32 + 2)
-        var eight = false
-        var longest = 0
-        var line = 0
-        var previousCR = false
-        content.withUnsafeReadableBytes { raw in
-            for b in raw {
-                if b == 0x0A {
-                    if !previousCR { out.writeInteger(UInt8(0x0D)) }
-                    out.writeInteger(UInt8(0x0A))
-                    previousCR = false
-                    longest = max(longest, line)
-                    line = 0
+        let (out, eight, longest) = content.withUnsafeReadableBytes { raw -> (ByteBuffer, Bool, Int) in
+            var out = ByteBuffer()
+            out.reserveCapacity(raw.count + raw.count / 32 + 2)
+            var high: UInt8 = 0
+            var longest = 0
+            var lineStart = 0
+            var spanStart = 0
+            var endsWithLineEnd = false
+            var i = 0
+            let n = raw.count
+            while i < n {
+                let b = raw[i]
+                high |= b
+                if b == 0x0D && i + 1 < n && raw[i + 1] == 0x0A {  // CRLF: keep as is
+                    longest = max(longest, i - lineStart)
+                    i += 2
+                    lineStart = i
+                    endsWithLineEnd = true
                     continue
                 }
-                if previousCR {
-                    out.writeInteger(UInt8(0x0A))  // bare CR → CRLF
-                    longest = max(longest, line)
-                    line = 0
-                }
-                previousCR = b == 0x0D
-                if b == 0x0D {
-                    out.writeInteger(b)
+                if b == 0x0D || b == 0x0A {  // a bare CR or LF becomes CRLF
+                    longest = max(longest, i - lineStart)
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[spanStart..<i]))
+                    out.writeStaticString("\r\n")
+                    i += 1
+                    spanStart = i
+                    lineStart = i
+                    endsWithLineEnd = true
                     continue
                 }
-                if b >= 0x80 { eight = true }
-                out.writeInteger(b)
-                line += 1
+                endsWithLineEnd = false
+                i += 1
             }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[spanStart..<n]))
+            if !endsWithLineEnd {
+                longest = max(longest, n - lineStart)
+                out.writeStaticString("\r\n")
+            }
+            return (out, high & 0x80 != 0, longest)
         }
-        if previousCR {
-            out.writeInteger(UInt8(0x0A))
-        } else if line > 0 || out.readableBytes == 0 {
-            out.writeStaticString("\r\n")
-        }
-        longest = max(longest, line)
         canonical = out
         hasEightBit = eight
         longestLine = longest
