@@ -13,10 +13,17 @@ public enum SMTPCommandLineParser {
         // NUL and other control characters other than HT are never acceptable on a command line.
         if line.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) { return .failure(.invalidCharacters) }
         guard let text = String(validating: line, as: UTF8.self) else { return .failure(.invalidCharacters) }
-        let verbEnd = text.firstIndex(where: { $0 == " " || $0 == "\t" }) ?? text.endIndex
-        let verb = text[..<verbEnd].uppercased()
-        let rest = text[verbEnd...].drop(while: { $0 == " " || $0 == "\t" })
-        let argument = String(rest.reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+        // Byte-wise (no grapheme breaking): verb up to the first SP/HT, the argument without the
+        // surrounding blanks.
+        let u = text.utf8
+        let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+        let verbEnd = u.firstIndex(where: isBlank) ?? u.endIndex
+        let verb = String(decoding: u[..<verbEnd].map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
+        var argStart = verbEnd
+        while argStart < u.endIndex && isBlank(u[argStart]) { argStart = u.index(after: argStart) }
+        var argEnd = u.endIndex
+        while argEnd > argStart && isBlank(u[u.index(before: argEnd)]) { argEnd = u.index(before: argEnd) }
+        let argument = String(text[argStart..<argEnd])
 
         func noArguments(_ command: SMTPCommand) -> Result<SMTPCommand, SMTPCommandError> {
             argument.isEmpty ? .success(command) : .failure(.syntax(verb: verb, reason: "\(verb) takes no arguments"))
@@ -87,36 +94,43 @@ public enum SMTPCommandLineParser {
     static func parsePathCommand(verb: String, prefix: String, argument: String)
         -> Result<(String, [ESMTPParameter]), SMTPCommandError>
     {
-        guard argument.uppercased().hasPrefix(prefix) else {
+        // All scanning is byte-wise on the UTF-8 view; its indices slice the Substrings directly.
+        let prefixBytes = Array(prefix.utf8)
+        let au = argument.utf8
+        guard au.count >= prefixBytes.count,
+              zip(au.prefix(prefixBytes.count), prefixBytes).allSatisfy({ a, p in (a >= 0x61 && a <= 0x7A ? a - 0x20 : a) == p }) else {
             return .failure(.syntax(verb: verb, reason: "expected \(verb) \(prefix)<address>"))
         }
-        var rest = argument.dropFirst(prefix.count).drop(while: { $0 == " " })
+        var start = au.index(au.startIndex, offsetBy: prefixBytes.count)
+        while start < au.endIndex && au[start] == 0x20 { start = au.index(after: start) }
+        var rest = argument[start...]
         var path: Substring
-        if rest.first == "<" {
+        let ru = rest.utf8
+        if ru.first == UInt8(ascii: "<") {
             // Find the closing bracket, skipping quoted strings.
             var inQuote = false
             var escaped = false
             var close: Substring.Index?
-            var i = rest.index(after: rest.startIndex)
-            while i < rest.endIndex {
-                let c = rest[i]
-                if escaped { escaped = false } else if c == "\\" && inQuote { escaped = true } else if c == "\"" {
+            var i = ru.index(after: ru.startIndex)
+            while i < ru.endIndex {
+                let c = ru[i]
+                if escaped { escaped = false } else if c == UInt8(ascii: "\\") && inQuote { escaped = true } else if c == UInt8(ascii: "\"") {
                     inQuote.toggle()
-                } else if c == ">" && !inQuote { close = i; break }
-                i = rest.index(after: i)
+                } else if c == UInt8(ascii: ">") && !inQuote { close = i; break }
+                i = ru.index(after: i)
             }
             guard let close else { return .failure(.syntax(verb: verb, reason: "missing closing '>'")) }
-            path = rest[rest.index(after: rest.startIndex)..<close]
-            rest = rest[rest.index(after: close)...]
-            guard rest.isEmpty || rest.first == " " else {
+            path = rest[ru.index(after: ru.startIndex)..<close]
+            rest = rest[ru.index(after: close)...]
+            guard rest.utf8.isEmpty || rest.utf8.first == 0x20 else {
                 return .failure(.syntax(verb: verb, reason: "unexpected characters after address"))
             }
         } else {
             // Bare address without brackets (tolerated, as Postfix does by default).
-            let end = rest.firstIndex(of: " ") ?? rest.endIndex
+            let end = ru.firstIndex(of: 0x20) ?? ru.endIndex
             path = rest[..<end]
             rest = rest[end...]
-            if path.isEmpty { return .failure(.syntax(verb: verb, reason: "missing address")) }
+            if path.utf8.isEmpty { return .failure(.syntax(verb: verb, reason: "missing address")) }
         }
         // Source route `@a,@b:user@host`: ignore the route (RFC 5321 §4.1.1.3, Appendix C).
         if path.first == "@", let colon = path.firstIndex(of: ":") {
@@ -125,22 +139,24 @@ public enum SMTPCommandLineParser {
             if path.isEmpty { return .failure(.syntax(verb: verb, reason: "missing mailbox after source route")) }
         }
         var params: [ESMTPParameter] = []
-        for token in rest.split(separator: " ", omittingEmptySubsequences: true) {
-            let kv = token.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let keyword = kv[0]
-            guard let first = keyword.first, first.isASCIIAlnum,
-                  keyword.allSatisfy({ $0.isASCIIAlnum || $0 == "-" }), keyword.count <= 64 else {
+        let isAlnum: (UInt8) -> Bool = { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) }
+        for token in rest.utf8.split(separator: 0x20, omittingEmptySubsequences: true) {
+            let equals = token.firstIndex(of: UInt8(ascii: "="))
+            let keyword = token[..<(equals ?? token.endIndex)]
+            guard let first = keyword.first, isAlnum(first),
+                  keyword.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") }), keyword.count <= 64 else {
                 return .failure(.syntax(verb: verb, reason: "malformed parameter"))
             }
             var value: String?
-            if kv.count == 2 {
-                let v = kv[1]
-                guard !v.isEmpty, v.unicodeScalars.allSatisfy({ $0.value >= 33 && $0.value != 61 && $0.value != 127 }) else {
+            if let equals {
+                let v = token[token.index(after: equals)...]
+                // esmtp-value: %d33-60 / %d62-126 / UTF8-non-ascii (the line is valid UTF-8)
+                guard !v.isEmpty, v.allSatisfy({ $0 >= 33 && $0 != 61 && $0 != 127 }) else {
                     return .failure(.syntax(verb: verb, reason: "malformed parameter value"))
                 }
-                value = String(v)
+                value = String(Substring(v))
             }
-            let p = ESMTPParameter(String(keyword), value)
+            let p = ESMTPParameter(String(Substring(keyword)), value)
             if params.contains(where: { $0.keyword == p.keyword }) {
                 return .failure(.syntax(verb: verb, reason: "duplicate parameter \(p.keyword)"))
             }

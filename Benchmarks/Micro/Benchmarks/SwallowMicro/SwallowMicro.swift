@@ -1,4 +1,5 @@
 import Benchmark
+import Foundation
 import DNSCore
 import MailCore
 import MIME
@@ -53,6 +54,24 @@ let dnsAnswer: [UInt8] = {
     return DNSMessageEncoder.encode(message)
 }()
 
+/// The corpus `Benchmarks/mime_compare.py` times with Python's `email` and `fast-mail-parser`.
+let corpusDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../corpus").standardized.path
+func corpus(_ name: String) -> [UInt8] {
+    guard let d = FileManager.default.contents(atPath: corpusDirectory + "/" + name) else { fatalError("missing corpus file \(name)") }
+    return [UInt8](d)
+}
+
+/// The same work as the Python side: structure, Subject and From decoded, every leaf part decoded.
+func parseCompletely(_ bytes: [UInt8]) -> Int {
+    let m = MIMEParser().parse(bytes)
+    var n = (m.subject?.utf8.count ?? 0) + m.from.count
+    for part in m.allParts where part.children.isEmpty {
+        if part.contentType.type == "text" { n += part.text?.utf8.count ?? 0 } else { n += part.decodedBody.count }
+    }
+    return n
+}
+
 let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal, .instructions]
 
 func budget(_ mallocs: Int) -> Benchmark.Configuration {
@@ -85,6 +104,14 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("MIME: build text+HTML+32 KiB attachment", configuration: budget(400)) { b in
         for _ in b.scaledIterations { blackHole(makeMessage()) }
+    }
+    let multipart = corpus("multipart.eml")
+    let plain = corpus("plain.eml")
+    Benchmark("MIME corpus: multipart.eml, parse and decode every part", configuration: budget(600)) { b in
+        for _ in b.scaledIterations { blackHole(parseCompletely(multipart)) }
+    }
+    Benchmark("MIME corpus: plain.eml, parse and decode", configuration: budget(100)) { b in
+        for _ in b.scaledIterations { blackHole(parseCompletely(plain)) }
     }
     Benchmark("DNS: parse MX answer with 5 exchanges + glue", configuration: budget(60)) { b in
         for _ in b.scaledIterations { blackHole(try? DNSMessageParser.parse(dnsAnswer)) }
