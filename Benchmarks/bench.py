@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -633,6 +634,54 @@ def case_idle(work: Path, binary: Path, res: Results, reps: int, counts):
             if case == "idle" for server in ("swallow", "postfix") if server + "_uss" in cols), flush=True)
 
 
+def case_micro(res: Results):
+    """ordo-one/benchmark in Benchmarks/Micro (its own release build): p50 wall clock and mallocs per
+    operation, against the allocation budget written next to each benchmark."""
+    micro = REPO / "Benchmarks" / "Micro"
+    out = run(["swift", "package", "--disable-sandbox", "benchmark", "--format", "markdown", "--no-progress"],
+              cwd=micro, timeout=3600).stdout
+    budgets = dict(re.findall(r'Benchmark\("([^"]+)", configuration: budget\((\d+)\)\)',
+                              (micro / "Benchmarks" / "SwallowMicro" / "SwallowMicro.swift").read_text()))
+    name = None
+    scale = {"(ns)": 1.0, "(μs)": 1e3, "(us)": 1e3, "(ms)": 1e6, "(s)": 1e9}
+    for line in out.splitlines():
+        if line.startswith("### "):
+            name = line[4:].strip()
+            if name in budgets:
+                res.add("micro", name, "budget", float(budgets[name]))
+            continue
+        if not name or not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) < 4:
+            continue
+        label, p50 = cells[0], cells[3]
+        try:
+            value = float(p50.replace(",", ""))
+        except ValueError:
+            continue
+        if label.startswith("Time (wall clock)"):
+            unit = next((u for u in scale if u in label), "(ns)")
+            res.add("micro", name, "time_ns", value * scale[unit])
+        elif label.startswith("Malloc (total)"):
+            res.add("micro", name, "mallocs", value * (1000 if "(K)" in label else 1))
+        elif label.startswith("Throughput"):
+            pass
+    print(f"  micro: {sum(1 for k in res.rows if k[0] == 'micro')} benchmarks", flush=True)
+
+
+def case_mime(res: Results):
+    """The MIME corpus through Python's email package and fast-mail-parser (Benchmarks/mime_compare.py);
+    Swallow's figure for the same files comes from the micro benchmarks (case `micro`)."""
+    out = run([sys.executable, str(REPO / "Benchmarks" / "mime_compare.py"), "--json"], timeout=600).stdout
+    for name, row in json.loads(out).items():
+        res.add("mime", name, "size", row["size"])
+        res.add("mime", name, "python_email_us", row["python_email_us"])
+        if row["fast_mail_parser_us"] is not None:
+            res.add("mime", name, "fast_mail_parser_us", row["fast_mail_parser_us"])
+    print("  mime: " + ", ".join(f"{k[1]}" for k in res.rows if k[0] == "mime"), flush=True)
+
+
 # ------------------------------------------------------------------------------------------------
 # report
 
@@ -689,6 +738,39 @@ def report(res: Results, meta: dict) -> str:
                        f"{g('swallow_cpu').text(1)} | {g('dovecot_cpu').text(1)} | {ratio(g('swallow_cpu'), g('dovecot_cpu'))} | "
                        f"{g('swallow_rss').text(1)} | {g('dovecot_rss').text(1)} |")
         out.append("")
+    if any(k[0] == "micro" for k, _ in rows):
+        out += ["## 5. Micro benchmarks (ordo-one/benchmark, p50 per operation)", "",
+                "`cd Benchmarks/Micro && swift package --disable-sandbox benchmark`. The budget is the p90 malloc count the "
+                "benchmark's `thresholds` allow (`swift package benchmark thresholds check` fails above it).", "",
+                "| benchmark | time per op | mallocs per op | allocation budget |", "| --- | ---: | ---: | ---: |"]
+        for (case, params), cols in rows:
+            if case != "micro":
+                continue
+            t = cols.get("time_ns", Cell()).median
+            shown = f"{t / 1000:,.1f} µs" if t >= 1000 else f"{t:,.0f} ns"
+            m = cols.get("mallocs", Cell())
+            b = cols.get("budget", Cell())
+            over = " (over)" if m.values and b.values and m.median > b.median else ""
+            out.append(f"| {params} | {shown} | {m.text()}{over} | {b.text()} |")
+        out.append("")
+    if any(k[0] == "mime" for k, _ in rows):
+        out += ["## 6. MIME parsing against Python", "",
+                "The same files (`Benchmarks/Micro/corpus/`), the same work: structure, Subject and From decoded, every leaf "
+                "part decoded. Python figures from `Benchmarks/mime_compare.py` (median of 5 rounds), Swallow's from the "
+                "micro benchmark of the same file.", "",
+                "| file | size | Swallow µs | Python `email` µs | `fast-mail-parser` (Rust) µs | vs email | vs fast-mail-parser |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for (case, params), cols in rows:
+            if case != "mime":
+                continue
+            micro_name = next((p for (c, p) in res.rows if c == "micro" and params in p), None)
+            sw = res.get("micro", micro_name, "time_ns") if micro_name else Cell()
+            sw_us = Cell([v / 1000 for v in sw.values])
+            py, fmp = cols.get("python_email_us", Cell()), cols.get("fast_mail_parser_us", Cell())
+            speed = lambda other: f"{other.median / sw_us.median:.1f}× faster" if sw_us.values and other.values else "–"
+            out.append(f"| {params} | {cols['size'].text()} B | {sw_us.text(1)} | {py.text(1)} | {fmp.text(1)} | "
+                       f"{speed(py)} | {speed(fmp)} |")
+        out.append("")
     if any(k[0] == "idle" for k, _ in rows):
         out += ["## 4. Idle SMTP sessions (after EHLO)", "",
                 "Postfix runs one smtpd process per session (`default_process_limit = 100`, so at most 100 "
@@ -722,7 +804,7 @@ def versions(binary: Path) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cases", nargs="*", default=["inbound", "drain", "pop3", "idle"])
+    ap.add_argument("cases", nargs="*", default=["inbound", "drain", "pop3", "idle", "micro", "mime"])
     ap.add_argument("--binary", type=Path, default=Path(os.environ.get("SWALLOW_BIN", REPO / ".build-release" / "release" / "swallow")))
     ap.add_argument("--work", type=Path, default=Path("/var/tmp/swallow-bench"))
     ap.add_argument("--reps", type=int, default=3)
@@ -737,6 +819,19 @@ def main():
     concs = [1, 10, 100]
     args.work.mkdir(parents=True, exist_ok=True)
     res = Results()
+    previous = args.work / "results.json"
+    carried: list[str] = []
+    if previous.exists():
+        # Cases not run this time keep their last figures (marked below), so one file holds them all.
+        for key, cols in json.loads(previous.read_text()).items():
+            case, params = key.split("|", 1)
+            if case in args.cases:
+                continue
+            for column, values in cols.items():
+                for v in values:
+                    res.add(case, params, column, v)
+            if case not in carried:
+                carried.append(case)
     meta = versions(args.binary)
     meta["Messages per run"] = f"inbound {inbound_n:,}, drain {drain_n:,}, POP3 {pop_n:,}; repetitions {reps}"
     started = time.monotonic()
@@ -751,10 +846,16 @@ def main():
                 case_pop3(args.work, args.binary, res, reps, pop_n, 4)
             elif case == "idle":
                 case_idle(args.work, args.binary, res, reps, [1000] if args.quick else [1000, 10000])
+            elif case == "micro":
+                case_micro(res)
+            elif case == "mime":
+                case_mime(res)
             else:
-                sys.exit(f"unknown case {case} (inbound, drain, pop3, idle)")
+                sys.exit(f"unknown case {case} (inbound, drain, pop3, idle, micro, mime)")
     finally:
-        meta["Duration"] = f"{(time.monotonic() - started) / 60:.1f} min"
+        meta["Duration"] = f"{(time.monotonic() - started) / 60:.1f} min for {', '.join(args.cases)}"
+        if carried:
+            meta["Carried over from the previous run"] = ", ".join(carried)
         text = report(res, meta)
         print(text)
         args.output.write_text(text)

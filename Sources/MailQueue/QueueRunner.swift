@@ -214,7 +214,8 @@ public final class QueueRunner: Service, Sendable {
         let logger = self.logger
         let taken: QueueEnvelope? = await configuration.blocking.run {
             do {
-                try spool.move(id, from: state, to: .active)
+                // Not fsynced: after a crash, recovery returns active/ to incoming/ anyway.
+                try spool.move(id, from: state, to: .active, durable: false)
             } catch {
                 return nil  // gone (delivered by another pass, held or deleted by an operator)
             }

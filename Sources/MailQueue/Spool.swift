@@ -54,9 +54,15 @@ public final class Spool: Sendable {
         Self.removeTree("\(root)/tmp/\(id)")
     }
 
-    /// Moves message `id` between states (one rename, then fsyncs).
-    public func move(_ id: String, from: State, to: State) throws {
-        try Self.renameDurably(path(id, from), path(id, to), fromParent: "\(root)/\(from.rawValue)", toParent: "\(root)/\(to.rawValue)")
+    /// Moves message `id` between states (one rename, then fsyncs of both parents unless `durable` is
+    /// false — for moves a crash may undo harmlessly, like taking a message into `active/`, which
+    /// recovery returns to `incoming/` anyway).
+    public func move(_ id: String, from: State, to: State, durable: Bool = true) throws {
+        if durable {
+            try Self.renameDurably(path(id, from), path(id, to), fromParent: "\(root)/\(from.rawValue)", toParent: "\(root)/\(to.rawValue)")
+        } else {
+            guard rename(path(id, from), path(id, to)) == 0 else { throw QueueError("rename", "\(path(id, from)) -> \(path(id, to))", errno) }
+        }
     }
 
     /// Reads the envelope of `id` in `state`; `nil` when missing or unreadable.
@@ -93,17 +99,16 @@ public final class Spool: Sendable {
     /// The message file of `id` in `state`.
     public func messagePath(_ id: String, _ state: State) -> String { "\(path(id, state))/message" }
 
-    /// Deletes message `id` (after it was delivered or bounced).
+    /// Deletes message `id` (after it was delivered or bounced). Not fsynced, as Postfix does not: a
+    /// deletion lost to a power failure means one more delivery attempt (at least once), never a loss.
     public func remove(_ id: String, _ state: State) {
         // Out of the state directory first (one rename), so that a crash in the middle of the deletion
         // leaves no half-emptied entry for recovery to take for a corrupt message (tmp/ is cleared at start).
         let doomed = "\(root)/tmp/\(id).removed"
         if rename(path(id, state), doomed) == 0 {
-            try? Self.fsyncPath("\(root)/\(state.rawValue)")
             Self.removeTree(doomed)
         } else {
             Self.removeTree(path(id, state))
-            try? Self.fsyncPath("\(root)/\(state.rawValue)")
         }
     }
 
