@@ -738,6 +738,19 @@ def report(res: Results, meta: dict) -> str:
                        f"{g('swallow_cpu').text(1)} | {g('dovecot_cpu').text(1)} | {ratio(g('swallow_cpu'), g('dovecot_cpu'))} | "
                        f"{g('swallow_rss').text(1)} | {g('dovecot_rss').text(1)} |")
         out.append("")
+    if any(k[0] == "idle" for k, _ in rows):
+        out += ["## 4. Idle SMTP sessions (after EHLO)", "",
+                "Postfix runs one smtpd process per session (`default_process_limit = 100`, so at most 100 "
+                "concurrent sessions per service by default); it is measured with 50.", "",
+                "| server, sessions | total RSS MiB | RSS KiB/session | USS KiB/session |", "| --- | ---: | ---: | ---: |"]
+        for (case, params), cols in rows:
+            if case != "idle":
+                continue
+            for server in ("swallow", "postfix"):
+                if f"{server}_rss" in cols:
+                    out.append(f"| {server.capitalize()}, {params} | {cols[server + '_total'].text(1)} | "
+                               f"{cols[server + '_rss'].text(1)} | {cols[server + '_uss'].text(1)} |")
+        out.append("")
     if any(k[0] == "micro" for k, _ in rows):
         out += ["## 5. Micro benchmarks (ordo-one/benchmark, p50 per operation)", "",
                 "`cd Benchmarks/Micro && swift package --disable-sandbox benchmark`. The budget is the p90 malloc count the "
@@ -758,7 +771,7 @@ def report(res: Results, meta: dict) -> str:
                 "The same files (`Benchmarks/Micro/corpus/`), the same work: structure, Subject and From decoded, every leaf "
                 "part decoded. Python figures from `Benchmarks/mime_compare.py` (median of 5 rounds), Swallow's from the "
                 "micro benchmark of the same file.", "",
-                "| file | size | Swallow µs | Python `email` µs | `fast-mail-parser` (Rust) µs | vs email | vs fast-mail-parser |",
+                "| file | size | Swallow µs | Python `email` µs | `fast-mail-parser` (Rust) µs | Swallow's speed vs `email` | vs `fast-mail-parser` |",
                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for (case, params), cols in rows:
             if case != "mime":
@@ -767,22 +780,9 @@ def report(res: Results, meta: dict) -> str:
             sw = res.get("micro", micro_name, "time_ns") if micro_name else Cell()
             sw_us = Cell([v / 1000 for v in sw.values])
             py, fmp = cols.get("python_email_us", Cell()), cols.get("fast_mail_parser_us", Cell())
-            speed = lambda other: f"{other.median / sw_us.median:.1f}× faster" if sw_us.values and other.values else "–"
+            speed = lambda other: f"{other.median / sw_us.median:.2f}×" if sw_us.values and other.values else "–"
             out.append(f"| {params} | {cols['size'].text()} B | {sw_us.text(1)} | {py.text(1)} | {fmp.text(1)} | "
                        f"{speed(py)} | {speed(fmp)} |")
-        out.append("")
-    if any(k[0] == "idle" for k, _ in rows):
-        out += ["## 4. Idle SMTP sessions (after EHLO)", "",
-                "Postfix runs one smtpd process per session (`default_process_limit = 100`, so at most 100 "
-                "concurrent sessions per service by default); it is measured with 50.", "",
-                "| server, sessions | total RSS MiB | RSS KiB/session | USS KiB/session |", "| --- | ---: | ---: | ---: |"]
-        for (case, params), cols in rows:
-            if case != "idle":
-                continue
-            for server in ("swallow", "postfix"):
-                if f"{server}_rss" in cols:
-                    out.append(f"| {server.capitalize()}, {params} | {cols[server + '_total'].text(1)} | "
-                               f"{cols[server + '_rss'].text(1)} | {cols[server + '_uss'].text(1)} |")
         out.append("")
     return "\n".join(out) + "\n"
 

@@ -39,6 +39,13 @@ public struct POP3LineParser: Sendable {
 
     /// The next line, or `nil` when more bytes are needed.
     public mutating func next() -> Item? {
+        let item = nextLine()
+        // An idle session keeps no read buffer.
+        if item == nil && buffer.readableBytes == 0 && buffer.capacity > 0 { buffer = ByteBuffer() }
+        return item
+    }
+
+    private mutating func nextLine() -> Item? {
         while true {
             let lf = buffer.readableBytesView.firstIndex(of: 0x0A)
             if discarding {

@@ -110,6 +110,13 @@ public struct SMTPCommandParser: Sendable {
 
     /// Returns the next item, or `nil` when more bytes are needed.
     public mutating func next() -> Item? {
+        let item = nextItem()
+        // An idle session keeps no read buffer (the last one read could be kilobytes of capacity).
+        if item == nil && buffer.readableBytes == 0 && buffer.capacity > 0 { buffer = ByteBuffer() }
+        return item
+    }
+
+    private mutating func nextItem() -> Item? {
         switch mode {
         case .saslLine:
             switch nextCommandLine() {
