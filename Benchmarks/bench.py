@@ -811,6 +811,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 repetition, fewer messages, 10 KiB only (a smoke run)")
     ap.add_argument("--output", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     args = ap.parse_args()
+    if args.cases == ["report"]:
+        args.cases = []  # rewrite docs/BENCHMARKS.md from the stored results only
     if os.geteuid() != 0:
         sys.exit("Benchmarks/run needs root (private Postfix and Dovecot instances, cgroups)")
     reps = 1 if args.quick else args.reps
@@ -832,7 +834,11 @@ def main():
                     res.add(case, params, column, v)
             if case not in carried:
                 carried.append(case)
+    case_meta_path = args.work / "case-meta.json"
+    case_meta = json.loads(case_meta_path.read_text()) if case_meta_path.exists() else {}
     meta = versions(args.binary)
+    for case in args.cases:
+        case_meta[case] = f"{meta['Date']}, git {meta['Swallow'].rsplit('git ', 1)[-1].rstrip(')')}"
     meta["Messages per run"] = f"inbound {inbound_n:,}, drain {drain_n:,}, POP3 {pop_n:,}; repetitions {reps}"
     started = time.monotonic()
     try:
@@ -853,9 +859,14 @@ def main():
             else:
                 sys.exit(f"unknown case {case} (inbound, drain, pop3, idle, micro, mime)")
     finally:
-        meta["Duration"] = f"{(time.monotonic() - started) / 60:.1f} min for {', '.join(args.cases)}"
+        if args.cases:
+            meta["Duration"] = f"{(time.monotonic() - started) / 60:.1f} min for {', '.join(args.cases)}"
+        else:
+            meta.pop("Swallow", None)
+            meta["Date"] += " (report rewritten; each table comes from the run named below)"
         if carried:
-            meta["Carried over from the previous run"] = ", ".join(carried)
+            meta["Carried over from earlier runs"] = "; ".join(f"{c} ({case_meta.get(c, 'earlier run')})" for c in carried)
+        case_meta_path.write_text(json.dumps(case_meta, indent=1))
         text = report(res, meta)
         print(text)
         args.output.write_text(text)
