@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "POP3Client", targets: ["POP3Client"]),
         .library(name: "DNSClient", targets: ["DNSClient"]),
         .library(name: "DNSCore", targets: ["DNSCore"]),
+        .library(name: "POP3Core", targets: ["POP3Core"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),

@@ -163,6 +163,30 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var certificate: String?
         /// PEM private key.
         public var privateKey: String?
+        /// Lowest protocol version offered: `"1.2"` (default) or `"1.3"`.
+        public var minimumVersion = "1.2"
+        /// TLS 1.2 cipher suites, colon-separated names from ``TLS/knownCiphers`` in order of
+        /// preference. Default ``TLS/modernCiphers``: ECDHE key exchange with AES-GCM or
+        /// ChaCha20-Poly1305 only (forward secrecy, AEAD). TLS 1.3 suites are fixed by BoringSSL.
+        public var ciphers = TLS.modernCiphers
+
+        /// Forward-secret AEAD suites only, ECDSA before RSA (Mozilla's "intermediate" TLS 1.2 list
+        /// without the finite-field DHE suites, which BoringSSL does not implement).
+        public static let modernCiphers = [
+            "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+        ].joined(separator: ":")
+
+        /// The TLS 1.2 suites BoringSSL implements (names as OpenSSL spells them). `tls.ciphers` may
+        /// only name these: the TLS library stops the process on a cipher list it cannot use, so the
+        /// list is checked when the configuration is read.
+        public static let knownCiphers: Set<String> = [
+            "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+            "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA",
+            "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA", "AES256-SHA", "DES-CBC3-SHA",
+        ]
     }
 
     /// `[limits]`
@@ -323,9 +347,23 @@ extension ServerConfiguration {
             if let v = try reader.strings(t, "nameservers", path: "dns") { c.dns.nameservers = v }
         }
         if let t = try reader.table(table, "tls") {
-            try reader.checkKeys(t, path: "tls", allowed: ["certificate", "private_key"])
+            try reader.checkKeys(t, path: "tls", allowed: ["certificate", "private_key", "min_version", "ciphers"])
             c.tls.certificate = try reader.string(t, "certificate", path: "tls")
             c.tls.privateKey = try reader.string(t, "private_key", path: "tls")
+            if let v = try reader.string(t, "min_version", path: "tls") {
+                guard ["1.2", "1.3"].contains(v) else {
+                    throw ConfigurationError(key: "tls.min_version", line: reader.line(of: "tls.min_version"), message: "'\(v)' is not \"1.2\" or \"1.3\"")
+                }
+                c.tls.minimumVersion = v
+            }
+            if let v = try reader.string(t, "ciphers", path: "tls") {
+                let names = v.split(separator: ":").map { String($0.filter { $0 != " " }) }
+                if let bad = names.first(where: { !ServerConfiguration.TLS.knownCiphers.contains($0) }) ?? (names.isEmpty ? "" : nil) {
+                    throw ConfigurationError(key: "tls.ciphers", line: reader.line(of: "tls.ciphers"),
+                                             message: "'\(bad)' is not a TLS 1.2 cipher suite name (choose from \(ServerConfiguration.TLS.knownCiphers.sorted().joined(separator: ", ")))")
+                }
+                c.tls.ciphers = names.joined(separator: ":")
+            }
         }
         if let t = try reader.table(table, "limits") {
             try reader.checkKeys(t, path: "limits", allowed: ["max_message_size", "max_recipients"])

@@ -238,13 +238,26 @@ public final class SwallowServer: Sendable {
         try? await threadPool.shutdownGracefully()
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains and releases everything.
+    /// Serves until SIGTERM or SIGINT, then drains and releases everything; SIGHUP reloads the TLS
+    /// certificate.
     public func run() async throws {
-        try await run(until: UnixSignalsSequence(trapping: .sigterm, .sigint))
+        try await run(until: UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup))
     }
 
-    /// Serves until `signals` yields (SIGTERM/SIGINT trapped by the caller *before* `start`, so that a
-    /// signal arriving while the server starts is not lost or fatal), then drains and releases.
+    /// Reads the TLS certificate and key again (SIGHUP): new handshakes use them, established sessions
+    /// keep theirs, and a pair that does not load is logged and the old one stays in use.
+    public func reloadTLS() {
+        do {
+            let fingerprint = try tls.reload()
+            logger.notice("TLS certificate reloaded", metadata: ["sha256": "\(fingerprint)", "path": "\(tls.certificatePath)"])
+        } catch {
+            logger.error("TLS certificate not reloaded; the previous one stays in use", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Serves until `signals` yields SIGTERM or SIGINT (trapped by the caller *before* `start`, so that
+    /// a signal arriving while the server starts is not lost or fatal), then drains and releases.
+    /// SIGHUP, when trapped, reloads the TLS certificate.
     public func run(until signals: UnixSignalsSequence) async throws {
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
         try await withThrowingTaskGroup(of: Bool.self) { tasks in
@@ -253,7 +266,11 @@ public final class SwallowServer: Sendable {
                 return true
             }
             tasks.addTask {
-                for await _ in signals {
+                for await signal in signals {
+                    if signal == .sighup {
+                        self.reloadTLS()
+                        continue
+                    }
                     await group.triggerGracefulShutdown()
                     break
                 }

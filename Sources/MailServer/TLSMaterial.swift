@@ -1,4 +1,6 @@
 import Crypto
+import NIOConcurrencyHelpers
+import NIOCore
 import NIOSSL
 import SwiftASN1
 import X509
@@ -8,16 +10,34 @@ import Glibc
 #endif
 
 /// The server's certificate and key, loaded from the configured files or generated once (self-signed,
-/// ECDSA P-256, host name as SAN) into `<data_dir>/tls/`.
-public struct TLSMaterial: Sendable {
-    /// The TLS server context (TLS 1.2 minimum).
+/// ECDSA P-256, host name as SAN) into `<data_dir>/tls/`, and the TLS policy (`[tls] min_version`,
+/// `ciphers`).
+///
+/// ``reload()`` (SIGHUP) reads the pair again: handshakes that start afterwards present the new
+/// certificate (applied from NIOSSL's per-hello callback), sessions already established keep theirs,
+/// and a pair that does not load leaves the old one in use.
+public final class TLSMaterial: Sendable {
+    /// The TLS server context every listener uses.
     public let context: NIOSSLContext
-    /// SHA-256 fingerprint of the leaf certificate, colon-separated hex.
-    public let fingerprint: String
     /// `true` when the certificate was generated on this start.
     public let generated: Bool
     /// Paths of the certificate and key in use.
     public let certificatePath: String, privateKeyPath: String
+    private let configuration: TLSConfiguration
+    private let current: NIOLockedValueBox<(fingerprint: String, override: NIOSSLContextConfigurationOverride?)>
+
+    /// SHA-256 fingerprint of the leaf certificate in use, colon-separated hex.
+    public var fingerprint: String { current.withLockedValue { $0.fingerprint } }
+
+    private init(context: NIOSSLContext, configuration: TLSConfiguration, generated: Bool, certificatePath: String, privateKeyPath: String,
+                 current: NIOLockedValueBox<(fingerprint: String, override: NIOSSLContextConfigurationOverride?)>) {
+        self.context = context
+        self.configuration = configuration
+        self.generated = generated
+        self.certificatePath = certificatePath
+        self.privateKeyPath = privateKeyPath
+        self.current = current
+    }
 
     /// Loads the configured pair, or the self-signed pair in `tlsDirectory` (creating it if absent).
     public static func load(configuration: ServerConfiguration.TLS, tlsDirectory: String, hostname: String) throws -> TLSMaterial {
@@ -32,33 +52,68 @@ public struct TLSMaterial: Sendable {
                 generated = true
             }
         }
-        let chain: [NIOSSLCertificate]
-        let key: NIOSSLPrivateKey
-        do {
-            chain = try NIOSSLCertificate.fromPEMFile(certPath!)
-        } catch {
-            throw ConfigurationError(key: "tls.certificate", line: nil, message: "cannot load certificate \(certPath!): \(error)")
+        let pair = try loadPair(certificatePath: certPath!, keyPath: keyPath!)
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: pair.chain.map { .certificate($0) }, privateKey: .privateKey(pair.key))
+        tls.minimumTLSVersion = configuration.minimumVersion == "1.3" ? .tlsv13 : .tlsv12
+        tls.cipherSuites = configuration.ciphers
+        let current = NIOLockedValueBox<(fingerprint: String, override: NIOSSLContextConfigurationOverride?)>((pair.fingerprint, nil))
+        // Until the first reload there is nothing to override (no work per handshake).
+        tls.sslContextCallback = { _, promise in
+            promise.succeed(current.withLockedValue { $0.override } ?? .noChanges)
         }
-        guard let leaf = chain.first else {
-            throw ConfigurationError(key: "tls.certificate", line: nil, message: "\(certPath!) holds no certificate")
-        }
-        do {
-            key = try NIOSSLPrivateKey(file: keyPath!, format: .pem)
-        } catch {
-            throw ConfigurationError(key: "tls.private_key", line: nil, message: "cannot load private key \(keyPath!): \(error)")
-        }
-        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-        tls.minimumTLSVersion = .tlsv12
         let context: NIOSSLContext
         do {
             context = try NIOSSLContext(configuration: tls)
         } catch {
+            let key = configuration.ciphers != ServerConfiguration.TLS.modernCiphers ? "tls.ciphers" : "tls.private_key"
+            throw ConfigurationError(key: key, line: nil, message: "certificate, key and ciphers do not make a TLS context: \(error)")
+        }
+        return TLSMaterial(context: context, configuration: tls, generated: generated, certificatePath: certPath!, privateKeyPath: keyPath!,
+                           current: current)
+    }
+
+    /// Reads the certificate and key files again and uses them for every handshake from now on;
+    /// returns the new fingerprint. Throws (and keeps the pair in use) when they do not load or do
+    /// not belong together.
+    @discardableResult
+    public func reload() throws -> String {
+        let pair = try Self.loadPair(certificatePath: certificatePath, keyPath: privateKeyPath)
+        var check = configuration
+        check.certificateChain = pair.chain.map { .certificate($0) }
+        check.privateKey = .privateKey(pair.key)
+        check.sslContextCallback = nil
+        do {
+            _ = try NIOSSLContext(configuration: check)
+        } catch {
             throw ConfigurationError(key: "tls.private_key", line: nil, message: "certificate and key do not work together: \(error)")
         }
-        let der = try leaf.toDERBytes()
-        let digest = SHA256.hash(data: der)
+        var override = NIOSSLContextConfigurationOverride()
+        override.certificateChain = pair.chain.map { .certificate($0) }
+        override.privateKey = .privateKey(pair.key)
+        current.withLockedValue { $0 = (pair.fingerprint, override) }
+        return pair.fingerprint
+    }
+
+    private static func loadPair(certificatePath: String, keyPath: String) throws
+        -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, fingerprint: String) {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        } catch {
+            throw ConfigurationError(key: "tls.certificate", line: nil, message: "cannot load certificate \(certificatePath): \(error)")
+        }
+        guard let leaf = chain.first else {
+            throw ConfigurationError(key: "tls.certificate", line: nil, message: "\(certificatePath) holds no certificate")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw ConfigurationError(key: "tls.private_key", line: nil, message: "cannot load private key \(keyPath): \(error)")
+        }
+        let digest = SHA256.hash(data: try leaf.toDERBytes())
         let hex = digest.map { b in (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true) }.joined(separator: ":")
-        return TLSMaterial(context: context, fingerprint: hex, generated: generated, certificatePath: certPath!, privateKeyPath: keyPath!)
+        return (chain, key, hex)
     }
 
     /// Writes a new self-signed certificate and key (mode 0600) for `hostname`.

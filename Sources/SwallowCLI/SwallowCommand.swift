@@ -69,9 +69,9 @@ struct Serve: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "swallow")
-        // Trap the stop signals before anything listens: a signal during start-up then shuts down
-        // gracefully instead of killing the process.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // Trap the stop signals (and SIGHUP, which reloads the certificate) before anything listens: a
+        // signal during start-up then shuts down gracefully instead of killing the process.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         let server: SwallowServer
         do {
             server = try await SwallowServer.start(configuration: c, logger: logger)
