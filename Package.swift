@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "POP3Server",
             dependencies: [
-                "POP3Core", "ListenerSupport",
+                "POP3Core", "ListenerSupport", "MailCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -219,7 +219,7 @@ let package = Package(
         .target(
             name: "MailServer",
             dependencies: [
-                "SMTPServer", "POP3Server", "POP3Core", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
+                "SMTPServer", "SMTPClient", "POP3Server", "POP3Core", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
                 "MailQueue", "MailDelivery", "DNSClient", "SASL", "MIME",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -10,8 +10,8 @@ public final class ResponseQueue<Item: Sendable> {
     private var waiter: EventLoopPromise<Item>?
     private var terminal: (any Error)?
 
-    /// An empty queue.
-    public init() {}
+    /// An empty queue keeping at most `maximumUnrequested` items nobody asked for yet.
+    public init(maximumUnrequested: Int = .max) { self.maximumUnrequested = maximumUnrequested }
 
     /// Items received and not yet asked for.
     public var count: Int { items.count }
@@ -53,8 +53,23 @@ public final class ResponseQueue<Item: Sendable> {
         return p.futureResult
     }
 
+    /// Most items kept without a request: a server that sends replies nobody asked for (a hostile MX
+    /// flooding an idle cached connection) then ends the connection instead of growing memory.
+    public let maximumUnrequested: Int
+
+    /// The error once more than ``maximumUnrequested`` items wait.
+    public struct TooManyUnrequested: Error, Hashable, Sendable {}
+
     private func hand(_ r: Result<Item, any Error>) {
-        guard let w = waiter else { return items.append(r) }
+        guard let w = waiter else {
+            guard terminal == nil else { return }
+            if items.count >= maximumUnrequested {
+                terminal = TooManyUnrequested()
+                items = [.failure(TooManyUnrequested())]
+                return
+            }
+            return items.append(r)
+        }
         waiter = nil
         switch r {
         case .success(let i): w.succeed(i)

@@ -88,8 +88,13 @@ public final class TCPListener: Service, Sendable {
                 })
                 guard admitted else {
                     logger.warning("connection limit reached; refusing", metadata: ["client": "\(ip)", "listener": "\(name)"])
+                    // On an implicit-TLS listener the refusal would need a handshake first (work and
+                    // time for a connection we do not want): close at once instead.
+                    if tls != nil {
+                        channel.close(promise: nil)
+                        return loop.makeSucceededVoidFuture()
+                    }
                     return loop.makeCompletedFuture {
-                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                         try channel.pipeline.syncOperations.addHandler(RefusingHandler(text: refusal))
                     }
                 }
@@ -161,6 +166,8 @@ final class RefusingHandler: ChannelInboundHandler, Sendable {
     private func refuse(context: ChannelHandlerContext) {
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in channel.close(promise: nil) }
+        // The refusal is one short line; a peer that does not take it within a second is cut off.
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

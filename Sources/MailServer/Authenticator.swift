@@ -121,12 +121,32 @@ final class Authenticator: Sendable {
 
     private func record(_ key: String) {
         let now = ContinuousClock.now
+        // Only the most recent `limit` failures decide whether a key is throttled.
+        let keep = max(policy.maxFailuresPerIP, policy.maxFailuresPerAccount, 1)
         failures.withLockedValue { table in
             var list = (table[key] ?? []).filter { now - $0 < policy.window }
             list.append(now)
-            if list.count > 1000 { list.removeFirst(list.count - 1000) }
+            if list.count > keep { list.removeFirst(list.count - keep) }
             table[key] = list
-            if table.count > 100_000 { table.removeAll() }  // bound memory under a distributed attack
+            if table.count > Self.capacity { evict(&table, now: now) }
         }
+    }
+
+    /// Most keys (client addresses and account names) remembered at once.
+    static let capacity = 100_000
+
+    /// Bounds memory under a distributed attack without forgetting who is throttled: expired entries
+    /// go first, then entries below their limit (they throttle nobody), and only then — with more than
+    /// `capacity` keys over their limit at once — the entries with the oldest last failure.
+    private func evict(_ table: inout [String: [ContinuousClock.Instant]], now: ContinuousClock.Instant) {
+        let target = Self.capacity * 9 / 10
+        table = table.filter { now - ($0.value.last ?? now) < policy.window }
+        guard table.count > target else { return }
+        table = table.filter { key, list in
+            list.count >= (key.hasPrefix("ip:") ? policy.maxFailuresPerIP : policy.maxFailuresPerAccount)
+        }
+        guard table.count > target else { return }
+        let newest = table.sorted { ($0.value.last ?? now) > ($1.value.last ?? now) }.prefix(target)
+        table = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
     }
 }

@@ -123,8 +123,9 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var smtpPort = 25
         /// Messages delivered at once. Default 20.
         public var concurrency = 20
-        /// Simultaneous deliveries to one destination domain. Default 20.
-        public var destinationConcurrency = 20
+        /// Simultaneous deliveries to one destination domain. Default 10 (half of `concurrency`, so
+        /// that one slow or hostile domain cannot hold every delivery slot).
+        public var destinationConcurrency = 10
         /// Every remote domain goes through this `host:port` (Postfix's relayhost). Default none.
         public var smarthost: String?
         /// Require verified STARTTLS at the smarthost. Default false.
@@ -141,6 +142,17 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var lifetime = 432_000
         /// Send a "delayed" notice after this many seconds; 0 = never. Default 0.
         public var delayWarning = 0
+        /// TCP connect to a next hop, seconds. Default 30 (Postfix `smtp_connect_timeout`).
+        public var connectTimeout = 30
+        /// The 220 greeting, and each reply to EHLO, STARTTLS, AUTH, MAIL, RCPT, RSET, QUIT, seconds.
+        /// Default 300 (RFC 5321 §4.5.3.2).
+        public var commandTimeout = 300
+        /// The 354 reply to DATA, seconds. Default 120.
+        public var dataInitTimeout = 120
+        /// Each 64 KiB block of content the peer must take, seconds. Default 180.
+        public var dataBlockTimeout = 180
+        /// The reply after the end of the content, seconds. Default 600.
+        public var dataDoneTimeout = 600
     }
 
     /// `[[routes]]`: mail for `domain` goes to `via` instead of its MX hosts.
@@ -318,7 +330,14 @@ extension ServerConfiguration {
         if let t = try reader.table(table, "delivery") {
             try reader.checkKeys(t, path: "delivery", allowed: ["smtp_port", "concurrency", "destination_concurrency", "smarthost", "smarthost_require_tls",
                                                                 "smarthost_user", "smarthost_password_file", "retry_initial",
-                                                                "retry_maximum", "lifetime", "delay_warning"])
+                                                                "retry_maximum", "lifetime", "delay_warning", "connect_timeout",
+                                                                "command_timeout", "data_init_timeout", "data_block_timeout",
+                                                                "data_done_timeout"])
+            if let v = try reader.int(t, "connect_timeout", path: "delivery", min: 1) { c.delivery.connectTimeout = v }
+            if let v = try reader.int(t, "command_timeout", path: "delivery", min: 1) { c.delivery.commandTimeout = v }
+            if let v = try reader.int(t, "data_init_timeout", path: "delivery", min: 1) { c.delivery.dataInitTimeout = v }
+            if let v = try reader.int(t, "data_block_timeout", path: "delivery", min: 1) { c.delivery.dataBlockTimeout = v }
+            if let v = try reader.int(t, "data_done_timeout", path: "delivery", min: 1) { c.delivery.dataDoneTimeout = v }
             if let v = try reader.int(t, "smtp_port", path: "delivery", min: 1) { c.delivery.smtpPort = v }
             if let v = try reader.int(t, "concurrency", path: "delivery", min: 1) { c.delivery.concurrency = v }
             if let v = try reader.int(t, "destination_concurrency", path: "delivery", min: 1) { c.delivery.destinationConcurrency = v }

@@ -12,6 +12,7 @@ import NIOPosix
 import NIOSSL
 import POP3Core
 import POP3Server
+import SMTPClient
 import SMTPCore
 import SMTPServer
 import ServiceLifecycle
@@ -207,6 +208,12 @@ public final class SwallowServer: Sendable {
         var d = SMTPDeliveryAgent.Configuration(heloName: c.hostname)
         d.smtpPort = c.delivery.smtpPort
         d.destinationConcurrency = c.delivery.destinationConcurrency
+        d.timeouts.connect = .seconds(Int64(c.delivery.connectTimeout))
+        d.timeouts.greeting = .seconds(Int64(c.delivery.commandTimeout))
+        d.timeouts.command = .seconds(Int64(c.delivery.commandTimeout))
+        d.timeouts.dataInitiation = .seconds(Int64(c.delivery.dataInitTimeout))
+        d.timeouts.dataBlock = .seconds(Int64(c.delivery.dataBlockTimeout))
+        d.timeouts.dataTermination = .seconds(Int64(c.delivery.dataDoneTimeout))
         if let sh = c.delivery.smarthost, let a = ListenAddress.parse(sh) {
             var password: String?
             if let file = c.delivery.smarthostPasswordFile {

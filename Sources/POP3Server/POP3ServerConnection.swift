@@ -1,5 +1,6 @@
 import ListenerSupport
 import Logging
+import MailCore
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -7,7 +8,10 @@ import POP3Core
 
 /// The per-connection POP3 handler: bytes → ``POP3LineParser`` → ``POP3ServerStateMachine`` → `run`.
 /// RETR/TOP stream from disk one chunk at a time, waiting for each write, so memory per session stays
-/// bounded whatever the message size.
+/// bounded whatever the message size; and no command is read or parsed while the channel is not
+/// writable (a client that pipelines commands but does not read the answers cannot grow our memory).
+/// The autologout timer also runs while a command is in progress: a client that stops reading in the
+/// middle of a RETR, or never finishes the TLS handshake, is disconnected after `autologout`.
 final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -32,6 +36,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     private var remoteIP = "?"
     private var busy = false
     private var closed = false
+    private var handshaking = false
     private var readingSASL = false
     private var updating = false
     private var started = false
@@ -72,6 +77,8 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         if !settings.implicitTLS {
             run(machine.connectionEstablished(), context: context)
             context.flush()
+        } else {
+            handshaking = true
         }
         armTimer(context: context)
         context.read()
@@ -84,11 +91,24 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if !busy && !closed { context.read() }
+        readIfIdle(context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            process(context: context)
+            readIfIdle(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func readIfIdle(context: ChannelHandlerContext) {
+        if !busy && !closed && context.channel.isWritable { context.read() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            handshaking = false
             run(machine.tlsEstablished(), context: context)
             if settings.implicitTLS {
                 run(machine.connectionEstablished(), context: context)
@@ -96,7 +116,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             }
             busy = false
             process(context: context)
-            if !busy && !closed { context.read() }
+            readIfIdle(context: context)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -106,7 +126,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         closed = true
         // An UPDATE in flight keeps the lock until its deletions are done (it releases it itself).
         if !updating { releaseMaildrop() }
-        logger.info("disconnect", metadata: ["user": "\(user ?? "-")", "retrieved": "\(retrievedCount)", "deleted": "\(deletedCount)"])
+        logger.info("disconnect", metadata: ["user": "\(user?.logEscaped() ?? "-")", "retrieved": "\(retrievedCount)", "deleted": "\(deletedCount)"])
         context.fireChannelInactive()
     }
 
@@ -135,6 +155,11 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
 
     private func process(context: ChannelHandlerContext) {
         while !busy && !closed {
+            guard context.channel.isWritable else {
+                // Wait for the client to take what is written (channelWritabilityChanged resumes).
+                context.flush()
+                return
+            }
             guard let item = parser.next() else {
                 context.flush()
                 return
@@ -188,10 +213,10 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             after(context, { await delegate.authenticate(user: user, password: password, remoteIP: ip) }) { handler, context, ok in
                 if ok {
                     handler.user = user
-                    handler.logger[metadataKey: "user"] = "\(user)"
+                    handler.logger[metadataKey: "user"] = "\(user.logEscaped())"
                     handler.run(handler.machine.authenticationSucceeded(), context: context)
                 } else {
-                    handler.logger.notice("authentication failed", metadata: ["login": "\(user)"])
+                    handler.logger.notice("authentication failed", metadata: ["login": "\(user.logEscaped())"])
                     handler.run(handler.machine.authenticationFailed(), context: context)
                 }
             }
@@ -265,7 +290,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             then(handler, context, value)
             handler.armTimer(context: context)
             handler.process(context: context)
-            if !handler.busy && !handler.closed { context.read() }
+            handler.readIfIdle(context: context)
         }
     }
 
@@ -295,7 +320,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
                     guard !handler.closed else { return }
                     handler.armTimer(context: context)
                     handler.process(context: context)
-                    if !handler.busy && !handler.closed { context.read() }
+                    handler.readIfIdle(context: context)
                 }
             }
             return
@@ -338,6 +363,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
                 let advanced = encoder
                 context.writeAndFlush(handler.wrapOutboundOut(out)).whenComplete { _ in
                     let (handler, context) = bound.value
+                    handler.armTimer(context: context)  // the client is reading: not idle
                     handler.pump(reader: reader, encoder: advanced, index: index, isTop: isTop, context: context)
                 }
             case .success(nil):
@@ -351,7 +377,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
                 handler.busy = false
                 handler.armTimer(context: context)
                 handler.process(context: context)
-                if !handler.busy && !handler.closed { context.read() }
+                handler.readIfIdle(context: context)
             case .failure(let error):
                 // The +OK is already out: the only honest thing left is to drop the connection.
                 handler.logger.error("reading message \(index + 1) failed mid-stream: \(error)")
@@ -378,6 +404,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             parser.discardBufferedBytes()
         }
         busy = true
+        handshaking = true
         context.read()
     }
 
@@ -387,7 +414,16 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: settings.autologout) {
             let (handler, context) = bound.value
-            guard !handler.closed, !handler.busy else { return }
+            guard !handler.closed else { return }
+            if handler.busy || handler.handshaking {
+                // No progress for the whole period: a TLS handshake that does not finish, or a client
+                // that stopped reading a RETR. Nothing useful can be said; close (an UPDATE in flight
+                // still completes and releases the maildrop).
+                handler.logger.notice(handler.handshaking ? "autologout during the TLS handshake" : "autologout while the client does not read")
+                handler.closed = true
+                context.close(promise: nil)
+                return
+            }
             handler.logger.notice("autologout")
             handler.run(handler.machine.timeoutFired(), context: context)
         }
@@ -401,6 +437,8 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             channel.close(promise: nil)
         }
+        // A client that does not take the last response does not keep the connection open.
+        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
     private func releaseMaildrop() {

@@ -306,11 +306,29 @@ public final class SMTPClient: Sendable {
 
     // MARK: I/O
 
+    /// Writes in blocks of 64 KiB, each of which must leave within `timeouts.dataBlock` (RFC 5321
+    /// §4.5.3.2.5: a server that stops reading does not hold the delivery forever); on that timeout the
+    /// connection is closed.
     private func write(_ bytes: ByteBuffer) async throws(SMTPClientError) {
-        do {
-            try await channel.writeAndFlush(bytes)
-        } catch {
-            throw SMTPClientError(kind: .connectionClosed, isPermanent: false)
+        var rest = bytes
+        let channel = self.channel
+        let limit = configuration.timeouts.dataBlock
+        while rest.readableBytes > 0 {
+            let block = rest.readSlice(length: min(rest.readableBytes, 1 << 16))!
+            let timedOut = NIOLockedValueBox(false)
+            do {
+                try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                    let written = channel.writeAndFlush(block)
+                    let timer = channel.eventLoop.scheduleTask(in: limit) {
+                        timedOut.withLockedValue { $0 = true }
+                        channel.close(promise: nil)
+                    }
+                    written.whenComplete { _ in timer.cancel() }
+                    return written
+                }.get()
+            } catch {
+                throw SMTPClientError(kind: timedOut.withLockedValue { $0 } ? .timeout : .connectionClosed, isPermanent: false)
+            }
         }
     }
 

@@ -46,6 +46,8 @@ public struct SMTPClientConfiguration: Sendable {
         public var dataInitiation: TimeAmount = .minutes(2)
         /// Final reply after the content (10 minutes).
         public var dataTermination: TimeAmount = .minutes(10)
+        /// Each 64 KiB block written must be taken by the server within this time (3 minutes).
+        public var dataBlock: TimeAmount = .minutes(3)
         public init() {}
     }
 

@@ -12,7 +12,9 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private var parser = SMTPReplyParser()
-    private let replies = ResponseQueue<SMTPReply>()
+    /// Pipelined commands are answered before they are read (at most one reply per recipient plus a
+    /// few); far more unread replies than that is a flood.
+    private let replies = ResponseQueue<SMTPReply>(maximumUnrequested: 20_000)
     private var tlsPromise: EventLoopPromise<Void>?
     private var context: ChannelHandlerContext?
 
@@ -23,7 +25,13 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         parser.append(unwrapInboundIn(data))
         while let next = parser.next() {
             switch next {
-            case .success(let reply): replies.deliver(reply)
+            case .success(let reply):
+                guard replies.count < replies.maximumUnrequested else {
+                    fail(SMTPClientError(kind: .malformedReply, isPermanent: false))
+                    context.close(promise: nil)
+                    return
+                }
+                replies.deliver(reply)
             case .failure:
                 fail(SMTPClientError(kind: .malformedReply, isPermanent: false))
                 context.close(promise: nil)

@@ -10,7 +10,9 @@ import SMTPCore
 /// ``run(_:context:)``. It owns no protocol decisions; it performs the machine's actions.
 ///
 /// Reads are explicit (`autoRead` off): while an action is in flight (recipient check, spill to disk,
-/// commit) nothing more is read, so a fast client cannot make us buffer without bound.
+/// commit) nothing more is read, so a fast client cannot make us buffer without bound. Nor is anything
+/// read or parsed while the channel is not writable (more than its high watermark of replies waits for
+/// a peer that does not read): pipelining cheap commands with long answers cannot grow our memory.
 final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler, DrainableConnection {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -36,6 +38,8 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
 
     private var busy = false
     private var closed = false
+    /// A TLS handshake is under way (STARTTLS, or implicit TLS before the greeting).
+    private var handshaking = false
     private var sink: (any SMTPMessageSink)?
     private var saslExchange: (any SMTPSASLExchange)?
     private var content = ByteBuffer()
@@ -88,6 +92,8 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         if !settings.implicitTLS {
             run(machine.connectionEstablished(), context: context)
             context.flush()
+        } else {
+            handshaking = true
         }
         armTimer(context: context)
         context.read()
@@ -108,6 +114,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
             let name = version.map(Self.name(of:)) ?? "TLS"
             tlsVersion = name
+            handshaking = false
             logger.debug("TLS established", metadata: ["tls": "\(name)"])
             run(machine.tlsEstablished(TLSFacts(version: name)), context: context)
             if settings.implicitTLS {
@@ -118,6 +125,14 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             process(context: context)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            process(context: context)
+            requestMoreIfIdle(context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -162,6 +177,11 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
 
     private func process(context: ChannelHandlerContext) {
         while !busy && !closed {
+            guard context.channel.isWritable else {
+                // Wait for the peer to take our replies (channelWritabilityChanged resumes).
+                context.flush()
+                return
+            }
             guard let item = parser.next() else {
                 context.flush()
                 return
@@ -190,7 +210,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func requestMoreIfIdle(context: ChannelHandlerContext) {
-        if !busy && !closed { context.read() }
+        if !busy && !closed && context.channel.isWritable { context.read() }
     }
 
     /// The only place that writes, closes, upgrades to TLS or calls out to the delegate.
@@ -402,6 +422,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             parser.discardBufferedBytes()
         }
         busy = true  // until the handshake completes
+        handshaking = true
         context.read()
     }
 
@@ -413,6 +434,11 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         timer = context.eventLoop.scheduleTask(in: delay) {
             let (handler, context) = bound.value
             guard !handler.closed else { return }
+            if handler.handshaking {
+                // Nothing can be said in plaintext now, and TLS is not up: just close.
+                handler.logger.notice("timeout during the TLS handshake")
+                return handler.closeNow(context: context)
+            }
             handler.logger.notice("timeout")
             handler.run(handler.machine.timeoutFired(), context: context)
             context.flush()
@@ -427,7 +453,12 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
         let channel = context.channel
         promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        // A peer that does not take the last reply does not keep the connection open.
+        context.eventLoop.scheduleTask(in: Self.closeDeadline) { channel.close(promise: nil) }
     }
+
+    /// How long the last reply may take to leave before the connection is closed anyway.
+    static let closeDeadline = TimeAmount.seconds(10)
 
     private func closeNow(context: ChannelHandlerContext) {
         if !closed {

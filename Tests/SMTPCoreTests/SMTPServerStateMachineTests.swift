@@ -818,6 +818,18 @@ struct SMTPServerAuthenticatedSessionTests {
         #expect(m.sessionFacts.authenticatedAs == nil)
     }
 
+    @Test("an unreadable SASL response (too long) ends the exchange: the next command is a command again")
+    func overlongResponseEndsTheExchange() {
+        var m = submission()
+        #expect(m.commandReceived(.auth("SCRAM-SHA-256")) == send(334, nil, "", then: .readSASLResponse))
+        #expect(m.invalidCommandReceived(.lineTooLong) == send(500, .init(5, 5, 6), "Line too long"))
+        #expect(m.commandReceived(.noop) == send(250, .init(2, 0, 0), "Ok"))
+        #expect(m.commandReceived(.auth("PLAIN")) == send(334, nil, "", then: .readSASLResponse))
+        #expect(m.invalidCommandReceived(.lineTooLong) == send(500, .init(5, 5, 6), "Line too long"))
+        #expect(m.commandReceived(.mail(.mailbox(EmailAddress(localPart: "alice", domain: "example.test")), []))
+                == send(530, .init(5, 7, 0), "Authentication required"))
+    }
+
     @Test("a non-empty answer to the final 334 fails the exchange")
     func finalAcknowledgementMustBeEmpty() {
         var m = submission()

@@ -231,6 +231,11 @@ public struct SMTPServerStateMachine: Sendable {
     /// A command line did not parse.
     public mutating func invalidCommandReceived(_ problem: SMTPCommandError) -> Action {
         if case .closed = state { return .none }
+        // A SASL response that cannot be read (too long, bad bytes) ends the exchange (RFC 4954 §4:
+        // the server rejects the AUTH command); the session is back where it was before AUTH.
+        if case .authenticating(let step) = state {
+            if case .verifying = step {} else { state = .ready }
+        }
         switch problem {
         case .unknownCommand:
             return error(500, .init(5, 5, 2), "Command unrecognized")
