@@ -207,6 +207,9 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var maxMessageSize = 26_214_400
         /// Most recipients per message. Default 100.
         public var maxRecipients = 100
+        /// A message already carrying this many `Received:` fields is refused (`554 5.4.6`, a mail
+        /// loop). Default 50 (Postfix `hopcount_limit`).
+        public var maxHops = 50
     }
 
     /// `[log]`
@@ -385,7 +388,8 @@ extension ServerConfiguration {
             }
         }
         if let t = try reader.table(table, "limits") {
-            try reader.checkKeys(t, path: "limits", allowed: ["max_message_size", "max_recipients"])
+            try reader.checkKeys(t, path: "limits", allowed: ["max_message_size", "max_recipients", "max_hops"])
+            if let v = try reader.int(t, "max_hops", path: "limits", min: 1) { c.limits.maxHops = v }
             if let v = try reader.int(t, "max_message_size", path: "limits", min: 1024) { c.limits.maxMessageSize = v }
             if let v = try reader.int(t, "max_recipients", path: "limits", min: 1) { c.limits.maxRecipients = v }
         }

@@ -122,7 +122,8 @@ public final class SwallowServer: Sendable {
                             authenticator: authenticator,
                             submission: SubmissionPolicy(maxMessagesPerHour: c.submission.maxMessagesPerHour,
                                                          maxRecipientsPerMessage: c.submission.maxRecipientsPerMessage,
-                                                         receivedShowsUser: c.submission.receivedHeaderUser))
+                                                         receivedShowsUser: c.submission.receivedHeaderUser),
+                            maxHops: c.limits.maxHops)
         let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
         var runnerConfiguration = QueueRunner.Configuration(
             hostname: c.hostname, concurrency: c.delivery.concurrency,

@@ -431,3 +431,28 @@ struct ContentCheckerTests {
         #expect(check(pieces.joined().map { String($0) }.flatMap { $0 == "\r\n" ? ["\r", "\n"] : [$0] }) == expected)
     }
 }
+
+@Suite("HopCounter: Received: fields of the header section")
+struct HopCounterTests {
+    private func count(_ text: String, splits: [Int] = []) -> Int {
+        var counter = HopCounter()
+        let bytes = Array(text.utf8)
+        var start = 0
+        for cut in splits + [bytes.count] where cut >= start {
+            bytes[start..<cut].withUnsafeBytes { counter.feed($0) }
+            start = cut
+        }
+        return counter.hops
+    }
+
+    @Test("counts Received: at line starts in the header only, any case, across every split")
+    func counts() {
+        let message = "Received: from a\r\nRECEIVED: from b\r\n\tby c\r\nX-Received: no\r\nSubject: Received: no\r\nreceived:x\r\n\r\nReceived: in the body\r\n"
+        #expect(count(message) == 3)
+        for cut in 0...message.utf8.count { #expect(count(message, splits: [cut]) == 3) }
+        #expect(count("Received: a\n\nReceived: b\n") == 1)          // LF line ends
+        #expect(count("Subject: x\r\n\r\n") == 0)
+        #expect(count("\r\nReceived: body only\r\n") == 0)            // no header section at all
+        #expect(count("Receive: a\r\nReceived a\r\n\r\n") == 0)
+    }
+}

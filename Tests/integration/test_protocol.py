@@ -584,3 +584,27 @@ def test_large_message_with_dot_lines_intact(server):
     assert hashlib.sha256(stored_body).hexdigest() == hashlib.sha256(body.encode()).hexdigest(), (
         len(stored_body), len(body)
     )
+
+
+@pytest.mark.parametrize("hops,accepted", [(49, True), (50, False)])
+def test_mail_loop_is_refused_at_the_hop_limit(server, hops, accepted):
+    received = "".join(f"Received: from hop{i}.example.net by hop{i + 1}.example.net; Sun, 22 Nov 2026 07:00:{i % 60:02d} +0000\r\n"
+                       for i in range(hops))
+    with server.raw() as s:
+        s.greet()
+        s.send("MAIL FROM:<loop@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+        s.expect(250)
+        s.expect(250)
+        s.expect(354)
+        s.send(received + "Subject: around and around\r\n\r\nbody\r\n.\r\n")
+        if accepted:
+            s.expect(250)
+        else:
+            s.expect(554, "5.4.6")
+        s.cmd("NOOP", 250)
+    messages = server.maildir_messages("bob@example.test")
+    assert len(messages) == (1 if accepted else 0)
+    if accepted:
+        assert len(messages[0].get_all("Received")) == hops + 1
+    else:
+        assert "too many hops" in server.log_text()
