@@ -39,7 +39,8 @@ public final class MaildirMaildrop: @unchecked Sendable {
         for sub in ["new", "cur"] {
             for name in try Self.names(in: "\(path)/\(sub)") {
                 let base = Self.prefix(of: name, before: UInt8(ascii: ":"))
-                let size = try Self.virtualSize(name: base, file: "\(path)/\(sub)/\(name)")
+                // Not a regular file, vanished meanwhile, or unreadable: not a message of this snapshot.
+                guard let size = try? Self.virtualSize(name: base, file: "\(path)/\(sub)/\(name)") else { continue }
                 let unique = Self.prefix(of: base, before: UInt8(ascii: ","))
                 list.append((Self.orderKey(base), Entry(subdirectory: sub, name: name, base: base, size: size, uid: Self.uid(for: unique))))
             }
@@ -62,8 +63,13 @@ public final class MaildirMaildrop: @unchecked Sendable {
         defer { closedir(d) }
         var out: [String] = []
         while let e = readdir(d) {
+            // Regular files only (links, FIFOs, devices, directories are not messages); a file system
+            // that does not report types (DT_UNKNOWN) gets an lstat.
+            let type = e.pointee.d_type
+            guard type == UInt8(DT_REG) || type == UInt8(DT_UNKNOWN) else { continue }
             let name = directoryEntryName(e)
             if name.hasPrefix(".") { continue }
+            if type == UInt8(DT_UNKNOWN) && !isRegularFile("\(dir)/\(name)") { continue }
             out.append(name)
         }
         return out
@@ -107,6 +113,12 @@ public final class MaildirMaildrop: @unchecked Sendable {
     }
 
     /// `W=` from the name, else counted from the file.
+    /// `true` for a regular file (not a link, FIFO, device or directory).
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
     static func virtualSize(name: String, file: String) throws -> Int {
         let u = Array(name.utf8)
         var i = 0
@@ -119,7 +131,7 @@ public final class MaildirMaildrop: @unchecked Sendable {
             }
             i += 1
         }
-        let fd = try POSIX.open(file, O_RDONLY)
+        let fd = try POSIX.openMessage(file)
         defer { POSIX.close(fd) }
         var size = 0
         var previousCR = false
@@ -175,8 +187,8 @@ public final class MaildirMaildrop: @unchecked Sendable {
 
     public func open(_ index: Int) throws -> Int32 {
         let e = entries[index]
-        if let fd = try? POSIX.open("\(path)/\(e.subdirectory)/\(e.name)", O_RDONLY) { return fd }
-        if let m = moved(e) { return try POSIX.open("\(path)/\(m.subdirectory)/\(m.name)", O_RDONLY) }
+        if let fd = try? POSIX.openMessage("\(path)/\(e.subdirectory)/\(e.name)") { return fd }
+        if let m = moved(e) { return try POSIX.openMessage("\(path)/\(m.subdirectory)/\(m.name)") }
         throw StoreError("open", "\(path)/\(e.subdirectory)/\(e.name)", code: ENOENT)
     }
 

@@ -40,6 +40,19 @@ enum POSIX {
         }
     }
 
+    /// Opens a message file for reading: never through a symbolic link (a user who can write into the
+    /// Maildir must not make the server read another file), never blocking (a FIFO planted there would
+    /// hang the reader), and only a regular file.
+    static func openMessage(_ path: String) throws -> Int32 {
+        let fd = try open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw StoreError("open", path, code: EINVAL)
+        }
+        return fd
+    }
+
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0
         while offset < bytes.count {

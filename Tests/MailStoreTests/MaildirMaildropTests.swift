@@ -37,6 +37,26 @@ import Testing
         return String(decoding: out, as: UTF8.self)
     }
 
+    @Test("links, FIFOs and directories in new/ and cur/ are not messages; a message swapped for a link is not read")
+    func onlyRegularFilesAreMessages() throws {
+        try write("cur", "1700000001.M1P1.host,S=6,W=7:2,S", "real\n")
+        let secret = root + "/../maildrop-secret-\(UUID().uuidString)"
+        try Data("not yours\n".utf8).write(to: URL(fileURLWithPath: secret))
+        defer { unlink(secret) }
+        #expect(symlink(secret, "\(root)/cur/1700000002.M2P1.host:2,S") == 0)
+        #expect(symlink(secret, "\(root)/new/1700000003.M3P1.host,S=10,W=11") == 0)
+        #expect(mkfifo("\(root)/new/1700000004.M4P1.host", 0o600) == 0)
+        #expect(mkfifo("\(root)/new/1700000005.M5P1.host,S=10,W=11", 0o600) == 0)
+        try FileManager.default.createDirectory(atPath: "\(root)/cur/1700000006.M6P1.host", withIntermediateDirectories: false)
+        let drop = try MaildirMaildrop(path: root)
+        #expect(drop.entries.map(\.name) == ["1700000001.M1P1.host,S=6,W=7:2,S"])
+        #expect(try read(drop, 0) == "real\n")
+        // Swapped for a link to another file after the snapshot: refused, not followed.
+        unlink("\(root)/cur/1700000001.M1P1.host,S=6,W=7:2,S")
+        #expect(symlink(secret, "\(root)/cur/1700000001.M1P1.host,S=6,W=7:2,S") == 0)
+        #expect(throws: (any Error).self) { try drop.open(0) }
+    }
+
     @Test func missingMaildirIsEmpty() throws {
         let drop = try MaildirMaildrop(path: root + "/does-not-exist")
         #expect(drop.entries.isEmpty)
