@@ -90,12 +90,8 @@ public final class TCPListener: Service, Sendable {
                     logger.warning("connection limit reached; refusing", metadata: ["client": "\(ip)", "listener": "\(name)"])
                     // On an implicit-TLS listener the refusal would need a handshake first (work and
                     // time for a connection we do not want): close at once instead.
-                    if tls != nil {
-                        channel.close(promise: nil)
-                        return loop.makeSucceededVoidFuture()
-                    }
                     return loop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(RefusingHandler(text: refusal))
+                        try channel.pipeline.syncOperations.addHandler(RefusingHandler(text: tls == nil ? refusal : nil))
                     }
                 }
                 channel.closeFuture.whenComplete { _ in registry.remove(channel) }
@@ -147,13 +143,14 @@ public final class TCPListener: Service, Sendable {
     }
 }
 
-/// Answers a connection over the limits with one line and closes it.
+/// Answers a connection over the limits with one line and closes it (or just closes it when `text` is
+/// nil: on an implicit-TLS listener the line would need a handshake first).
 final class RefusingHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    let text: String
+    let text: String?
 
-    init(text: String) { self.text = text }
+    init(text: String?) { self.text = text }
 
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { refuse(context: context) }
@@ -165,6 +162,7 @@ final class RefusingHandler: ChannelInboundHandler, Sendable {
 
     private func refuse(context: ChannelHandlerContext) {
         let channel = context.channel
+        guard let text else { return context.close(promise: nil) }
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in channel.close(promise: nil) }
         // The refusal is one short line; a peer that does not take it within a second is cut off.
         context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }

@@ -73,11 +73,12 @@ public struct QueueEnvelope: Hashable, Sendable {
             for u in s.unicodeScalars { out.append(u == "\n" || u == "\r" ? " " : u) }
             return String(out)
         }
-        var out = "swallow-envelope 1\nid \(id)\nsender \(clean(sender))\ncreated \(created)\nattempts \(attempts)\n"
+        // Version 2: recipient addresses are escaped (a quoted local part may hold spaces).
+        var out = "swallow-envelope 2\nid \(id)\nsender \(clean(sender))\ncreated \(created)\nattempts \(attempts)\n"
         out += "next \(nextAttempt)\ndelay-notified \(delayNotified ? 1 : 0)\n"
         if let e = lastError { out += "last-error \(clean(e))\n" }
         for r in recipients {
-            out += "rcpt \(r.state.rawValue) \(r.status ?? "-") \(clean(r.address))"
+            out += "rcpt \(r.state.rawValue) \(r.status ?? "-") \(Self.escape(r.address))"
             if let l = r.lastResponse { out += " \(clean(l))" }
             out += "\n"
         }
@@ -88,7 +89,8 @@ public struct QueueEnvelope: Hashable, Sendable {
     /// Parses the text form; `nil` when it is not a complete, valid envelope.
     public static func decode(_ text: String) -> QueueEnvelope? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.first == "swallow-envelope 1", lines.contains("end") else { return nil }
+        guard lines.first == "swallow-envelope 1" || lines.first == "swallow-envelope 2", lines.contains("end") else { return nil }
+        let escapedAddresses = lines.first == "swallow-envelope 2"
         var env = QueueEnvelope(id: "", sender: "", recipients: [], created: 0)
         var sawID = false, sawSender = false
         for line in lines.dropFirst() {
@@ -111,7 +113,8 @@ public struct QueueEnvelope: Hashable, Sendable {
             case "rcpt":
                 let parts = value.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
                 guard parts.count >= 3, let state = Recipient.State(rawValue: String(parts[0])) else { return nil }
-                env.recipients.append(Recipient(address: String(parts[2]), state: state,
+                guard let address = escapedAddresses ? unescape(parts[2]) : String(parts[2]) else { return nil }
+                env.recipients.append(Recipient(address: address, state: state,
                                                 lastResponse: parts.count == 4 ? String(parts[3]) : nil,
                                                 status: parts[1] == "-" ? nil : String(parts[1])))
             default: continue  // a newer field: ignore
@@ -120,6 +123,34 @@ public struct QueueEnvelope: Hashable, Sendable {
         guard sawID, sawSender, !env.id.isEmpty, !env.recipients.isEmpty,
               QueueEnvelope.isValidID(env.id) else { return nil }
         return env
+    }
+
+    /// `%`, space, CR and LF as `%XX`: the address is one space-separated field.
+    static func escape(_ address: String) -> String {
+        var out = ""
+        for u in address.unicodeScalars {
+            switch u {
+            case "%": out += "%25"
+            case " ": out += "%20"
+            case "\r": out += "%0D"
+            case "\n": out += "%0A"
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ field: Substring) -> String? {
+        guard field.contains("%") else { return String(field) }
+        var bytes: [UInt8] = []
+        var u = Array(field.utf8)[...]
+        while let b = u.popFirst() {
+            guard b == UInt8(ascii: "%") else { bytes.append(b); continue }
+            guard u.count >= 2, let v = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(v)
+            u = u.dropFirst(2)
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// Queue IDs are file names: letters and digits only.

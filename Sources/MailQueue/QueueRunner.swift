@@ -239,18 +239,18 @@ public final class QueueRunner: Service, Sendable {
             case .delivered(let reply):
                 env.recipients[i].state = .delivered
                 env.recipients[i].lastResponse = reply
-                logger.info("delivered", metadata: ["id": "\(id)", "to": "\(r.address)", "reply": "\(reply)"])
+                logger.info("delivered", metadata: ["id": "\(id)", "to": "\(r.address.logEscaped())", "reply": "\(reply.logEscaped())"])
             case .failed(let status, let diagnostic, let mta):
                 env.recipients[i].state = .failed
                 env.recipients[i].status = status
                 env.recipients[i].lastResponse = diagnostic
                 failedNow.append(.init(address: r.address, action: "failed", status: status, diagnostic: diagnostic, remoteMTA: mta))
-                logger.notice("bounced", metadata: ["id": "\(id)", "to": "\(r.address)", "reply": "\(diagnostic)"])
+                logger.notice("bounced", metadata: ["id": "\(id)", "to": "\(r.address.logEscaped())", "reply": "\(diagnostic.logEscaped())"])
             case .deferred(let status, let diagnostic):
                 env.recipients[i].status = status
                 env.recipients[i].lastResponse = diagnostic
                 env.lastError = diagnostic
-                logger.info("deferred", metadata: ["id": "\(id)", "to": "\(r.address)", "reply": "\(diagnostic)"])
+                logger.info("deferred", metadata: ["id": "\(id)", "to": "\(r.address.logEscaped())", "reply": "\(diagnostic.logEscaped())"])
             }
         }
         if !env.pending.isEmpty {
@@ -306,7 +306,7 @@ public final class QueueRunner: Service, Sendable {
         let boundary = "\(env.id).\(now)/\(configuration.hostname)"
         do {
             let newID = try inject("", [env.sender], dsn.render(now: now, boundary: boundary))
-            logger.info("sender notified", metadata: ["id": "\(env.id)", "dsn": "\(newID)", "to": "\(env.sender)"])
+            logger.info("sender notified", metadata: ["id": "\(env.id)", "dsn": "\(newID)", "to": "\(env.sender.logEscaped())"])
         } catch {
             logger.error("cannot queue a delivery status notification: \(error)", metadata: ["id": "\(env.id)"])
         }

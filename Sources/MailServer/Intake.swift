@@ -146,11 +146,11 @@ final class Intake: SMTPServerDelegate {
             case .mailboxes(let found):
                 for k in found where !keys.contains(k) { keys.append(k) }
             case .notLocal:
-                let text = "\(address.localPart)@\(address.domain)"
+                let text = address.description  // SMTP path form: a local part with spaces stays quoted
                 if !remote.contains(text) { remote.append(text) }
             case .unknown:
                 // Removed between RCPT and the end of data: keep it safe in postmaster's box.
-                logger.warning("recipient vanished before delivery; delivering to postmaster", metadata: ["rcpt": "\(address)"])
+                logger.warning("recipient vanished before delivery; delivering to postmaster", metadata: ["rcpt": "\(address.description.logEscaped())"])
                 let pm = "postmaster@\(firstDomain)"
                 if !keys.contains(pm) { keys.append(pm) }
             }
@@ -229,7 +229,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         if hopCount >= intake.maxHops {
             await abort()
             intake.logger.notice("refused: too many hops", metadata: [
-                "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath)", "received": "\(hopCount)"])
+                "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())", "received": "\(hopCount)"])
             throw SMTPRejection(SMTPReply(code: 554, .init(5, 4, 6), "Too many hops (\(hopCount) Received: fields): mail loop?"))
         }
         if let user = submittedBy {
@@ -250,7 +250,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         let headers = intake.traceHeaders(queueID: id, envelope: envelope, connection: connection) + submitted
         let spool = lock.withLock { self.spool }
         let bytes = last
-        let sender = envelope.reversePath.address.map { "\($0.localPart)@\($0.domain)" } ?? ""
+        let sender = envelope.reversePath.address?.description ?? ""
         var size = 0
         do {
             size = try await intake.threadPool.runIfActive {
@@ -279,9 +279,9 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         }
         if let user = submittedBy { intake.rateLimiter.record(user) }
         intake.logger.info("accepted", metadata: [
-            "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath)",
+            "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())",
             "user": "\(submittedBy ?? "-")",
-            "to": "\(envelope.recipients.map(\.description).joined(separator: ","))",
+            "to": "\(envelope.recipients.map(\.description).joined(separator: ",").logEscaped(limit: 4096))",
             "mailboxes": "\(local.count)", "queued": "\(remote.count)", "size": "\(size)",
             "tls": "\(connection.session.tls?.version ?? "no")",
         ])
@@ -305,7 +305,7 @@ extension Intake {
         if capture.overflowed {
             throw SMTPRejection(SMTPReply(code: 552, .init(5, 3, 4), "Message header section too large (limit \(submission.maxHeaderBytes) octets)"))
         }
-        let sender = envelope.reversePath.address.map { "\($0.localPart)@\($0.domain)" }
+        let sender = envelope.reversePath.address?.description
         let fixed = SubmissionHeaders(header: capture.header, envelopeSender: sender,
                                       messageID: "\(id.rawValue).\(UInt32.random(in: 0...UInt32.max))@\(hostname)",
                                       date: MessageDate.now())

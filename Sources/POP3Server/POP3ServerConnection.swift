@@ -86,7 +86,8 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         parser.append(unwrapInboundIn(data))
-        armTimer(context: context)
+        // Only a whole command line restarts the autologout timer (see process): a client dribbling
+        // one byte at a time does not keep its connection.
         process(context: context)
     }
 
@@ -154,6 +155,8 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     }
 
     private func process(context: ChannelHandlerContext) {
+        var handled = false
+        defer { if handled && !closed { armTimer(context: context) } }
         while !busy && !closed {
             guard context.channel.isWritable else {
                 // Wait for the client to take what is written (channelWritabilityChanged resumes).
@@ -164,6 +167,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
                 context.flush()
                 return
             }
+            handled = true
             let action: POP3ServerStateMachine.Action
             switch item {
             case .lineTooLong:

@@ -101,7 +101,9 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         parser.append(unwrapInboundIn(data))
-        armTimer(context: context)
+        // Content arriving is progress; in command mode only a whole command is (a client dribbling
+        // a line one byte at a time does not keep its connection: slowloris).
+        if machine.isReceivingContent { armTimer(context: context) }
         process(context: context)
     }
 
@@ -176,6 +178,8 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     // MARK: The loop
 
     private func process(context: ChannelHandlerContext) {
+        var handled = false
+        defer { if handled && !closed { armTimer(context: context) } }
         while !busy && !closed {
             guard context.channel.isWritable else {
                 // Wait for the peer to take our replies (channelWritabilityChanged resumes).
@@ -186,6 +190,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
                 context.flush()
                 return
             }
+            handled = true
             let action: SMTPServerStateMachine.Action
             switch item {
             case .command(let command):

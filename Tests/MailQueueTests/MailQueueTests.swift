@@ -71,6 +71,19 @@ final class Injected: Sendable {
         #expect(QueueEnvelope.decode(QueueEnvelope(id: "X1", sender: "", recipients: ["b@y"], created: 1).encoded())?.sender == "")
     }
 
+    @Test("recipients with spaces and percent signs (quoted local parts) survive; version 1 files still read")
+    func envelopeAddressesWithSpaces() {
+        var e = QueueEnvelope(id: "Q7", sender: "a@x.test", recipients: ["\"john smith\"@y.test", "\"100% \\\" x\"@y.test", "plain+tag@y.test"], created: 10)
+        e.recipients[0].lastResponse = "451 4.3.0 try later"
+        let text = e.encoded()
+        #expect(text.contains("rcpt pending - \"john%20smith\"@y.test 451 4.3.0 try later\n"))
+        #expect(QueueEnvelope.decode(text) == e)
+        let v1 = "swallow-envelope 1\nid Q8\nsender a@x.test\ncreated 1\nattempts 0\nnext 1\ndelay-notified 0\nrcpt pending - b%c@y.test 451 later\nend\n"
+        #expect(QueueEnvelope.decode(v1)?.recipients.first?.address == "b%c@y.test")
+        #expect(QueueEnvelope.decode(v1)?.recipients.first?.lastResponse == "451 later")
+        #expect(QueueEnvelope.decode(text.replacingOccurrences(of: "john%20smith", with: "john%2")) == nil)
+    }
+
     @Test func retryPolicy() {
         let p = RetryPolicy(initialDelay: 300, maximumDelay: 3600, lifetime: 86400, delayWarning: 7200)
         #expect((1...6).map { p.delay(afterAttempts: $0) } == [300, 600, 1200, 2400, 3600, 3600])

@@ -137,6 +137,8 @@ def test_over_limit_connections_on_implicit_tls_are_closed_at_once(make_server):
     server = make_server(smtp_extra={"max_connections_per_ip": 2},
                          submissions={"listen": [f"127.0.0.1:{ports['submissions']}"]},
                          pop3s={"listen": [f"127.0.0.1:{ports['pop3s']}"]})
+    # The readiness probe of the fixture counts against the SMTP listeners' limit until it is gone.
+    wait_for(lambda: "disconnect" in server.log_text(), what="the readiness probe gone")
     for port in ports.values():
         held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
         time.sleep(0.3)
