@@ -97,6 +97,10 @@ public final class QueueRunner: Service, Sendable {
     private let woken = Mutex(false)
     /// IDs in delivery (`run()`), and whether a slot freed up since the loop last looked.
     private let inFlight = Mutex(Set<String>())
+    /// Outcomes that could not be written (disk full): the envelope as it should be on disk. The entry
+    /// itself went back to `deferred/` by a rename (which needs no space); this copy is used instead of
+    /// the stale one on disk, and its next-attempt time is honoured, until a write succeeds.
+    private let unrecorded = Mutex([String: QueueEnvelope]())
     private let slotFreed = Mutex(false)
 
     public init(spool: Spool, agent: any DeliveryAgent, configuration: Configuration, clock: any QueueClock = SystemQueueClock(),
@@ -178,8 +182,9 @@ public final class QueueRunner: Service, Sendable {
     func dueWork() -> [(String, Spool.State)] {
         let now = clock.now()
         var work: [(String, Spool.State)] = spool.ids(.incoming).map { ($0, .incoming) }
+        let pendingRecords = unrecorded.withLock { $0 }
         for id in spool.ids(.deferred) {
-            if let env = spool.envelope(id, .deferred), env.nextAttempt <= now { work.append((id, .deferred)) }
+            if let env = pendingRecords[id] ?? spool.envelope(id, .deferred), env.nextAttempt <= now { work.append((id, .deferred)) }
         }
         return work
     }
@@ -226,7 +231,9 @@ public final class QueueRunner: Service, Sendable {
             }
             return env
         }
-        guard var env = taken else { return false }
+        // An outcome of an earlier attempt that could not be written wins over the stale file.
+        guard let onDisk = taken else { return false }
+        var env = unrecorded.withLock { $0[id] } ?? onDisk
         let pending = env.pending.map(\.address)
         let outcomes = await agent.deliver(QueuedMessage(id: id, sender: env.sender, recipients: pending,
                                                          messagePath: spool.messagePath(id, .active)))
@@ -286,9 +293,21 @@ public final class QueueRunner: Service, Sendable {
             do {
                 try spool.write(finalEnvelope, .active)
                 try spool.move(id, from: .active, to: .deferred)
+                unrecorded.withLock { _ = $0.removeValue(forKey: id) }
             } catch {
-                logger.error("cannot record the outcome; the message stays in active/ and is retried at restart: \(error)",
-                             metadata: ["id": "\(id)"])
+                // Most likely the disk is full: keep the outcome in memory and put the entry back in
+                // deferred/ by a rename. It is retried at its time and recorded once space returns
+                // (after a restart in between, the older envelope on disk applies: at worst a
+                // recipient delivered meanwhile gets the message again).
+                unrecorded.withLock { $0[id] = finalEnvelope }
+                do {
+                    try spool.move(id, from: .active, to: .deferred)
+                    logger.error("cannot record the outcome; kept in memory and retried at the next attempt: \(error)",
+                                 metadata: ["id": "\(id)"])
+                } catch {
+                    logger.error("cannot record the outcome; the message stays in active/ and is retried at restart: \(error)",
+                                 metadata: ["id": "\(id)"])
+                }
             }
         }
         return true

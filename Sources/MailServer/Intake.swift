@@ -207,13 +207,19 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
             return capture == nil ? bytes : capture!.feed(bytes)
         }
         guard body.readableBytes > 0 else { return }
-        try await intake.threadPool.runIfActive { [self] in
-            try lock.withLock {
-                if spool == nil {
-                    spool = try SpoolFile(directory: intake.spoolDirectory, name: intake.nextQueueID().rawValue)
+        do {
+            try await intake.threadPool.runIfActive { [self] in
+                try lock.withLock {
+                    if spool == nil {
+                        spool = try SpoolFile(directory: intake.spoolDirectory, name: intake.nextQueueID().rawValue)
+                    }
+                    try spool!.write(body)
                 }
-                try spool!.write(body)
             }
+        } catch let e as StoreError {
+            // Large content is spooled while it arrives: a full disk here is the same 452 as at commit.
+            intake.logger.error("spooling failed: \(e)")
+            throw SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
         }
     }
 
