@@ -29,13 +29,16 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// The address as written in an SMTP path: the local part is quoted when it is not a dot-string.
     public var description: String {
         if Self.isDotString(localPart.utf8) { return "\(localPart)@\(domain)" }
-        var quoted = "\""
-        for ch in localPart {
-            if ch == "\"" || ch == "\\" { quoted.append("\\") }
-            quoted.append(ch)
+        // Per scalar: a quote followed by a combining mark is one Character, and would go unescaped.
+        var quoted = String.UnicodeScalarView()
+        quoted.append("\"")
+        for u in localPart.unicodeScalars {
+            if u == "\"" || u == "\\" { quoted.append("\\") }
+            quoted.append(u)
         }
         quoted.append("\"")
-        return "\(quoted)@\(domain)"
+        let text = String(quoted)
+        return "\(text)@\(domain)"
     }
 
     /// Parses an address as written inside an SMTP path (`Mailbox` of RFC 5321 §4.1.2).

@@ -34,6 +34,18 @@ struct EmailAddressTests {
         .init(text: "x@\(label63).test", localPart: "x", domain: "\(label63).test"),
     ]
 
+    @Test("a quote or backslash followed by a combining mark is still escaped when printed (found by FuzzAddress)")
+    func quotedLocalPartWithCombiningMarks() throws {
+        let text = "\"\\\"\u{05A3}x\\\\\u{0301}\"@example.test"
+        guard case .success(let a) = EmailAddress.parse(text, allowUTF8: true) else {
+            Issue.record("did not parse \(text)")
+            return
+        }
+        #expect(a.localPart.unicodeScalars.map(\.value) == [0x22, 0x05A3, 0x78, 0x5C, 0x0301])
+        #expect(a.description == text)
+        #expect(EmailAddress.parse(a.description, allowUTF8: true) == .success(a))
+    }
+
     @Test("valid ASCII mailboxes parse, with or without allowUTF8", arguments: validASCII, [false, true])
     func validASCIIMailbox(_ v: Valid, allowUTF8: Bool) throws {
         let a = try EmailAddress.parse(v.text, allowUTF8: allowUTF8).get()
