@@ -526,6 +526,7 @@ def case_pop3(work: Path, binary: Path, res: Results, reps: int, count: int, use
                 for server, port, cg in (("swallow", PORTS["swallow_pop3"], sw.cgroup), ("dovecot", PORTS["dovecot"], dv.cgroup)):
                     login = (lambda n: f"{n}@{DOMAIN}") if server == "swallow" else (lambda n: n)
                     cpu0 = cg.cpu_seconds()
+                    idle_rss = memory_kib(cg.pids())[0]
                     peak = [0]
                     t0 = time.monotonic()
                     procs = [subprocess.Popen([str(client), "127.0.0.1", str(port), login(n), "benchpass", str(k), "16"],
@@ -541,6 +542,9 @@ def case_pop3(work: Path, binary: Path, res: Results, reps: int, count: int, use
                     res.add("pop3", label, server, total / dt)
                     res.add("pop3", label, f"{server}_cpu", (cg.cpu_seconds() - cpu0) / total * 1e6)
                     res.add("pop3", label, f"{server}_rss", peak[0] / 1024)
+                    # What the sessions add: peak minus the server at rest, per session (Dovecot: the
+                    # pop3 process of each session, plus what its login process and master add).
+                    res.add("pop3", label, f"{server}_session", max(0, peak[0] - idle_rss) / len(who))
                 print(f"  pop3 {label} rep {rep + 1}: swallow {res.get('pop3', label, 'swallow').values[-1]:,.0f}"
                       f" dovecot {res.get('pop3', label, 'dovecot').values[-1]:,.0f} msg/s", flush=True)
     finally:
@@ -709,15 +713,16 @@ def report(res: Results, meta: dict) -> str:
         out.append("")
     if any(k[0] == "pop3" for k, _ in rows):
         out += ["## 3. POP3: RETR every 10 KiB message (pipelining C client, 16 in flight)", "",
-                "| maildrop | Swallow msg/s | Dovecot msg/s | ratio | Swallow CPU µs/RETR | Dovecot CPU µs/RETR | CPU ratio | Swallow peak RSS MiB | Dovecot peak RSS MiB |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                "| maildrop | Swallow msg/s | Dovecot msg/s | ratio | Swallow CPU µs/RETR | Dovecot CPU µs/RETR | CPU ratio | Swallow peak RSS MiB | Dovecot peak RSS MiB | Swallow KiB/session | Dovecot KiB/session |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for (case, params), cols in rows:
             if case != "pop3":
                 continue
             g = lambda c: cols.get(c, Cell())
             out.append(f"| {params} | {g('swallow').text()} | {g('dovecot').text()} | **{ratio(g('swallow'), g('dovecot'))}** | "
                        f"{g('swallow_cpu').text(1)} | {g('dovecot_cpu').text(1)} | {ratio(g('swallow_cpu'), g('dovecot_cpu'))} | "
-                       f"{g('swallow_rss').text(1)} | {g('dovecot_rss').text(1)} |")
+                       f"{g('swallow_rss').text(1)} | {g('dovecot_rss').text(1)} | "
+                       f"{g('swallow_session').text()} | {g('dovecot_session').text()} |")
         out.append("")
     if any(k[0] == "idle" for k, _ in rows):
         out += ["## 4. Idle SMTP sessions (after EHLO)", "",
