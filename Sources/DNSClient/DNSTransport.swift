@@ -29,6 +29,9 @@ struct DNSTransport: Sendable {
         }
         if response.header.isTruncated {
             response = try await tcp(question, server: server, timeout: timeout)
+            // A TCP answer cannot be truncated; one that says so is not an answer (reading it as
+            // "no records" would, for MX, fall back to the domain's A record: the wrong host).
+            if response.header.isTruncated { throw .malformedResponse }
         }
         return response
     }

@@ -17,6 +17,8 @@ public enum MXLookup: Hashable, Sendable {
     case nullMX
     /// NXDOMAIN.
     case noSuchDomain
+    /// An answer that can never lead anywhere (a CNAME loop or an over-long chain): the reason.
+    case permanentFailure(String)
     /// SERVFAIL, timeout, or no server reachable: try later.
     case temporaryFailure(String)
 }

@@ -94,6 +94,8 @@ public struct SMTPDeliveryAgent: Sendable {
                 return all(recipients, .failed(status: "5.1.10", diagnostic: "\(domain) does not accept mail (null MX, RFC 7505)", remoteMTA: nil))
             case .noSuchDomain:
                 return all(recipients, .failed(status: "5.1.2", diagnostic: "domain \(domain) does not exist", remoteMTA: nil))
+            case .permanentFailure(let why):
+                return all(recipients, .failed(status: "5.4.4", diagnostic: "DNS lookup of \(domain) cannot succeed: \(why)", remoteMTA: nil))
             case .temporaryFailure(let why):
                 return all(recipients, .deferred(status: "4.4.3", diagnostic: "DNS lookup of \(domain) failed: \(why)"))
             case .noMX:
@@ -105,6 +107,8 @@ public struct SMTPDeliveryAgent: Sendable {
         var remaining = recipients
         var results: [String: RecipientResult] = [:]
         var lastError = "no usable host for \(domain)"
+        /// The last host tried refused us for good at HELO/EHLO (Postfix bounces then too).
+        var lastRefusal: (reply: SMTPReply, host: String)?
         for hop in hops where !remaining.isEmpty {
             let addresses: [String]
             if CIDR.parseIP(hop.host) != nil {
@@ -124,18 +128,45 @@ public struct SMTPDeliveryAgent: Sendable {
                 case .done(let r):
                     for (rcpt, result) in r { results[rcpt] = result }
                     remaining = []
-                case .tryNext(let why):
+                case .tryNext(let why, let refusal):
                     lastError = why
+                    lastRefusal = refusal.map { ($0, hop.host) }
                 }
             }
+        }
+        if let refusal = lastRefusal {
+            for r in remaining {
+                results[r] = .failed(status: Self.status(refusal.reply), diagnostic: Self.text(refusal.reply), remoteMTA: refusal.host)
+            }
+            return results
         }
         for r in remaining { results[r] = .deferred(status: "4.4.1", diagnostic: lastError) }
         return results
     }
 
+    /// STARTTLS was offered and accepted, but TLS did not come up (handshake error, the server closed
+    /// or stalled during it).
+    static func isTLSFailure(_ error: SMTPClientError) -> Bool {
+        if case .tls = error.kind { return true }
+        return (error.kind == .connectionClosed || error.kind == .timeout)
+            && (error.command == "STARTTLS" || error.command == "TLS handshake")
+    }
+
+    /// Opportunistic TLS that failed: like Postfix at `smtp_tls_security_level = may`, the same host is
+    /// tried once more without STARTTLS, so a host with broken TLS still gets its mail (in plaintext,
+    /// as it would from a server without STARTTLS).
+    private func plaintextRetry(_ config: SMTPClientConfiguration, host: String, address: String, port: Int,
+                                error: SMTPClientError, queueID: String) async -> SMTPClient? {
+        var plain = config
+        plain.security = .plain
+        logger.notice("TLS with \(host) [\(address)]:\(port) failed (\(error)); retrying without TLS", metadata: ["id": "\(queueID)"])
+        return try? await SMTPClient.connect(plain)
+    }
+
     enum Attempt {
         case done([String: RecipientResult])
-        case tryNext(String)
+        /// Try the next address or host; `refusal` is a permanent answer to HELO/EHLO.
+        case tryNext(String, refusal: SMTPReply?)
     }
 
     private func attempt(_ message: ByteBuffer, from sender: String, to recipients: [String], host: String, address: String,
@@ -163,8 +194,15 @@ public struct SMTPDeliveryAgent: Sendable {
                 if error.kind == .refused, let reply = error.reply, reply.isPermanent, relay != nil {
                     return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
                 }
-                logger.info("cannot use \(host) [\(address)]:\(port): \(error)", metadata: ["id": "\(queueID)"])
-                return .tryNext("\(host) [\(address)]: \(error)")
+                if config.security == .startTLSIfAvailable, Self.isTLSFailure(error),
+                   let plain = await plaintextRetry(config, host: host, address: address, port: port, error: error, queueID: queueID) {
+                    client = plain
+                } else {
+                    logger.info("cannot use \(host) [\(address)]:\(port): \(error)", metadata: ["id": "\(queueID)"])
+                    let helloRefused = error.kind == .refused && (error.command == "HELO" || error.command == "EHLO")
+                        && error.reply?.isPermanent == true
+                    return .tryNext("\(host) [\(address)]: \(error)", refusal: helloRefused ? error.reply : nil)
+                }
             }
         }
         var keep = false
@@ -220,12 +258,12 @@ public struct SMTPDeliveryAgent: Sendable {
                     // RCPT-level refusals of every recipient, or a 5xx to MAIL/DATA: final.
                     return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
                 }
-                return .tryNext("\(host) [\(address)]: \(Self.text(reply))")
+                return .tryNext("\(host) [\(address)]: \(Self.text(reply))", refusal: nil)
             }
             if case .messageNotSendable(let why) = error.kind {
                 return .done(all(recipients, .failed(status: "5.6.0", diagnostic: why, remoteMTA: host)))
             }
-            return .tryNext("\(host) [\(address)]: \(error)")
+            return .tryNext("\(host) [\(address)]: \(error)", refusal: nil)
         }
     }
 

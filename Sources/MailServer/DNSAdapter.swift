@@ -14,7 +14,7 @@ struct DNSAdapter: MailExchangerResolver {
             case .nxdomain: return .noSuchDomain
             }
         } catch let e as DNSResolverError {
-            return e.isTemporary ? .temporaryFailure(e.description) : .noSuchDomain
+            return e.isTemporary ? .temporaryFailure(e.description) : .permanentFailure(e.description)
         } catch {
             return .temporaryFailure("\(error)")
         }

@@ -122,8 +122,9 @@ public final class SMTPClient: Sendable {
                 do {
                     let h = handler
                     let loop = channel.eventLoop
+                    let handshakeTimeout = configuration.timeouts.command
                     try await loop.flatSubmit {
-                        h.value.startTLS(tls: tls, serverHostname: serverName, eventLoop: loop)
+                        h.value.startTLS(tls: tls, serverHostname: serverName, eventLoop: loop, timeout: handshakeTimeout)
                     }.get()
                 } catch let e as SMTPClientError {
                     throw e

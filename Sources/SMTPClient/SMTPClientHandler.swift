@@ -82,9 +82,11 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Inserts TLS; whatever the server sent after its 220 is discarded (it was sent in plaintext).
-    func startTLS(tls: NIOSSLContext, serverHostname: String?, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let context else {
-            return eventLoop.makeFailedFuture(SMTPClientError(kind: .connectionClosed, isPermanent: false))
+    /// Fails when the connection is already gone (a server that closes right after its 220) or the
+    /// handshake does not finish within `timeout`.
+    func startTLS(tls: NIOSSLContext, serverHostname: String?, eventLoop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<Void> {
+        guard let context, context.channel.isActive else {
+            return eventLoop.makeFailedFuture(SMTPClientError(kind: .connectionClosed, command: "STARTTLS", isPermanent: false))
         }
         parser.discardBufferedBytes()
         replies.removeAll()
@@ -96,7 +98,17 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             tlsPromise = nil
             p.fail(SMTPClientError(kind: .tls("\(error)"), isPermanent: true))
+            return p.futureResult
         }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timer = context.eventLoop.scheduleTask(in: timeout) {
+            let handler = bound.value
+            guard let pending = handler.tlsPromise, pending.futureResult === p.futureResult else { return }
+            handler.tlsPromise = nil
+            pending.fail(SMTPClientError(kind: .timeout, command: "TLS handshake", isPermanent: false))
+            handler.context?.close(promise: nil)
+        }
+        p.futureResult.whenComplete { _ in timer.cancel() }
         return p.futureResult
     }
 }
