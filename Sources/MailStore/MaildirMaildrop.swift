@@ -168,7 +168,8 @@ public final class MaildirMaildrop: @unchecked Sendable {
         buffer.reserveCapacity(entries[index].size + 1)
         var offset = 0
         while true {
-            let room = max(buffer.writableBytes, 4096)
+            // The reserve is the expected size + 1: the read that finds the end needs no new memory.
+            let room = max(buffer.writableBytes, 1)
             var failed = false
             let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { raw -> Int in
                 let r = swallow_pread_nowait(fd, raw.baseAddress!, UInt(raw.count), offset)
