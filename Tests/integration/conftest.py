@@ -10,6 +10,7 @@ file (Tests/integration/conftest.py → two levels up).
 from __future__ import annotations
 
 import email
+import errno
 import email.policy
 import json
 import mailbox
@@ -389,6 +390,42 @@ class SwallowServer:
 
 # --------------------------------------------------------------------------------------------------
 # daemons run as peers (Postfix): private instances on 127.0.0.1, files under a traversable /tmp dir
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process `pid` (VmRSS), KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def fill_up(directory: Path) -> int:
+    """Writes `directory/filler` until the file system refuses even one more byte."""
+    written = 0
+    with open(directory / "filler", "wb", buffering=0) as f:
+        for size in (1 << 16, 1 << 12, 512, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    written += f.write(block) or 0
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+                    break
+    return written
+
+
+def require_dnslib() -> None:
+    """dnslib (PyPI) runs the test DNS servers; missing → skip, or fail in CI."""
+    try:
+        import dnslib  # noqa: F401
+        import dnslib.server  # noqa: F401
+    except ImportError:
+        message = "Python package dnslib is not installed (pip install dnslib)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def require_root(peer: str) -> None:

@@ -6,7 +6,6 @@ cut off within its timeout with memory bounded, and the server must keep serving
 
 from __future__ import annotations
 
-import smtplib
 import socket
 import ssl
 import threading
@@ -14,17 +13,11 @@ import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, free_port, wait_for
+from conftest import IO_TIMEOUT, free_port, rss_kib, wait_for
 
 PASSWORD = "correct horse battery staple"
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def flood_without_reading(port: int, payload: bytes, seconds: float) -> int:

@@ -24,27 +24,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, REPO_ROOT, SWALLOW_BIN, RawSMTP, free_port, require_tool, wait_port
+from conftest import REPO_ROOT, SWALLOW_BIN, RawSMTP, free_port, require_dnslib, require_tool, wait_port
 
 SCRIPT = REPO_ROOT / "scripts" / "crash-cycles"
 KILLS = 20
 
 
-def _require_dnslib():
-    try:
-        import dnslib.server  # noqa: F401
-    except ImportError:
-        message = "Python package dnslib is not installed (pip install dnslib)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def test_crash_cycles_20_kills(tmp_path, capsys):
     """20 × kill -9 of A under SMTP + POP3 load: nothing acknowledged lost, local delivery exactly once,
     remote at least once with duplicates ≤ kills × concurrency, committed POP3 deletions stay deleted,
     nothing half-written visible, queue/corrupt empty, every restart answers 220."""
-    _require_dnslib()
+    require_dnslib()
     if not SWALLOW_BIN.exists():
         pytest.fail(f"swallow binary not found at {SWALLOW_BIN}")
     report = tmp_path / "crash-cycles.json"

@@ -4,13 +4,12 @@ back mail flows again. Needs root for the mount; otherwise skipped (a failure in
 
 from __future__ import annotations
 
-import errno
 import os
 import subprocess
 
 import pytest
 
-from conftest import IN_CI
+from conftest import IN_CI, fill_up
 
 MARKER_FULL = "DISKFULL-MARKER-7f3a"
 MARKER_OK = "AFTER-SPACE-MARKER-91c2"
@@ -39,19 +38,6 @@ def tmpfs_dir(tmp_path):
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
-def fill_up(directory) -> int:
-    """Write a filler file until the filesystem says ENOSPC even for one byte."""
-    written = 0
-    with open(directory / "filler", "wb", buffering=0) as f:
-        for size in (1 << 16, 1 << 12, 512, 1):
-            block = b"\0" * size
-            while True:
-                try:
-                    written += f.write(block) or 0
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
-                    break
-    return written
 
 
 def message(marker: str) -> bytes:

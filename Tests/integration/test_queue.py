@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (IN_CI, SWALLOW_BIN, PostfixPeer, free_port, make_cert, maildir_files, require_root, require_tool,
-                      shared_tmpdir, wait_for, wait_port)
+from conftest import (SWALLOW_BIN, PostfixPeer, free_port, make_cert, maildir_files, require_dnslib, require_root,
+                      require_tool, shared_tmpdir, wait_for, wait_port)
 
 SENDER = "alice@example.test"          # a local user of the sending Swallow: DSNs land in her Maildir
 LOCAL_OTHER = "bob@example.test"
@@ -45,15 +45,6 @@ SLOW = os.environ.get("SWALLOW_SLOW") == "1"
 # DNS: dnslib, authoritative for the test names, UDP and TCP on one port
 
 
-def _require_dnslib():
-    try:
-        import dnslib  # noqa: F401
-        import dnslib.server  # noqa: F401
-    except ImportError:
-        message = "Python package dnslib is not installed (pip install dnslib)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def build_zone() -> dict[str, list]:
@@ -91,7 +82,7 @@ class DNSPeer:
     """Authoritative answers from `build_zone()`; NXDOMAIN for anything else. Records every query."""
 
     def __init__(self):
-        _require_dnslib()
+        require_dnslib()
         from dnslib import QTYPE, RCODE, RR, SOA
         from dnslib.server import BaseResolver, DNSServer
 

@@ -28,8 +28,8 @@ import time
 
 import pytest
 
-from conftest import RawSMTP, free_port, wait_for
-from test_queue import (SENDER, ScriptedSMTP, _require_dnslib, build_zone, dsn_reports, make_sender, message,
+from conftest import RawSMTP, free_port, require_dnslib, rss_kib, wait_for
+from test_queue import (SENDER, ScriptedSMTP, build_zone, dsn_reports, make_sender,
                         queue_ids, queue_list, submit, wait_dsns, wait_queue_empty)
 
 SLOW = os.environ.get("SWALLOW_SLOW") == "1"
@@ -368,7 +368,7 @@ class FaultDNS:
     }
 
     def __init__(self):
-        _require_dnslib()
+        require_dnslib()
         from dnslib import CNAME, MX, QTYPE, RR, A
 
         self.zone = build_zone()
@@ -618,12 +618,6 @@ def assert_bounced_with(sender, rcpt: str, reply: str, status: str) -> None:
     assert "Subject: " in headers
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ Needs root (mount); otherwise skipped, a failure in CI.
 
 from __future__ import annotations
 
-import errno
 import os
 import poplib
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, RawSMTP, free_port, wait_for
+from conftest import IN_CI, RawSMTP, fill_up, free_port, wait_for
 
 ALICE = "alice@example.test"
 CAROL = "carol@remote.test"
@@ -113,19 +112,6 @@ def read_only():
         ro.remove()
 
 
-def fill_up(directory: Path) -> int:
-    """Writes `directory/filler` until the file system refuses even one more byte."""
-    written = 0
-    with open(directory / "filler", "wb", buffering=0) as f:
-        for size in (1 << 16, 1 << 12, 512, 1):
-            block = b"\0" * size
-            while True:
-                try:
-                    written += f.write(block) or 0
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
-                    break
-    return written
 
 
 def free_space(directory: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, IO_TIMEOUT, SWALLOW_BIN, free_port, make_cert, wait_for
+from conftest import IN_CI, IO_TIMEOUT, free_port, make_cert, wait_for
 
 PASSWORD = "correct horse battery staple"
 
