@@ -62,7 +62,7 @@ public struct SMTPDeliveryAgent: Sendable {
     let configuration: Configuration
     let resolver: any MailExchangerResolver
     let logger: Logger
-    let cache = ConnectionCache()
+    let cache: ConnectionCache
     let limiter: DestinationLimiter
 
     public init(configuration: Configuration, resolver: any MailExchangerResolver, logger: Logger) {
@@ -70,6 +70,8 @@ public struct SMTPDeliveryAgent: Sendable {
         self.resolver = resolver
         self.logger = logger
         self.limiter = DestinationLimiter(limit: configuration.destinationConcurrency)
+        // Every delivery slot of a destination may keep its connection for the next message.
+        self.cache = ConnectionCache(maximumPerKey: max(4, configuration.destinationConcurrency))
     }
 
     /// Delivers `message` (any line ends) from `sender` to `recipients` that share `domain`.
@@ -205,15 +207,22 @@ public struct SMTPDeliveryAgent: Sendable {
                 }
             }
         }
-        var keep = false
-        defer {
-            if keep && configuration.reuseConnections {
-                let cache = self.cache
-                Task { await cache.checkIn(cacheKey, client) }
-            } else {
-                Task { await client.quit() }
-            }
+        let (outcome, keep) = await transact(client, reused: reused, message, from: sender, to: recipients, host: host,
+                                             address: address, port: port, relay: relay, queueID: queueID)
+        if keep && configuration.reuseConnections {
+            // Back in the cache before the next delivery to this host looks for one (a check-in left to
+            // a detached task made concurrent deliveries miss it and open new connections).
+            await cache.checkIn(cacheKey, client)
+        } else {
+            Task { await client.quit() }
         }
+        return outcome
+    }
+
+    /// One transaction on `client`; also says whether the session can be reused.
+    private func transact(_ client: SMTPClient, reused: Bool, _ message: ByteBuffer, from sender: String, to recipients: [String],
+                          host: String, address: String, port: Int, relay: Relay?, queueID: String) async -> (Attempt, keep: Bool) {
+        var keep = false
         let tls = client.isEncrypted
         do {
             var byPath: [ForwardPath: String] = [:]
@@ -241,29 +250,28 @@ public struct SMTPDeliveryAgent: Sendable {
                     : .deferred(status: Self.status(refused.reply), diagnostic: Self.text(refused.reply))
             }
             for r in recipients where out[r] == nil { out[r] = .deferred(status: "4.4.0", diagnostic: "\(host) gave no reply for this recipient") }
-            keep = true
-            return .done(out)
+            return (.done(out), true)
         } catch {
             if reused && (error.kind == .connectionClosed || error.kind == .timeout || error.kind == .malformedReply) {
                 // The cached connection went stale while idle: try once more on a fresh one.
                 var fresh = configuration
                 fresh.reuseConnections = false
                 let retry = SMTPDeliveryAgent(configuration: fresh, resolver: resolver, logger: logger)
-                return await retry.attempt(message, from: sender, to: recipients, host: host, address: address, port: port,
-                                           relay: relay, queueID: queueID)
+                return (await retry.attempt(message, from: sender, to: recipients, host: host, address: address, port: port,
+                                            relay: relay, queueID: queueID), false)
             }
             if error.kind == .refused { keep = true }  // the session is still usable (RSET comes first)
             if error.kind == .refused, let reply = error.reply {
                 if reply.isPermanent {
                     // RCPT-level refusals of every recipient, or a 5xx to MAIL/DATA: final.
-                    return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
+                    return (.done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host))), keep)
                 }
-                return .tryNext("\(host) [\(address)]: \(Self.text(reply))", refusal: nil)
+                return (.tryNext("\(host) [\(address)]: \(Self.text(reply))", refusal: nil), keep)
             }
             if case .messageNotSendable(let why) = error.kind {
-                return .done(all(recipients, .failed(status: "5.6.0", diagnostic: why, remoteMTA: host)))
+                return (.done(all(recipients, .failed(status: "5.6.0", diagnostic: why, remoteMTA: host))), keep)
             }
-            return .tryNext("\(host) [\(address)]: \(error)", refusal: nil)
+            return (.tryNext("\(host) [\(address)]: \(error)", refusal: nil), keep)
         }
     }
 
