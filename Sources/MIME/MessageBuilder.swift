@@ -275,11 +275,12 @@ public struct MessageBuilder: Sendable {
     }
 
     static func render(_ node: Node, extraHeaders: [String], into out: inout [UInt8]) {
-        for h in extraHeaders { out += Array(h.utf8) + [.cr, .lf] }
+        for h in extraHeaders { appendLine(h, to: &out) }
         switch node {
         case .leaf(let headers, let body):
-            for h in headers { out += Array(h.utf8) + [.cr, .lf] }
-            out += [.cr, .lf]
+            for h in headers { appendLine(h, to: &out) }
+            out.append(.cr)
+            out.append(.lf)
             out += body
         case .multipart(let subtype, let parameters, let children):
             var rendered: [[UInt8]] = []
@@ -293,15 +294,23 @@ public struct MessageBuilder: Sendable {
             var tokens: [HeaderFolder.Token] = [.plain("multipart/\(subtype);")]
             for p in parameters { tokens += [.plain(p), .glued(";")] }
             tokens.append(.plain("boundary=\"\(boundary)\""))
-            out += Array(HeaderFolder.fold(name: "Content-Type", tokens).utf8) + [.cr, .lf]
-            out += [.cr, .lf]
-            out += Array("This is a multi-part message in MIME format.\r\n".utf8)
+            appendLine(HeaderFolder.fold(name: "Content-Type", tokens), to: &out)
+            out.append(.cr)
+            out.append(.lf)
+            out.append(contentsOf: "This is a multi-part message in MIME format.\r\n".utf8)
             for r in rendered {
-                out += Array("\r\n--\(boundary)\r\n".utf8)
+                out.append(contentsOf: "\r\n--\(boundary)\r\n".utf8)
                 out += r
             }
-            out += Array("\r\n--\(boundary)--\r\n".utf8)
+            out.append(contentsOf: "\r\n--\(boundary)--\r\n".utf8)
         }
+    }
+
+    /// `line` and CRLF, without temporary arrays.
+    static func appendLine(_ line: String, to out: inout [UInt8]) {
+        out.append(contentsOf: line.utf8)
+        out.append(.cr)
+        out.append(.lf)
     }
 
     static func randomBoundary() -> String {
@@ -385,11 +394,10 @@ public struct MessageBuilder: Sendable {
         var i = 0
         while i < bytes.count {
             let b = bytes[i]
-            if b == .cr {
-                out += [.cr, .lf]
-                if i + 1 < bytes.count, bytes[i + 1] == .lf { i += 1 }
-            } else if b == .lf {
-                out += [.cr, .lf]
+            if b == .cr || b == .lf {
+                out.append(.cr)
+                out.append(.lf)
+                if b == .cr, i + 1 < bytes.count, bytes[i + 1] == .lf { i += 1 }
             } else {
                 out.append(b)
             }

@@ -77,7 +77,8 @@ public enum MIMEBase64 {
         while i < flat.count {
             let end = min(i + step, flat.count)
             out.append(contentsOf: flat[i..<end])
-            out.append(contentsOf: [.cr, .lf])
+            out.append(.cr)
+            out.append(.lf)
             i = end
         }
         return out
@@ -151,28 +152,36 @@ public enum QuotedPrintable {
             while i < line.contentEnd {
                 let b = input[i]
                 let isLast = i == line.contentEnd - 1
-                var token: [UInt8]
-                let atLineStart = i == line.start
-                if (b >= 33 && b <= 126 && b != .equals) || (b.isWSP && !isLast) {
-                    token = [b]
-                } else {
-                    token = [.equals, hexDigitsUpper[Int(b >> 4)], hexDigitsUpper[Int(b & 0x0F)]]
+                // The token for this byte: itself, or "=XX" (no array per byte: this runs per octet).
+                var escaped = !((b >= 33 && b <= 126 && b != .equals) || (b.isWSP && !isLast))
+                if i == line.start, b == UInt8(ascii: "F"), line.contentEnd - i >= 5,
+                   input[i + 1] == UInt8(ascii: "r"), input[i + 2] == UInt8(ascii: "o"), input[i + 3] == UInt8(ascii: "m"),
+                   input[i + 4] == UInt8(ascii: " ") {
+                    escaped = true  // "From " at the start of a line: "=46rom "
                 }
-                if atLineStart, b == UInt8(ascii: "F"), line.contentEnd - i >= 5,
-                   Array(input[i..<(i + 5)]) == Array("From ".utf8) {
-                    token = Array("=46".utf8)
-                }
+                let width = escaped ? 3 : 1
                 // Keep room for a soft break "=" (76 columns) unless this is the last token of the line.
                 let limit = isLast ? 76 : 75
-                if column + token.count > limit {
-                    out.append(contentsOf: [.equals, .cr, .lf])
+                if column + width > limit {
+                    out.append(.equals)
+                    out.append(.cr)
+                    out.append(.lf)
                     column = 0
                 }
-                out.append(contentsOf: token)
-                column += token.count
+                if escaped {
+                    out.append(.equals)
+                    out.append(hexDigitsUpper[Int(b >> 4)])
+                    out.append(hexDigitsUpper[Int(b & 0x0F)])
+                } else {
+                    out.append(b)
+                }
+                column += width
                 i += 1
             }
-            if line.end > line.contentEnd { out.append(contentsOf: [.cr, .lf]) }
+            if line.end > line.contentEnd {
+                out.append(.cr)
+                out.append(.lf)
+            }
         }
         return out
     }

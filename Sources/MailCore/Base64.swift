@@ -9,6 +9,17 @@ public enum Base64 {
 
     /// Encodes bytes.
     public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        // Contiguous input (arrays, slices, buffers) is encoded from a buffer pointer: the generic
+        // iterator path is not specialized across modules and costs far more per byte.
+        if let fast = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0) }) { return fast }
+        return encode(buffer: Array(bytes))
+    }
+
+    private static func encode(buffer bytes: [UInt8]) -> String {
+        bytes.withUnsafeBufferPointer { encode(buffer: $0) }
+    }
+
+    private static func encode(buffer bytes: UnsafeBufferPointer<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var it = bytes.makeIterator()
