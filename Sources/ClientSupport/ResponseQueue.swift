@@ -16,8 +16,14 @@ public final class ResponseQueue<Item: Sendable> {
     /// Items received and not yet asked for.
     public var count: Int { items.count }
 
-    /// Hands `item` to the waiter, or keeps it.
-    public func deliver(_ item: Item) { hand(.success(item)) }
+    /// Hands `item` to the waiter, or keeps it. `false` (and the item dropped) when
+    /// ``maximumUnrequested`` items already wait: the caller ends the connection.
+    @discardableResult
+    public func deliver(_ item: Item) -> Bool {
+        if waiter == nil && items.count >= maximumUnrequested { return false }
+        hand(.success(item))
+        return true
+    }
 
     /// Records a failure that ends the connection: the waiter and every later request fail with it.
     public func fail(_ error: any Error) {
@@ -57,19 +63,8 @@ public final class ResponseQueue<Item: Sendable> {
     /// flooding an idle cached connection) then ends the connection instead of growing memory.
     public let maximumUnrequested: Int
 
-    /// The error once more than ``maximumUnrequested`` items wait.
-    public struct TooManyUnrequested: Error, Hashable, Sendable {}
-
     private func hand(_ r: Result<Item, any Error>) {
-        guard let w = waiter else {
-            guard terminal == nil else { return }
-            if items.count >= maximumUnrequested {
-                terminal = TooManyUnrequested()
-                items = [.failure(TooManyUnrequested())]
-                return
-            }
-            return items.append(r)
-        }
+        guard let w = waiter else { return items.append(r) }
         waiter = nil
         switch r {
         case .success(let i): w.succeed(i)

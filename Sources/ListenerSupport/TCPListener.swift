@@ -161,12 +161,21 @@ final class RefusingHandler: ChannelInboundHandler, Sendable {
     }
 
     private func refuse(context: ChannelHandlerContext) {
-        let channel = context.channel
         guard let text else { return context.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text))).whenComplete { _ in channel.close(promise: nil) }
+        context.write(wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
         // The refusal is one short line; a peer that does not take it within a second is cut off.
-        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        context.flushThenClose(deadline: .seconds(1))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+extension ChannelHandlerContext {
+    /// Flushes what was written, then closes the connection — or closes it anyway after `deadline`,
+    /// so that a peer that does not take the last reply cannot keep it open.
+    public func flushThenClose(deadline: TimeAmount) {
+        let channel = self.channel
+        writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in channel.close(promise: nil) }
+        eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
+    }
 }

@@ -146,14 +146,6 @@ public struct SMTPDeliveryAgent: Sendable {
         return results
     }
 
-    /// STARTTLS was offered and accepted, but TLS did not come up (handshake error, the server closed
-    /// or stalled during it).
-    static func isTLSFailure(_ error: SMTPClientError) -> Bool {
-        if case .tls = error.kind { return true }
-        return (error.kind == .connectionClosed || error.kind == .timeout)
-            && (error.command == "STARTTLS" || error.command == "TLS handshake")
-    }
-
     /// Opportunistic TLS that failed: like Postfix at `smtp_tls_security_level = may`, the same host is
     /// tried once more without STARTTLS, so a host with broken TLS still gets its mail (in plaintext,
     /// as it would from a server without STARTTLS).
@@ -196,7 +188,9 @@ public struct SMTPDeliveryAgent: Sendable {
                 if error.kind == .refused, let reply = error.reply, reply.isPermanent, relay != nil {
                     return .done(all(recipients, .failed(status: Self.status(reply), diagnostic: Self.text(reply), remoteMTA: host)))
                 }
-                if config.security == .startTLSIfAvailable, Self.isTLSFailure(error),
+                // STARTTLS was accepted but TLS did not come up (handshake error, or the server closed
+                // or stalled during it): the client reports all of these as `.tls`.
+                if config.security == .startTLSIfAvailable, case .tls = error.kind,
                    let plain = await plaintextRetry(config, host: host, address: address, port: port, error: error, queueID: queueID) {
                     client = plain
                 } else {

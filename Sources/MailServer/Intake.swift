@@ -28,13 +28,10 @@ final class Intake: SMTPServerDelegate {
     let authenticator: Authenticator
     let submission: SubmissionPolicy
     let rateLimiter: SendingRateLimiter
-    /// Messages with this many `Received:` fields are refused as looping.
-    let maxHops: Int
 
     init(directory: any UserDirectory, store: MaildirStore, hostname: String, spoolDirectory: String,
          threadPool: NIOThreadPool, logger: Logger, firstDomain: String, relayNetworks: [CIDR], queue: OutboundQueue,
-         authenticator: Authenticator, submission: SubmissionPolicy, maxHops: Int = 50) {
-        self.maxHops = maxHops
+         authenticator: Authenticator, submission: SubmissionPolicy) {
         self.queue = queue
         self.authenticator = authenticator
         self.submission = submission
@@ -192,7 +189,6 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     /// The authenticated user for submitted mail, whose header section is captured and fixed.
     private let submittedBy: String?
     private var capture: HeaderCapture?
-    private var hops = HopCounter()
 
     init(intake: Intake, submittedBy: String?) {
         self.intake = intake
@@ -202,10 +198,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
 
     func write(_ bytes: ByteBuffer) async throws {
         let intake = self.intake
-        let body = lock.withLock {
-            bytes.withUnsafeReadableBytes { hops.feed($0) }
-            return capture == nil ? bytes : capture!.feed(bytes)
-        }
+        let body = lock.withLock { capture == nil ? bytes : capture!.feed(bytes) }
         guard body.readableBytes > 0 else { return }
         do {
             try await intake.threadPool.runIfActive { [self] in
@@ -228,16 +221,6 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         let id = intake.nextQueueID()
         var last = content
         var submitted: [UInt8] = []
-        let hopCount = lock.withLock {
-            content.withUnsafeReadableBytes { hops.feed($0) }
-            return hops.hops
-        }
-        if hopCount >= intake.maxHops {
-            await abort()
-            intake.logger.notice("refused: too many hops", metadata: [
-                "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())", "received": "\(hopCount)"])
-            throw SMTPRejection(SMTPReply(code: 554, .init(5, 4, 6), "Too many hops (\(hopCount) Received: fields): mail loop?"))
-        }
         if let user = submittedBy {
             let (tail, captured) = lock.withLock { () -> (ByteBuffer, HeaderCapture) in
                 let tail = capture!.feed(content)

@@ -122,8 +122,7 @@ public final class SwallowServer: Sendable {
                             authenticator: authenticator,
                             submission: SubmissionPolicy(maxMessagesPerHour: c.submission.maxMessagesPerHour,
                                                          maxRecipientsPerMessage: c.submission.maxRecipientsPerMessage,
-                                                         receivedShowsUser: c.submission.receivedHeaderUser),
-                            maxHops: c.limits.maxHops)
+                                                         receivedShowsUser: c.submission.receivedHeaderUser))
         let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
         var runnerConfiguration = QueueRunner.Configuration(
             hostname: c.hostname, concurrency: c.delivery.concurrency,
@@ -159,6 +158,7 @@ public final class SwallowServer: Sendable {
                     maximumErrors: c.smtp.maxErrors, startTLSAvailable: !l.implicit)
                 if l.submission || c.smtp.auth { machine.authMechanisms = c.submission.authMechanisms }
                 machine.requireAuthentication = l.submission
+                machine.maximumHops = c.limits.maxHops
                 let listener = SMTPListener(
                     configuration: .init(name: l.name, addresses: addresses(l.list), machine: machine, tls: tls.context,
                                          implicitTLS: l.implicit, commandTimeout: .seconds(Int64(c.smtp.commandTimeout)),

@@ -65,8 +65,8 @@ public final class TLSMaterial: Sendable {
         do {
             context = try NIOSSLContext(configuration: tls)
         } catch {
-            let key = configuration.ciphers != ServerConfiguration.TLS.modernCiphers ? "tls.ciphers" : "tls.private_key"
-            throw ConfigurationError(key: key, line: nil, message: "certificate, key and ciphers do not make a TLS context: \(error)")
+            // (The cipher list was checked against the known names when the configuration was read.)
+            throw ConfigurationError(key: "tls.private_key", line: nil, message: "certificate and key do not work together: \(error)")
         }
         return TLSMaterial(context: context, configuration: tls, generated: generated, certificatePath: certPath!, privateKeyPath: keyPath!,
                            current: current)

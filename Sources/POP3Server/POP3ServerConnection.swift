@@ -437,12 +437,8 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         guard !closed else { return }
         closed = true
         timer?.cancel()
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
-            channel.close(promise: nil)
-        }
-        // A client that does not take the last response does not keep the connection open.
-        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        // A client that does not take the last response gets 10 s before the connection closes.
+        context.flushThenClose(deadline: .seconds(10))
     }
 
     private func releaseMaildrop() {

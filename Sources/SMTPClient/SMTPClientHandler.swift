@@ -26,12 +26,11 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         while let next = parser.next() {
             switch next {
             case .success(let reply):
-                guard replies.count < replies.maximumUnrequested else {
+                guard replies.deliver(reply) else {  // a flood of replies nobody asked for
                     fail(SMTPClientError(kind: .malformedReply, isPermanent: false))
                     context.close(promise: nil)
                     return
                 }
-                replies.deliver(reply)
             case .failure:
                 fail(SMTPClientError(kind: .malformedReply, isPermanent: false))
                 context.close(promise: nil)
@@ -62,9 +61,16 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func fail(_ e: SMTPClientError) {
-        tlsPromise?.fail(e)
-        tlsPromise = nil
+        // Whatever ends the connection during the handshake is a TLS failure to the caller.
+        if let p = tlsPromise {
+            tlsPromise = nil
+            if case .tls = e.kind { p.fail(e) } else { p.fail(Self.handshakeFailed("\(e)")) }
+        }
         replies.fail(e)
+    }
+
+    static func handshakeFailed(_ why: String) -> SMTPClientError {
+        SMTPClientError(kind: .tls(why), command: "STARTTLS", isPermanent: false)
     }
 
     /// The next reply, failing after `timeout`.
@@ -86,7 +92,7 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// handshake does not finish within `timeout`.
     func startTLS(tls: NIOSSLContext, serverHostname: String?, eventLoop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<Void> {
         guard let context, context.channel.isActive else {
-            return eventLoop.makeFailedFuture(SMTPClientError(kind: .connectionClosed, command: "STARTTLS", isPermanent: false))
+            return eventLoop.makeFailedFuture(Self.handshakeFailed("the server closed the connection after its 220"))
         }
         parser.discardBufferedBytes()
         replies.removeAll()
@@ -105,7 +111,7 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
             let handler = bound.value
             guard let pending = handler.tlsPromise, pending.futureResult === p.futureResult else { return }
             handler.tlsPromise = nil
-            pending.fail(SMTPClientError(kind: .timeout, command: "TLS handshake", isPermanent: false))
+            pending.fail(Self.handshakeFailed("no TLS handshake within \(timeout.nanoseconds / 1_000_000_000) s"))
             handler.context?.close(promise: nil)
         }
         p.futureResult.whenComplete { _ in timer.cancel() }

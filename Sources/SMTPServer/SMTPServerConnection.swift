@@ -325,6 +325,9 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             }
 
         case .discardMessage(let reply, let then):
+            if reply.code >= 500 {
+                logger.notice("message refused", metadata: ["reply": "\(reply.description.logEscaped())"])
+            }
             abortSink()
             run(.send([reply], then: then), context: context)
 
@@ -454,12 +457,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
         guard !closed else { return }
         closed = true
         timer?.cancel()
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
-        let channel = context.channel
-        promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        // A peer that does not take the last reply does not keep the connection open.
-        context.eventLoop.scheduleTask(in: Self.closeDeadline) { channel.close(promise: nil) }
+        context.flushThenClose(deadline: Self.closeDeadline)
     }
 
     /// How long the last reply may take to leave before the connection is closed anyway.

@@ -456,3 +456,16 @@ struct HopCounterTests {
         #expect(count("Receive: a\r\nReceived a\r\n\r\n") == 0)
     }
 }
+
+@Suite("ContentChecker: Received: fields")
+struct ContentCheckerHopTests {
+    @Test("DATA content reports the Received: fields of its header section")
+    func dataReportsHops() {
+        var p = SMTPCommandParser()
+        p.beginData()
+        p.append(ByteBuffer(string: "Received: from a\r\nReceived: from b\r\nSubject: x\r\n\r\nReceived: body\r\n.\r\n"))
+        var flags: ContentFlags?
+        while let item = p.next() { if case .endOfMessage(let f) = item { flags = f } }
+        #expect(flags?.receivedFields == 2)
+    }
+}

@@ -267,6 +267,20 @@ struct StateMachineTransactionTests {
             == .storeMessage(SMTPEnvelope(reversePath: .mailbox(alice), recipients: [.mailbox(bob)]), facts()))
     }
 
+    @Test("a message already carrying maximumHops Received: fields is refused as a loop (554 5.4.6)")
+    func mailLoop() {
+        var m = inTransaction(config { $0.maximumHops = 3 })
+        #expect(m.commandReceived(.data) == goAhead)
+        var flags = contentFlags(octets: 10)
+        flags.receivedFields = 3
+        #expect(m.endOfMessageReceived(flags)
+            == .discardMessage(SMTPReply(code: 554, .init(5, 4, 6), "Mail loop: too many hops (3 Received: fields)"), then: .readCommands))
+        var ok = inTransaction(config { $0.maximumHops = 3 })
+        _ = ok.commandReceived(.data)
+        flags.receivedFields = 2
+        #expect(ok.endOfMessageReceived(flags) == .storeMessage(SMTPEnvelope(reversePath: .mailbox(alice), recipients: [.mailbox(bob)]), facts()))
+    }
+
     @Test("452 4.5.3 past maximumRecipients; duplicates still fine; not counted as errors")
     func tooManyRecipients() {
         var m = inTransaction(config { $0.maximumRecipients = 2; $0.maximumErrors = 1 }, recipients: [bob, carol])

@@ -1,4 +1,5 @@
-/// Watches message content for bare CR, bare LF and over-long lines, across chunk boundaries.
+/// Watches message content for bare CR, bare LF and over-long lines, across chunk boundaries, and
+/// counts the `Received:` fields of its header section (loop detection).
 ///
 /// Used for BDAT chunks (RFC 3030) and, inside ``SMTPCommandParser``, for DATA. A line is limited to
 /// 1000 octets including its CRLF (RFC 5321 §4.5.3.1.6).
@@ -7,6 +8,7 @@ public struct ContentChecker: Hashable, Sendable {
     public private(set) var flags = ContentFlags()
     private var previousWasCR = false
     private var lineLength = 0
+    private var hops = HopCounter()
     /// The longest permitted line including CRLF.
     public static let maximumLineLength = 1000
 
@@ -36,6 +38,8 @@ public struct ContentChecker: Hashable, Sendable {
         flags.bareLineEnding = bare
         flags.overlongLine = long
         flags.octets += bytes.count
+        hops.feed(bytes)  // returns at once after the header section
+        flags.receivedFields = hops.hops
     }
 
     /// Marks the end of the content: a CR left dangling at the very end is bare; a last line without
@@ -58,6 +62,8 @@ public struct ContentFlags: Hashable, Sendable {
     public var missingFinalCRLF = false
     /// Octets of content, after dot-unstuffing, as they will be stored with CRLF line ends.
     public var octets = 0
+    /// `Received:` fields in the header section (RFC 5321 §6.3: too many means a mail loop).
+    public var receivedFields = 0
 
     /// No flags, zero octets.
     public init() {}

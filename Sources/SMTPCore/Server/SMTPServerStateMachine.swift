@@ -51,6 +51,9 @@ public struct SMTPServerStateMachine: Sendable {
         public var requireAuthentication = false
         /// Offer and accept AUTH without TLS (never by default).
         public var allowPlaintextAuthentication = false
+        /// A message already carrying this many `Received:` fields is refused as a mail loop
+        /// (`554 5.4.6`, RFC 5321 §6.3; Postfix's `hopcount_limit`). 0 means no limit.
+        public var maximumHops = 50
 
         /// Creates a configuration.
         public init(hostname: String, maximumMessageSize: Int = 26_214_400, maximumRecipients: Int = 100,
@@ -724,6 +727,11 @@ public struct SMTPServerStateMachine: Sendable {
             state = .ready
             errors += 1
             return .discardMessage(SMTPReply(code: 500, .init(5, 5, 6), "Line too long (over 1000 octets)"), then: .readCommands)
+        }
+        if configuration.maximumHops > 0 && content.receivedFields >= configuration.maximumHops {
+            state = .ready
+            return .discardMessage(SMTPReply(code: 554, .init(5, 4, 6), "Mail loop: too many hops (\(content.receivedFields) Received: fields)"),
+                                   then: .readCommands)
         }
         state = .storing(t)
         return .storeMessage(t.envelope, facts)
