@@ -7,13 +7,12 @@ cut off within its timeout with memory bounded, and the server must keep serving
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, free_port, rss_kib, wait_for
+from conftest import IO_TIMEOUT, free_port, insecure_tls_context, rss_kib, wait_for
 
 PASSWORD = "correct horse battery staple"
 
@@ -143,9 +142,7 @@ def test_over_limit_connections_on_implicit_tls_are_closed_at_once(make_server):
         for h in held:
             h.close()
         # Once the held ones are gone, TLS clients are served again.
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = insecure_tls_context()
 
         def greeted():
             try:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, IO_TIMEOUT, free_port, make_cert, wait_for
+from conftest import IN_CI, IO_TIMEOUT, free_port, insecure_tls_context, make_cert, wait_for
 
 PASSWORD = "correct horse battery staple"
 
@@ -106,9 +106,7 @@ def test_every_listener_offers_only_modern_tls(make_server, tmp_path):
 
 def test_min_version_13_refuses_tls12(make_server):
     server, ports = all_listeners(make_server, tls={"min_version": "1.3"})
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = insecure_tls_context()
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     with socket.create_connection(("127.0.0.1", ports["submissions"]), timeout=IO_TIMEOUT) as raw:
         with pytest.raises(ssl.SSLError):
@@ -133,9 +131,7 @@ def test_bad_tls_settings_are_configuration_errors(make_server):
         assert "tls.ciphers" in result.stderr, result.stderr
     # A narrower list works: only that suite is negotiated over TLS 1.2.
     server, ports = all_listeners(make_server, tls={"ciphers": "ECDHE-ECDSA-CHACHA20-POLY1305"})
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = insecure_tls_context()
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     with socket.create_connection(("127.0.0.1", ports["submissions"]), timeout=IO_TIMEOUT) as raw:
         with context.wrap_socket(raw) as tls:
@@ -145,9 +141,7 @@ def test_bad_tls_settings_are_configuration_errors(make_server):
 def peer_fingerprint(port: int, starttls: bool) -> tuple[str, socket.socket]:
     """Connects (STARTTLS on SMTP or implicit TLS) and returns the SHA-256 of the server's
     certificate and the open TLS socket."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = insecure_tls_context()
     raw = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
     if starttls:
         f = raw.makefile("rb")
