@@ -102,6 +102,8 @@ public final class QueueRunner: Service, Sendable {
     /// the stale one on disk, and its next-attempt time is honoured, until a write succeeds.
     private let unrecorded = Mutex([String: QueueEnvelope]())
     private let slotFreed = Mutex(false)
+    /// Wakes the run loop when something happened (mail arrived, a slot freed, a tick passed).
+    private let signal = WakeSignal()
 
     public init(spool: Spool, agent: any DeliveryAgent, configuration: Configuration, clock: any QueueClock = SystemQueueClock(),
                 logger: Logger, inject: @escaping Injector) {
@@ -114,7 +116,10 @@ public final class QueueRunner: Service, Sendable {
     }
 
     /// Asks the runner to look at the queue now (after intake added a message, or `queue retry`).
-    public func wake() { woken.withLock { $0 = true } }
+    public func wake() {
+        woken.withLock { $0 = true }
+        signal.signal()
+    }
 
     /// Recovers the spool, then delivers until graceful shutdown (messages in flight finish first).
     ///
@@ -123,6 +128,17 @@ public final class QueueRunner: Service, Sendable {
     public func run() async throws {
         let corrupt = spool.recover()
         for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
+        // Wake-ups that come from outside this process (the `wakeup` file's time), the scan interval
+        // and graceful shutdown are noticed at the next tick; in-process events signal at once.
+        let signal = self.signal
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Self.tickMilliseconds))
+                signal.signal()
+            }
+        }
+        defer { ticker.cancel() }
+        let clock = ContinuousClock()
         do {
             var scanRequest = spool.scanRequestStamp()
             var backlog: [(String, Spool.State)] = []
@@ -131,7 +147,7 @@ public final class QueueRunner: Service, Sendable {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 if next >= backlog.count && rescan {
                     let busy = inFlight.withLock { $0 }
-                    backlog = dueWork().filter { !busy.contains($0.0) }
+                    backlog = dueWork(flushDeferred: spool.takeFlushRequest()).filter { !busy.contains($0.0) }
                     next = 0
                     rescan = false
                 }
@@ -150,19 +166,19 @@ public final class QueueRunner: Service, Sendable {
                         _ = await process(id, from: state)
                         inFlight.withLock { _ = $0.remove(id) }
                         slotFreed.withLock { $0 = true }
+                        signal.signal()
                     }
                 }
-                // Sleep until woken (new mail; a freed slot while work waits), the scan interval passes,
+                // Wait until woken (new mail; a freed slot while work waits), the scan interval passes,
                 // or shutdown begins.
-                var waited = 0
+                let since = clock.now
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    if waited >= configuration.scanInterval * 1000 { rescan = true; break }
+                    if clock.now - since >= .seconds(configuration.scanInterval) { rescan = true; break }
                     if woken.withLock({ w in defer { w = false }; return w }) { rescan = true; break }
                     let stamp = spool.scanRequestStamp()  // `swallow queue retry/release` from another process
                     if stamp != scanRequest { scanRequest = stamp; rescan = true; break }
                     if next < backlog.count && slotFreed.withLock({ f in defer { f = false }; return f }) { break }
-                    try? await Task.sleep(for: .milliseconds(20))
-                    waited += 20
+                    await signal.wait()
                 }
             }
         }
@@ -178,13 +194,21 @@ public final class QueueRunner: Service, Sendable {
         }
     }
 
-    /// Messages to try now: all of `incoming/`, then the due ones of `deferred/`.
-    func dueWork() -> [(String, Spool.State)] {
+    /// How often the runner looks at the `wakeup` file, the clock and shutdown, milliseconds.
+    static let tickMilliseconds = 20
+
+    /// Messages to try now: all of `incoming/`, then the due ones of `deferred/` (all of them when
+    /// `flushDeferred`).
+    func dueWork(flushDeferred: Bool = false) -> [(String, Spool.State)] {
         let now = clock.now()
         var work: [(String, Spool.State)] = spool.ids(.incoming).map { ($0, .incoming) }
         let pendingRecords = unrecorded.withLock { $0 }
         for id in spool.ids(.deferred) {
-            if let env = pendingRecords[id] ?? spool.envelope(id, .deferred), env.nextAttempt <= now { work.append((id, .deferred)) }
+            if flushDeferred {
+                work.append((id, .deferred))
+            } else if let env = pendingRecords[id] ?? spool.envelope(id, .deferred), env.nextAttempt <= now {
+                work.append((id, .deferred))
+            }
         }
         return work
     }
@@ -193,7 +217,7 @@ public final class QueueRunner: Service, Sendable {
     /// `concurrency` at a time. Returns the IDs processed (tests call this directly).
     @discardableResult
     public func runOnce() async -> [String] {
-        let work = dueWork()
+        let work = dueWork(flushDeferred: spool.takeFlushRequest())
         guard !work.isEmpty else { return [] }
         var done: [String] = []
         await withTaskGroup(of: String?.self) { group in
@@ -347,5 +371,42 @@ public final class QueueRunner: Service, Sendable {
             i += 1
         }
         return bytes
+    }
+}
+
+/// Wakes one waiting task; a signal sent while nobody waits is kept for the next `wait()`.
+final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let w = s.waiter else {
+                s.pending = true
+                return nil
+            }
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
+    /// Returns at the next signal (at once when one is pending). One waiter at a time.
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.pending {
+                    s.pending = false
+                    return true
+                }
+                s.waiter = c
+                return false
+            }
+            if now { c.resume() }
+        }
     }
 }

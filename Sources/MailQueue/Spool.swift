@@ -8,6 +8,8 @@ import MailCore
 /// ```
 /// queue/tmp/<id>/                 being written; never seen by the runner; deleted at start
 /// queue/{incoming,active,deferred,hold,corrupt}/<id>/{message,envelope}
+/// queue/wakeup                    its time stamp asks the runner to scan now (`swallow queue …`)
+/// queue/flush                     present: every deferred message is due at the next scan
 /// ```
 /// A message is a directory, so every state change is one atomic `rename(2)` of that directory
 /// (followed by an fsync of both parent directories). The envelope is replaced atomically (write to
@@ -82,11 +84,14 @@ public final class Spool: Sendable {
     }
 
     /// Tells a running queue runner (in another process) to look at the queue now, like Postfix's
-    /// `postqueue -f`: the runner checks this file's time every 20 ms.
-    public func requestScan() {
-        let fd = open("\(root)/wakeup", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { close(fd) }
-        _ = utimensat(AT_FDCWD, "\(root)/wakeup", nil, 0)  // both times: now
+    /// `postqueue -f`: the runner checks the time of the `wakeup` file several times a second. With
+    /// `flushDeferred`, every deferred message is due at that scan whatever its next-attempt time, so
+    /// "retry everything" rewrites no envelope; the request is a file, so one made while the server is
+    /// down is carried out when it starts.
+    public func requestScan(flushDeferred: Bool = false) {
+        // `flush` first: a runner that sees the new `wakeup` time also finds the request.
+        if flushDeferred { Self.touch("\(root)/flush") }
+        Self.touch("\(root)/wakeup")
     }
 
     /// The modification time of the wake-up file (0 when absent), compared by the runner.
@@ -94,6 +99,15 @@ public final class Spool: Sendable {
         var st = stat()
         guard stat("\(root)/wakeup", &st) == 0 else { return 0 }
         return st.st_mtim.tv_sec &* 1_000_000_000 &+ st.st_mtim.tv_nsec
+    }
+
+    /// Takes a pending "flush every deferred message" request (`true` once per request).
+    public func takeFlushRequest() -> Bool { unlink("\(root)/flush") == 0 }
+
+    private static func touch(_ path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        _ = utimensat(AT_FDCWD, path, nil, 0)  // both times: now
     }
 
     /// The message file of `id` in `state`.

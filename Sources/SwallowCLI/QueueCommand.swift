@@ -91,9 +91,16 @@ struct QueueCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (spool, _) = try QueueCommand.openSpool(options)
-            let targets = ids.isEmpty ? spool.ids(.deferred) : ids
+            if ids.isEmpty {
+                // Like `postqueue -f`: the runner takes every deferred message at its next scan; no
+                // envelope is rewritten (a message it finds undeliverable gets its next time as usual).
+                let n = spool.ids(.deferred).count
+                spool.requestScan(flushDeferred: true)
+                print("\(n) message\(n == 1 ? "" : "s") scheduled for delivery now")
+                return
+            }
             var n = 0
-            for id in targets {
+            for id in ids {
                 let state = try QueueCommand.find(spool, id)
                 guard state == .deferred, var e = spool.envelope(id, .deferred) else {
                     if !ids.isEmpty { writeStandardError("swallow: \(id) is \(state.rawValue), not deferred\n") }

@@ -126,6 +126,52 @@ final class Injected: Sendable {
         #expect(agent.calls.withLock { $0 } == [["ok@y.test", "later@y.test", "bad@y.test"], ["later@y.test"]])
     }
 
+    @Test("a flush request (`queue retry`) makes every deferred message due once, without rewriting envelopes")
+    func flushRequestTakesDeferredMessagesOnce() async throws {
+        let spool = try Spool(root: root)
+        let clock = ManualClock()
+        let agent = ScriptedAgent(["later@y.test": [.deferred(status: "4.2.0", diagnostic: "451 busy")]])
+        let r = runner(spool, agent, clock, injected: Injected())
+        try enqueue(spool, id: "M1", sender: "s@x.test", to: ["later@y.test"], created: clock.now())
+        #expect(await r.runOnce() == ["M1"])
+        let before = try #require(spool.envelope("M1", .deferred))
+        #expect(await r.runOnce().isEmpty)  // due in 300 s
+        spool.requestScan(flushDeferred: true)
+        #expect(try #require(spool.envelope("M1", .deferred)) == before)  // the request touches no envelope
+        #expect(await r.runOnce() == ["M1"])
+        #expect(try #require(spool.envelope("M1", .deferred)).attempts == 2)
+        #expect(await r.runOnce().isEmpty)  // the request was used up
+        spool.requestScan()  // a plain wake-up makes nothing due
+        #expect(await r.runOnce().isEmpty)
+    }
+
+    @Test("the running loop picks up a message as soon as it is woken and a flush request from another process")
+    func runLoopWakesAndFlushes() async throws {
+        let spool = try Spool(root: root)
+        let clock = ManualClock()
+        let agent = ScriptedAgent(["ok@y.test": [.delivered("250 ok")],
+                                   "later@y.test": [.deferred(status: "4.2.0", diagnostic: "451 busy"), .delivered("250 ok")]])
+        let r = QueueRunner(spool: spool, agent: agent,
+                            configuration: .init(hostname: "mx.test", retry: RetryPolicy(initialDelay: 300), scanInterval: 3600),
+                            clock: clock, logger: logger, inject: { _, _, _ in "DSN1" })
+        let loop = Task { try await r.run() }
+        defer { loop.cancel() }
+        func waitUntil(_ what: String, _ done: () -> Bool) async throws {
+            for _ in 0..<500 where !done() { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(done(), "\(what)")
+        }
+        try enqueue(spool, id: "M1", sender: "s@x.test", to: ["later@y.test"], created: clock.now())
+        r.wake()
+        try await waitUntil("M1 deferred") { spool.ids(.deferred) == ["M1"] }
+        try enqueue(spool, id: "M2", sender: "s@x.test", to: ["ok@y.test"], created: clock.now())
+        r.wake()
+        try await waitUntil("M2 delivered") { Spool.State.allCases.allSatisfy { !spool.ids($0).contains("M2") } }
+        #expect(spool.ids(.deferred) == ["M1"])  // not due (scan interval one hour, retry in 300 s)
+        spool.requestScan(flushDeferred: true)  // what `swallow queue retry` does from its own process
+        try await waitUntil("M1 delivered after the flush") { Spool.State.allCases.allSatisfy { spool.ids($0).isEmpty } }
+        #expect(agent.calls.withLock { $0 } == [["later@y.test"], ["ok@y.test"], ["later@y.test"]])
+    }
+
     @Test func expiresAfterLifetimeAndNeverBouncesABounce() async throws {
         let spool = try Spool(root: root)
         let clock = ManualClock()

@@ -10,8 +10,7 @@
 - The sending Swallow relays for 127.0.0.1 (`[smtp] relay_networks`), reaches MX hosts at
   `[delivery] smtp_port = <peer port>` and retries quickly (`retry_initial = 1`, `retry_maximum = 2`).
 
-The drain-rate measurement (5,000 queued messages to smtp-sink, Swallow next to a private Postfix) is
-marked slow and runs only with SWALLOW_SLOW=1; run it with `-s` to see the figures.
+Drain rates next to Postfix are measured by the benchmark harness (`Benchmarks/run drain`), not here.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ SENDER = "alice@example.test"          # a local user of the sending Swallow: DS
 LOCAL_OTHER = "bob@example.test"
 REMOTE_USERS = ("carol@remote.test", "dave@remote.test", "erin@big.test", "frank@implicit.test")
 QUEUE_STATES = ("incoming", "active", "deferred", "hold", "corrupt")
-SLOW = os.environ.get("SWALLOW_SLOW") == "1"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -736,108 +734,6 @@ def test_restart_in_the_middle_of_1000_messages(make_server, dns, receiver, caps
     assert repeated <= set(left["active"]) | set(left["incoming"]), (sorted(repeated), left["active"])
     assert sender.raw_messages(SENDER) == []
     assert "moved to corrupt" not in sender.log_text()
-
-
-# --------------------------------------------------------------------------------------------------
-# measurement: queue drain rate, Swallow and Postfix, to the same smtp-sink
-
-
-DRAIN_MESSAGES = 5000
-DRAIN_BODY = ("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopq\n" * 11)  # ~1 KiB
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not SLOW, reason="slow measurement: set SWALLOW_SLOW=1")
-def test_measure_queue_drain_rate(make_server, dns, sink, capsys):
-    n = DRAIN_MESSAGES
-    peer = sink(sessions=100000, dump=False, start=False)
-    sender = make_sender(make_server, dns, peer.port, delivery={"retry_initial": 3600, "retry_maximum": 3600})
-    t0 = time.monotonic()
-    _send_many(sender, [f"drain {i}" for i in range(n)], "bench@sink.test", threads=10, body=DRAIN_BODY)
-    wait_for(lambda: len(queue_ids(sender)["deferred"]) == n, timeout=120, what=f"{n} deferred")
-    queued = time.monotonic() - t0
-    peer.start()
-    cpu0 = process_cpu_seconds(sender.proc.pid)
-    t1 = time.monotonic()
-    retry = subprocess.Popen([str(SWALLOW_BIN), "queue", "retry", "--config", str(sender.config_path)],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # the runner sees new due times at its next scan (≤ 1 s) while `queue retry` is still rewriting
-    # envelopes: also time from its first pickup
-    wait_for(lambda: len(queue_ids(sender)["deferred"]) < n, timeout=30, what="the first pickup")
-    t2 = time.monotonic()
-    assert retry.wait(timeout=120) == 0
-    retry_cli = time.monotonic() - t1
-    wait_for(lambda: queue_empty(sender), timeout=600, what="the queue drained")
-    t3 = time.monotonic()
-    cpu_per_message = (process_cpu_seconds(sender.proc.pid) - cpu0) / n * 1e6
-    swallow_seconds, from_pickup = t3 - t1, t3 - t2
-    delivered = len(re.findall(r"delivered", sender.log_text()))
-    swallow_rate = n / swallow_seconds
-
-    pf_rate, pf_seconds, pf_note = postfix_drain(peer.port, n)
-    with capsys.disabled():
-        print(f"\n[drain] Swallow (debug build): {n} queued messages (~1 KiB) → smtp-sink in {swallow_seconds:.2f}s = "
-              f"{swallow_rate:.0f} msg/s from `swallow queue retry`, {n / from_pickup:.0f} msg/s from the first pickup "
-              f"({from_pickup:.2f}s; `queue retry` itself ran for {retry_cli:.2f}s, rewriting every envelope); "
-              f"{cpu_per_message:.0f} µs CPU per message in swallow serve; [delivery] concurrency 20; queueing took {queued:.1f}s; "
-              f"'delivered' log lines: {delivered})")
-        print("        command: smtp-sink -4 -u nobody -h sink.test -n 100000 127.0.0.1:PORT 256; "
-              "`swallow queue retry` with all messages deferred; timer stops when queue/ is empty")
-        if pf_rate:
-            print(f"[drain] Postfix 3.7 (private instance, relayhost = smtp-sink): {n} held messages in {pf_seconds:.2f}s = "
-                  f"{pf_rate:.0f} msg/s ({pf_note})")
-        else:
-            print(f"[drain] Postfix: not measured ({pf_note})")
-    assert delivered >= n
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its waited-for children), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def postfix_drain(sink_port: int, n: int) -> tuple[float | None, float | None, str]:
-    """Postfix's own drain rate, as in peer-baselines §2c: inject `n` messages on hold with smtp-source,
-    then `postsuper -H ALL; postqueue -f` and time until the queue is empty."""
-    if os.geteuid() != 0 or not shutil.which("postfix") or not shutil.which("smtp-source"):
-        return None, None, "needs root, postfix and smtp-source"
-    cert_dir = shared_tmpdir("swallow-drain-cert-")
-    pf = None
-    try:
-        make_cert(cert_dir)
-        pf = PostfixPeer(cert_dir, domain="unused.test", mailboxes=("x",), smtpd_verbose=False, main_extra={
-            "relayhost": f"[127.0.0.1]:{sink_port}",
-            "smtpd_end_of_data_restrictions": "check_client_access static:HOLD",
-            "smtpd_tls_security_level": "none",
-            "smtpd_data_restrictions": "",
-        })
-        pf.start()
-        queue = pf.dir / "queue"
-
-        def count(*dirs):
-            return sum(len(files) for d in dirs for _, _, files in os.walk(queue / d))
-
-        src = subprocess.run(["smtp-source", "-4", "-s", "10", "-m", str(n), "-l", "1024", "-M", "client.bench.test",
-                              "-f", "sender@bench.test", "-t", "bench@relay.test", f"127.0.0.1:{pf.port}"],
-                             capture_output=True, timeout=300)
-        assert src.returncode == 0, src.stderr
-        wait_for(lambda: count("hold") >= n, timeout=120, what=f"{n} messages on hold in Postfix")
-        conf = str(pf.conf)
-        t0 = time.monotonic()
-        subprocess.run(["postsuper", "-c", conf, "-H", "ALL"], check=True, capture_output=True, timeout=60)
-        subprocess.run(["postqueue", "-c", conf, "-f"], check=True, capture_output=True, timeout=60)
-        wait_for(lambda: count("incoming", "active", "deferred", "hold", "maildrop") == 0, timeout=300,
-                 what="Postfix's queue drained")
-        seconds = time.monotonic() - t0
-        sent = len(re.findall(r"status=sent", pf.log_text()))
-        return n / seconds, seconds, (f"{sent} status=sent; smtp-source -s 10 -m {n} -l 1024 with "
-                                      "smtpd_end_of_data_restrictions = check_client_access static:HOLD, then "
-                                      "postsuper -H ALL; postqueue -f")
-    finally:
-        if pf is not None:
-            pf.stop()
-        shutil.rmtree(cert_dir, ignore_errors=True)
 
 
 def test_graceful_restart_in_the_middle_of_1000_messages(make_server, dns, receiver):
