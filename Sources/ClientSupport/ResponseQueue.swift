@@ -34,6 +34,13 @@ public final class ResponseQueue<Item: Sendable> {
     /// Forgets items received but not asked for (after STARTTLS/STLS: they were sent in plaintext).
     public func removeAll() { items.removeAll() }
 
+    /// The next item if one has arrived (or the terminal failure), without waiting; `nil` otherwise.
+    public func takeReceived(annotate: (any Error) -> any Error) -> Result<Item, any Error>? {
+        if !items.isEmpty { return items.removeFirst().mapError(annotate) }
+        if let terminal { return .failure(annotate(terminal)) }
+        return nil
+    }
+
     /// The next item. `annotate` adjusts an error for the request (e.g. adds the command);
     /// `timeoutError` is the error after `timeout`.
     public func next(on eventLoop: any EventLoop, timeout: TimeAmount, annotate: @escaping (any Error) -> any Error,

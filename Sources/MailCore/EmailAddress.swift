@@ -53,12 +53,26 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// With `allowUTF8` (RFC 6531), atext and qtext may contain UTF-8 and sub-domains may be U-labels.
     /// Limits: local part ≤ 64 octets, domain ≤ 255 octets (RFC 5321 §4.5.3.1).
     public static func parse<S: StringProtocol>(_ text: S, allowUTF8: Bool) -> Result<EmailAddress, AddressError> {
-        let bytes = Array(text.utf8)
+        parse(bytes: Array(text.utf8), allowUTF8: allowUTF8)
+    }
+
+    /// Parses an address (concrete overload: callers in other modules get the specialized code).
+    public static func parse(_ text: String, allowUTF8: Bool) -> Result<EmailAddress, AddressError> {
+        parse(bytes: Array(text.utf8), allowUTF8: allowUTF8)
+    }
+
+    /// Parses an address.
+    public static func parse(_ text: Substring, allowUTF8: Bool) -> Result<EmailAddress, AddressError> {
+        parse(bytes: Array(text.utf8), allowUTF8: allowUTF8)
+    }
+
+    static func parse(bytes: [UInt8], allowUTF8: Bool) -> Result<EmailAddress, AddressError> {
         if !allowUTF8, bytes.contains(where: { $0 >= 0x80 }) { return .failure(.nonASCIIWithoutSMTPUTF8) }
         if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return .failure(.syntax) }
         guard String(validating: bytes, as: UTF8.self) != nil else { return .failure(.syntax) }
         var index = 0
-        var local: [UInt8] = []
+        var quoted: [UInt8] = []
+        var local = bytes[0..<0]
         if bytes.first == UInt8(ascii: "\"") {
             index = 1
             var closed = false
@@ -66,26 +80,27 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
                 let b = bytes[index]
                 if b == UInt8(ascii: "\\") {
                     guard index + 1 < bytes.count, bytes[index + 1] >= 0x20 else { return .failure(.syntax) }
-                    local.append(bytes[index + 1])
+                    quoted.append(bytes[index + 1])
                     index += 2
                 } else if b == UInt8(ascii: "\"") {
                     closed = true
                     index += 1
                     break
                 } else {
-                    local.append(b)
+                    quoted.append(b)
                     index += 1
                 }
             }
             guard closed, index < bytes.count, bytes[index] == UInt8(ascii: "@") else { return .failure(.syntax) }
+            local = quoted[...]
         } else {
             guard let at = bytes.lastIndex(of: UInt8(ascii: "@")) else { return .failure(.syntax) }
-            local = Array(bytes[..<at])
+            local = bytes[..<at]
             guard isDotString(local) else { return .failure(.syntax) }
             index = at
         }
         // bytes[index] == "@"
-        let domainBytes = Array(bytes[(index + 1)...])
+        let domainBytes = bytes[(index + 1)...]
         guard !local.isEmpty else { return .failure(.syntax) }
         guard local.count <= 64 else { return .failure(.localPartTooLong) }
         guard domainBytes.count <= 255 else { return .failure(.domainTooLong) }
@@ -125,22 +140,29 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `Domain = sub-domain *("." sub-domain)`, `sub-domain = Let-dig [Ldh-str]` (or a U-label).
-    static func isDomain(_ bytes: [UInt8]) -> Bool {
+    static func isDomain(_ bytes: ArraySlice<UInt8>) -> Bool {
         guard !bytes.isEmpty else { return false }
-        for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
-            guard !label.isEmpty, label.count <= 63 else { return false }
-            guard label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else { return false }
-            for b in label {
+        var labelLength = 0
+        var previous: UInt8 = UInt8(ascii: ".")
+        for b in bytes {
+            if b == UInt8(ascii: ".") {
+                // a label is not empty and does not end with a hyphen
+                guard labelLength > 0, previous != UInt8(ascii: "-") else { return false }
+                labelLength = 0
+            } else {
                 let ok = (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
                     || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "-") || b >= 0x80
-                if !ok { return false }
+                guard ok, !(labelLength == 0 && b == UInt8(ascii: "-")) else { return false }  // nor starts with one
+                labelLength += 1
+                guard labelLength <= 63 else { return false }
             }
+            previous = b
         }
-        return true
+        return labelLength > 0 && previous != UInt8(ascii: "-")
     }
 
     /// `address-literal = "[" ( IPv4-address-literal / IPv6-address-literal / General-address-literal ) "]"`
-    static func isAddressLiteral(_ bytes: [UInt8]) -> Bool {
+    static func isAddressLiteral(_ bytes: ArraySlice<UInt8>) -> Bool {
         guard bytes.count >= 3, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") else { return false }
         let inner = bytes.dropFirst().dropLast()
         return inner.allSatisfy { b in

@@ -131,15 +131,37 @@ final class Intake: SMTPServerDelegate {
 
     /// Where the recipients go: local mailboxes (each once, in order) and remote addresses.
     func route(_ recipients: [ForwardPath]) async throws -> (local: [MaildirStore.Mailbox], remote: [String]) {
+        var resolved: [(EmailAddress, RecipientResolution)] = []
+        for r in recipients {
+            let address = self.address(r)
+            resolved.append((address, try await directory.resolve(address)))
+        }
+        return route(resolved)
+    }
+
+    /// `route` from the directory's cache alone; `nil` when a recipient is not cached.
+    func cachedRoute(_ recipients: [ForwardPath]) -> (local: [MaildirStore.Mailbox], remote: [String])? {
+        var resolved: [(EmailAddress, RecipientResolution)] = []
+        for r in recipients {
+            let address = self.address(r)
+            guard let known = directory.cachedResolution(address) else { return nil }
+            resolved.append((address, known))
+        }
+        return route(resolved)
+    }
+
+    private func address(_ recipient: ForwardPath) -> EmailAddress {
+        switch recipient {
+        case .postmaster: EmailAddress(localPart: "postmaster", domain: firstDomain)
+        case .mailbox(let a): a
+        }
+    }
+
+    private func route(_ resolved: [(EmailAddress, RecipientResolution)]) -> (local: [MaildirStore.Mailbox], remote: [String]) {
         var keys: [String] = []
         var remote: [String] = []
-        for r in recipients {
-            let address: EmailAddress
-            switch r {
-            case .postmaster: address = EmailAddress(localPart: "postmaster", domain: firstDomain)
-            case .mailbox(let a): address = a
-            }
-            switch try await directory.resolve(address) {
+        for (address, resolution) in resolved {
+            switch resolution {
             case .mailboxes(let found):
                 for k in found where !keys.contains(k) { keys.append(k) }
             case .notLocal:
@@ -157,6 +179,19 @@ final class Intake: SMTPServerDelegate {
             return MaildirStore.Mailbox(domain: String(key[key.index(after: at)...]), localPart: String(key[..<at]))
         }
         return (local, remote)
+    }
+
+    /// The reply for a failed store (452 when the disk is full), logged.
+    func rejection(for error: any Error, id: QueueID) -> any Error {
+        if let e = error as? StoreError {
+            logger.error("delivery failed: \(e)", metadata: ["id": "\(id)"])
+            return SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
+        }
+        if let e = error as? QueueError {
+            logger.error("queueing failed: \(e)", metadata: ["id": "\(id)"])
+            return SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
+        }
+        return error
     }
 
     /// `Return-Path:` and `Received:` (RFC 5321 §4.4, RFC 3848 `with` keywords), LF line ends.
@@ -236,37 +271,66 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
             }
         }
         let (local, remote) = try await intake.route(envelope.recipients)
-        let headers = intake.traceHeaders(queueID: id, envelope: envelope, connection: connection) + submitted
-        let spool = lock.withLock { self.spool }
-        let bytes = last
-        let sender = envelope.reversePath.address?.description ?? ""
-        var size = 0
+        let size: Int
         do {
-            size = try await intake.threadPool.runIfActive {
-                defer { spool?.remove() }
-                // Remote recipients: durable in queue/tmp first; then the local mailboxes; then the
-                // queue entry becomes visible. A failure before the end leaves nothing behind.
-                if !remote.isEmpty { try intake.queue.prepare(id: id, headers: headers, spool: spool, tail: bytes) }
-                var stored = 0
-                if !local.isEmpty {
-                    do {
-                        stored = try intake.store.deliver(headers: headers, spool: spool, tail: bytes, to: local).size
-                    } catch {
-                        if !remote.isEmpty { intake.queue.discard(id: id) }
-                        throw error
-                    }
-                }
-                if !remote.isEmpty { try intake.queue.commit(id: id, sender: sender, recipients: remote) }
-                return stored
+            size = try await intake.threadPool.runIfActive { [self, last, submitted] in
+                try store(id: id, local: local, remote: remote, last: last, submitted: submitted, envelope: envelope, connection: connection)
             }
-        } catch let e as StoreError {
-            intake.logger.error("delivery failed: \(e)", metadata: ["id": "\(id)"])
-            throw SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
-        } catch let e as QueueError {
-            intake.logger.error("queueing failed: \(e)", metadata: ["id": "\(id)"])
-            throw SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
+        } catch {
+            throw intake.rejection(for: error, id: id)
         }
         if let user = submittedBy { intake.rateLimiter.record(user) }
+        logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection)
+        return id.rawValue
+    }
+
+    /// Mail from port 25 whose recipients are all known without waiting goes from the event loop to the
+    /// thread pool and back (no task); anything else takes the general path.
+    func commit(_ content: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo,
+                on eventLoop: any EventLoop) -> EventLoopFuture<String> {
+        guard submittedBy == nil, let (local, remote) = intake.cachedRoute(envelope.recipients) else {
+            let promise = eventLoop.makePromise(of: String.self)
+            promise.completeWithTask { try await self.commit(content, envelope: envelope, connection: connection) }
+            return promise.futureResult
+        }
+        let intake = self.intake
+        let id = intake.nextQueueID()
+        return intake.threadPool.runIfActive(eventLoop: eventLoop) { [self] in
+            try store(id: id, local: local, remote: remote, last: content, submitted: [], envelope: envelope, connection: connection)
+        }.flatMapErrorThrowing { error in
+            throw intake.rejection(for: error, id: id)
+        }.map { [self] size in
+            logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection)
+            return id.rawValue
+        }
+    }
+
+    /// The blocking part: remote recipients durable in queue/tmp first; then the local mailboxes; then
+    /// the queue entry becomes visible. A failure before the end leaves nothing behind. Returns the
+    /// stored size (0 when nothing went to a mailbox).
+    private func store(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], last: ByteBuffer, submitted: [UInt8],
+                       envelope: SMTPEnvelope, connection: SMTPConnectionInfo) throws -> Int {
+        let spool = lock.withLock { self.spool }
+        defer { spool?.remove() }
+        let headers = intake.traceHeaders(queueID: id, envelope: envelope, connection: connection) + submitted
+        if !remote.isEmpty { try intake.queue.prepare(id: id, headers: headers, spool: spool, tail: last) }
+        var stored = 0
+        if !local.isEmpty {
+            do {
+                stored = try intake.store.deliver(headers: headers, spool: spool, tail: last, to: local).size
+            } catch {
+                if !remote.isEmpty { intake.queue.discard(id: id) }
+                throw error
+            }
+        }
+        if !remote.isEmpty {
+            try intake.queue.commit(id: id, sender: envelope.reversePath.address?.description ?? "", recipients: remote)
+        }
+        return stored
+    }
+
+    private func logAccepted(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], size: Int, envelope: SMTPEnvelope,
+                             connection: SMTPConnectionInfo) {
         intake.logger.info("accepted", metadata: [
             "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())",
             "user": "\(submittedBy ?? "-")",
@@ -274,7 +338,6 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
             "mailboxes": "\(local.count)", "queued": "\(remote.count)", "size": "\(size)",
             "tls": "\(connection.session.tls?.version ?? "no")",
         ])
-        return id.rawValue
     }
 
     func abort() async {

@@ -43,7 +43,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     private var maildrop: (any POP3Maildrop)?
     private var retrieved = Set<Int>()
     private var user: String?
-    private var timer: Scheduled<Void>?
+    private var timer: IdleTimer?
     private var retrievedCount = 0
     private var deletedCount = 0
 
@@ -123,7 +123,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        timer?.stop()  // drops the expiry closure, which holds this handler
         closed = true
         // An UPDATE in flight keeps the lock until its deletions are done (it releases it itself).
         if !updating { releaseMaildrop() }
@@ -413,24 +413,29 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     }
 
     private func armTimer(context: ChannelHandlerContext) {
-        timer?.cancel()
-        guard !closed else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: settings.autologout) {
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
-            if handler.busy || handler.handshaking {
-                // No progress for the whole period: a TLS handshake that does not finish, or a client
-                // that stopped reading a RETR. Nothing useful can be said; close (an UPDATE in flight
-                // still completes and releases the maildrop).
-                handler.logger.notice(handler.handshaking ? "autologout during the TLS handshake" : "autologout while the client does not read")
-                handler.closed = true
-                context.close(promise: nil)
-                return
-            }
-            handler.logger.notice("autologout")
-            handler.run(handler.machine.timeoutFired(), context: context)
+        guard !closed else {
+            timer?.cancel()
+            return
         }
+        if timer == nil {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            timer = IdleTimer(eventLoop: context.eventLoop) {
+                let (handler, context) = bound.value
+                guard !handler.closed else { return }
+                if handler.busy || handler.handshaking {
+                    // No progress for the whole period: a TLS handshake that does not finish, or a client
+                    // that stopped reading a RETR. Nothing useful can be said; close (an UPDATE in flight
+                    // still completes and releases the maildrop).
+                    handler.logger.notice(handler.handshaking ? "autologout during the TLS handshake" : "autologout while the client does not read")
+                    handler.closed = true
+                    context.close(promise: nil)
+                    return
+                }
+                handler.logger.notice("autologout")
+                handler.run(handler.machine.timeoutFired(), context: context)
+            }
+        }
+        timer?.restart(settings.autologout)
     }
 
     private func closeAfterFlush(context: ChannelHandlerContext) {

@@ -245,32 +245,26 @@ public final class SMTPClient: Sendable {
             guard r.code == 250 else { throw .refused(r, command: "RSET") }
             state.withLockedValue { $0.needsReset = false }
         }
-        var transaction = try SMTPClientTransaction(from: from, to: to, message: SMTPMessageEncoder(message),
+        let transaction = try SMTPClientTransaction(from: from, to: to, message: SMTPMessageEncoder(message),
                                                     capabilities: capabilities, mailParameters: mailParameters,
                                                     allowChunking: configuration.useChunking)
-        var action = transaction.start()
-        var lastCommand = "MAIL FROM"
-        while true {
-            switch action {
-            case .send(let bytes):
-                if let first = bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 12)) {
-                    lastCommand = first.hasPrefix("MAIL") ? "MAIL FROM" : first.hasPrefix("RCPT") ? "RCPT TO"
-                        : first.hasPrefix("DATA") ? "DATA" : first.hasPrefix("BDAT") ? "BDAT" : "end of data"
-                }
-                try await write(bytes)
-                action = .wait
-            case .wait:
-                let timeout = lastCommand == "end of data" || lastCommand == "BDAT" ? configuration.timeouts.dataTermination
-                    : lastCommand == "DATA" ? configuration.timeouts.dataInitiation : configuration.timeouts.command
-                let r = try await reply(timeout: timeout, command: lastCommand)
-                action = transaction.replyReceived(r)
-            case .finished(let outcome):
-                if outcome.needsReset { state.withLockedValue { $0.needsReset = true } }
-                if let e = outcome.error { throw e }
-                return SendResult(reply: outcome.accepted!, acceptedRecipients: outcome.acceptedRecipients,
-                                  refusedRecipients: outcome.refusedRecipients)
-            }
+        let channel = self.channel
+        let handler = self.handler
+        let timeouts = configuration.timeouts
+        let outcome: SMTPClientTransaction.Outcome
+        do {
+            outcome = try await channel.eventLoop.flatSubmit { [transaction] in
+                TransactionDriver(transaction, channel: channel, handler: handler.value, timeouts: timeouts).run()
+            }.get()
+        } catch let e as SMTPClientError {
+            throw e
+        } catch {
+            throw SMTPClientError(kind: .connectionClosed, isPermanent: false)
         }
+        if outcome.needsReset { state.withLockedValue { $0.needsReset = true } }
+        if let e = outcome.error { throw e }
+        return SendResult(reply: outcome.accepted!, acceptedRecipients: outcome.acceptedRecipients,
+                          refusedRecipients: outcome.refusedRecipients)
     }
 
     /// Sends one message to plain addresses given as text.
@@ -307,29 +301,16 @@ public final class SMTPClient: Sendable {
 
     // MARK: I/O
 
-    /// Writes in blocks of 64 KiB, each of which must leave within `timeouts.dataBlock` (RFC 5321
-    /// §4.5.3.2.5: a server that stops reading does not hold the delivery forever); on that timeout the
-    /// connection is closed.
+    /// Writes `bytes` (in blocks that must each leave within `timeouts.dataBlock`).
     private func write(_ bytes: ByteBuffer) async throws(SMTPClientError) {
-        var rest = bytes
         let channel = self.channel
         let limit = configuration.timeouts.dataBlock
-        while rest.readableBytes > 0 {
-            let block = rest.readSlice(length: min(rest.readableBytes, 1 << 16))!
-            let timedOut = NIOLockedValueBox(false)
-            do {
-                try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
-                    let written = channel.writeAndFlush(block)
-                    let timer = channel.eventLoop.scheduleTask(in: limit) {
-                        timedOut.withLockedValue { $0 = true }
-                        channel.close(promise: nil)
-                    }
-                    written.whenComplete { _ in timer.cancel() }
-                    return written
-                }.get()
-            } catch {
-                throw SMTPClientError(kind: timedOut.withLockedValue { $0 } ? .timeout : .connectionClosed, isPermanent: false)
-            }
+        do {
+            try await channel.eventLoop.flatSubmit { TransactionDriver.write(bytes, on: channel, blockTimeout: limit) }.get()
+        } catch let e as SMTPClientError {
+            throw e
+        } catch {
+            throw SMTPClientError(kind: .connectionClosed, isPermanent: false)
         }
     }
 

@@ -73,14 +73,21 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         SMTPClientError(kind: .tls(why), command: "STARTTLS", isPermanent: false)
     }
 
+    /// A reply that has already arrived (or the failure that ended the connection), without waiting.
+    func receivedReply(command: String?) -> Result<SMTPReply, any Error>? {
+        replies.takeReceived(annotate: { Self.annotate($0, command: command) })
+    }
+
+    private static func annotate(_ error: any Error, command: String?) -> any Error {
+        guard var e = error as? SMTPClientError else { return error }
+        e.command = e.command ?? command
+        return e
+    }
+
     /// The next reply, failing after `timeout`.
     func nextReply(timeout: TimeAmount, eventLoop: any EventLoop, command: String?) -> EventLoopFuture<SMTPReply> {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        return replies.next(on: eventLoop, timeout: timeout, annotate: { error in
-            guard var e = error as? SMTPClientError else { return error }
-            e.command = e.command ?? command
-            return e
-        }, timeoutError: {
+        return replies.next(on: eventLoop, timeout: timeout, annotate: { Self.annotate($0, command: command) }, timeoutError: {
             SMTPClientError(kind: .timeout, command: command, isPermanent: false)
         }, onTimeout: {
             bound.value.context?.close(promise: nil)

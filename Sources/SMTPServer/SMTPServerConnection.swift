@@ -43,7 +43,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     private var sink: (any SMTPMessageSink)?
     private var saslExchange: (any SMTPSASLExchange)?
     private var content = ByteBuffer()
-    private var timer: Scheduled<Void>?
+    private var timer: IdleTimer?
     private var messagesAccepted = 0
     private var commands = 0
     private var opened = NIODeadline.now()
@@ -138,7 +138,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        timer?.stop()  // drops the expiry closure, which holds this handler
         if !closed {
             closed = true
             if case .discardMessage = machine.connectionClosed() { abortSink() }
@@ -306,9 +306,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             content = ByteBuffer()
             let info = connectionInfo
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let promise = context.eventLoop.makePromise(of: String.self)
-            promise.completeWithTask { try await sink.commit(last, envelope: envelope, connection: info) }
-            promise.futureResult.whenComplete { result in
+            sink.commit(last, envelope: envelope, connection: info, on: context.eventLoop).whenComplete { result in
                 let (handler, context) = bound.value
                 handler.busy = false
                 handler.sink = nil
@@ -435,22 +433,26 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func armTimer(context: ChannelHandlerContext) {
-        timer?.cancel()
-        guard !closed else { return }
-        let delay = machine.isReceivingContent ? settings.dataTimeout : settings.commandTimeout
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: delay) {
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
-            if handler.handshaking {
-                // Nothing can be said in plaintext now, and TLS is not up: just close.
-                handler.logger.notice("timeout during the TLS handshake")
-                return handler.closeNow(context: context)
-            }
-            handler.logger.notice("timeout")
-            handler.run(handler.machine.timeoutFired(), context: context)
-            context.flush()
+        guard !closed else {
+            timer?.cancel()
+            return
         }
+        if timer == nil {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            timer = IdleTimer(eventLoop: context.eventLoop) {
+                let (handler, context) = bound.value
+                guard !handler.closed else { return }
+                if handler.handshaking {
+                    // Nothing can be said in plaintext now, and TLS is not up: just close.
+                    handler.logger.notice("timeout during the TLS handshake")
+                    return handler.closeNow(context: context)
+                }
+                handler.logger.notice("timeout")
+                handler.run(handler.machine.timeoutFired(), context: context)
+                context.flush()
+            }
+        }
+        timer?.restart(machine.isReceivingContent ? settings.dataTimeout : settings.commandTimeout)
     }
 
     private func closeAfterFlush(context: ChannelHandlerContext) {

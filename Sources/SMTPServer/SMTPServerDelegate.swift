@@ -77,6 +77,20 @@ public protocol SMTPMessageSink: AnyObject, Sendable {
     func commit(_ bytes: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws -> String
     /// Drops everything written; called at most once, instead of `commit`.
     func abort() async
+    /// `commit`, started on the connection's event loop; the future completes on it. The default runs
+    /// `commit` in a task; a sink that can go straight from the event loop to its blocking file work
+    /// (and back) saves the hops through Swift's cooperative threads.
+    func commit(_ bytes: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo,
+                on eventLoop: any EventLoop) -> EventLoopFuture<String>
+}
+
+extension SMTPMessageSink {
+    public func commit(_ bytes: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo,
+                       on eventLoop: any EventLoop) -> EventLoopFuture<String> {
+        let promise = eventLoop.makePromise(of: String.self)
+        promise.completeWithTask { try await self.commit(bytes, envelope: envelope, connection: connection) }
+        return promise.futureResult
+    }
 }
 
 /// A refusal with a specific SMTP reply, thrown by delegate methods.

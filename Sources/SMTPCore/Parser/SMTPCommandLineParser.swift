@@ -9,7 +9,16 @@ import MailCore
 /// - SeeAlso: RFC 5321 §4.1.1, §4.1.2
 public enum SMTPCommandLineParser {
     /// Parses `line`.
-    public static func parse(_ line: some Collection<UInt8>) -> Result<SMTPCommand, SMTPCommandError> {
+    public static func parse(_ line: some Collection<UInt8>) -> Result<SMTPCommand, SMTPCommandError> { parseLine(line) }
+
+    /// Parses `line` (concrete overloads: a generic call from another module is not specialized and
+    /// pays for every byte through witness tables).
+    public static func parse(_ line: [UInt8]) -> Result<SMTPCommand, SMTPCommandError> { parseLine(line) }
+
+    /// Parses `line`.
+    public static func parse(_ line: ArraySlice<UInt8>) -> Result<SMTPCommand, SMTPCommandError> { parseLine(line) }
+
+    static func parseLine<Line: Collection<UInt8>>(_ line: Line) -> Result<SMTPCommand, SMTPCommandError> {
         // NUL and other control characters other than HT are never acceptable on a command line.
         if line.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) { return .failure(.invalidCharacters) }
         guard let text = String(validating: line, as: UTF8.self) else { return .failure(.invalidCharacters) }
@@ -18,7 +27,12 @@ public enum SMTPCommandLineParser {
         let u = text.utf8
         let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
         let verbEnd = u.firstIndex(where: isBlank) ?? u.endIndex
-        let verb = String(decoding: u[..<verbEnd].map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
+        let verbBytes = u[..<verbEnd]
+        // Upper-cased in place (a verb of up to 15 octets is a small string: no allocation).
+        let verb = String(unsafeUninitializedCapacity: verbBytes.count) { buffer in
+            for (i, b) in verbBytes.enumerated() { buffer[i] = b >= 0x61 && b <= 0x7A ? b - 0x20 : b }
+            return verbBytes.count
+        }
         var argStart = verbEnd
         while argStart < u.endIndex && isBlank(u[argStart]) { argStart = u.index(after: argStart) }
         var argEnd = u.endIndex
@@ -95,7 +109,7 @@ public enum SMTPCommandLineParser {
         -> Result<(String, [ESMTPParameter]), SMTPCommandError>
     {
         // All scanning is byte-wise on the UTF-8 view; its indices slice the Substrings directly.
-        let prefixBytes = Array(prefix.utf8)
+        let prefixBytes = prefix.utf8
         let au = argument.utf8
         guard au.count >= prefixBytes.count,
               zip(au.prefix(prefixBytes.count), prefixBytes).allSatisfy({ a, p in (a >= 0x61 && a <= 0x7A ? a - 0x20 : a) == p }) else {
@@ -140,7 +154,14 @@ public enum SMTPCommandLineParser {
         }
         var params: [ESMTPParameter] = []
         let isAlnum: (UInt8) -> Bool = { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) }
-        for token in rest.utf8.split(separator: 0x20, omittingEmptySubsequences: true) {
+        var tokens = rest.utf8[...]
+        while true {
+            // The next space-separated token, without collecting them all first.
+            while tokens.first == 0x20 { tokens = tokens.dropFirst() }
+            guard !tokens.isEmpty else { break }
+            let tokenEnd = tokens.firstIndex(of: 0x20) ?? tokens.endIndex
+            let token = tokens[..<tokenEnd]
+            tokens = tokens[tokenEnd...]
             let equals = token.firstIndex(of: UInt8(ascii: "="))
             let keyword = token[..<(equals ?? token.endIndex)]
             guard let first = keyword.first, isAlnum(first),
