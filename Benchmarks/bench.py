@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -280,10 +281,14 @@ class Sink:
 
 
 class Dovecot:
-    def __init__(self, work: Path, home: Path):
+    def __init__(self, work: Path, home: Path, hashes: dict[str, str]):
+        """`hashes`: user → the crypt(3) hash Swallow stores for that user (yescrypt), so that a login
+        costs both servers the same work."""
         self.dir = work / "dovecot"
         clear_dir(self.dir)
         (self.dir / "run").mkdir()
+        passwd = self.dir / "passwd"
+        passwd.write_text("".join(f"{user}:{{CRYPT}}{h}\n" for user, h in hashes.items()))
         self.conf = self.dir / "dovecot.conf"
         self.conf.write_text(f"""\
 base_dir = {self.dir}/run
@@ -296,8 +301,8 @@ disable_plaintext_auth = no
 auth_mechanisms = plain
 mail_location = maildir:~/Maildir
 passdb {{
-  driver = static
-  args = password=benchpass
+  driver = passwd-file
+  args = {passwd}
 }}
 userdb {{
   driver = static
@@ -532,7 +537,13 @@ def case_pop3(work: Path, binary: Path, res: Results, reps: int, count: int, use
         make_maildir(home / name / "Maildir" / "cur", n, 10240, name)
     shutil.chown(home, "nobody", "nogroup")
     subprocess.run(["chown", "-R", "nobody:nogroup", str(home)], check=True)
-    dv = Dovecot(work, home)
+    # Dovecot checks the same yescrypt hashes Swallow stores (a static passdb would skip the hashing
+    # that Swallow's logins pay for).
+    db = sqlite3.connect(sw.data / "swallow.sqlite")
+    hashes = {name: db.execute("SELECT password FROM users WHERE address = ?", (f"{name}@{DOMAIN}",)).fetchone()[0]
+              for name, _ in accounts}
+    db.close()
+    dv = Dovecot(work, home, hashes)
     try:
         sw.start()
         dv.start()

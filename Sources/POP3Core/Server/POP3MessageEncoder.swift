@@ -1,4 +1,9 @@
 import struct NIOCore.ByteBuffer
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Turns a stored message (LF or CRLF line ends) into the bytes of a RETR/TOP body: CRLF line ends,
 /// dot-stuffed (RFC 1939 §3), optionally only the header and the first `n` body lines (TOP), followed
@@ -26,15 +31,15 @@ public struct POP3MessageEncoder: Sendable {
         out.reserveCapacity(minimumWritableBytes: chunk.count + chunk.count / 16 + 8)
         var i = 0
         let n = chunk.count
+        guard n > 0, let base = chunk.baseAddress else { return }
+        // Line ends are found with memchr (vectorised); stored messages rarely hold a CR at all, so its
+        // next position is looked up once and again only after it is passed.
+        var nextCR = Self.find(0x0D, base, from: 0, to: n)
         while i < n && !done {
             // Fast path: copy the rest of an ordinary line in one write.
             if !atLineStart && !previousCR {
-                var j = i
-                while j < n {
-                    let c = chunk[j]
-                    if c == 0x0A || c == 0x0D { break }
-                    j += 1
-                }
+                if nextCR < i { nextCR = Self.find(0x0D, base, from: i, to: n) }
+                let j = Self.find(0x0A, base, from: i, to: nextCR)
                 if j > i {
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: chunk[i..<j]))
                     octets += j - i
@@ -46,9 +51,13 @@ public struct POP3MessageEncoder: Sendable {
             let b = chunk[i]
             i += 1
             if b == 0x0A {
-                if !previousCR { out.writeInteger(UInt8(0x0D)); octets += 1 }
-                out.writeInteger(UInt8(0x0A))
-                octets += 1
+                if previousCR {
+                    out.writeInteger(UInt8(0x0A))
+                    octets += 1
+                } else {
+                    out.writeInteger(UInt16(0x0D0A))  // CR LF in one write (big-endian)
+                    octets += 2
+                }
                 previousCR = false
                 endLine()
                 continue
@@ -73,6 +82,12 @@ public struct POP3MessageEncoder: Sendable {
             out.writeInteger(b)
             octets += 1
         }
+    }
+
+    /// The index of the first `byte` in `base[from..<to]`, or `to`.
+    private static func find(_ byte: UInt8, _ base: UnsafeRawPointer, from: Int, to: Int) -> Int {
+        guard from < to, let hit = memchr(base + from, Int32(byte), to - from) else { return to }
+        return base.distance(to: UnsafeRawPointer(hit))
     }
 
     private mutating func startLine(isDot: Bool, into out: inout ByteBuffer) {
