@@ -68,15 +68,18 @@ public struct DNSMessageEncoder {
     }
 
     private mutating func name(_ n: DNSName) {
-        for i in n.labels.indices {
-            let suffix = DNSName(uncheckedLabels: Array(n.labels[i...]))
+        let wire = n.wire
+        var i = 0
+        while i < wire.count {
+            let suffix = DNSName(wire: Array(wire[i...]))
             if compressNames, let target = suffixes[suffix] {
                 u16(0xC000 | UInt16(target))
                 return
             }
             if compressNames && out.count < 0x4000 && suffixes[suffix] == nil { suffixes[suffix] = out.count }
-            out.append(UInt8(n.labels[i].count))
-            out.append(contentsOf: n.labels[i])
+            let count = Int(wire[i])
+            out.append(contentsOf: wire[i...(i + count)])  // length octet and label
+            i += count + 1
         }
         out.append(0)
     }

@@ -57,7 +57,8 @@ public enum DNSMessageParser {
         /// RFC 1035 §4.1.4: `name = *label (zero-octet / pointer)`; `label = len(1..63) *octet`;
         /// `pointer = 11xxxxxx xxxxxxxx` (14-bit offset from the start of the message).
         mutating func name() throws(DNSParseError) -> DNSName {
-            var labels: [[UInt8]] = []
+            var wire: [UInt8] = []
+            var labelCount = 0
             var wireLength = 1
             var position = offset
             var runStart = offset
@@ -69,15 +70,17 @@ public enum DNSMessageParser {
                 case 0x00:
                     if length == 0 {
                         offset = resumeAt ?? position + 1
-                        return DNSName(uncheckedLabels: labels)
+                        return DNSName(wire: wire)
                     }
                     let count = Int(length)
                     guard bytes.count - position - 1 >= count else { throw .truncated }
                     wireLength += count + 1
-                    guard wireLength <= DNSName.maxWireLength, labels.count < DNSName.maxLabels - 1 else {
+                    guard wireLength <= DNSName.maxWireLength, labelCount < DNSName.maxLabels - 1 else {
                         throw .nameTooLong
                     }
-                    labels.append(Array(bytes[(position + 1)...(position + count)]))
+                    if wire.isEmpty { wire.reserveCapacity(64) }
+                    wire.append(contentsOf: bytes[position...(position + count)])  // length octet and label
+                    labelCount += 1
                     position += count + 1
                 case 0xC0:
                     guard bytes.count - position >= 2 else { throw .truncated }

@@ -69,7 +69,8 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     static func parse(bytes: [UInt8], allowUTF8: Bool) -> Result<EmailAddress, AddressError> {
         if !allowUTF8, bytes.contains(where: { $0 >= 0x80 }) { return .failure(.nonASCIIWithoutSMTPUTF8) }
         if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return .failure(.syntax) }
-        guard String(validating: bytes, as: UTF8.self) != nil else { return .failure(.syntax) }
+        // ASCII is valid UTF-8; only other text needs the check (which builds a string).
+        if bytes.contains(where: { $0 >= 0x80 }), String(validating: bytes, as: UTF8.self) == nil { return .failure(.syntax) }
         var index = 0
         var quoted: [UInt8] = []
         var local = bytes[0..<0]

@@ -32,9 +32,15 @@ public final class MaildirMaildrop: @unchecked Sendable {
     /// The snapshot, oldest first.
     public let entries: [Entry]
 
+    /// `new/` and `cur/`, open for the life of the snapshot: messages are opened relative to them.
+    private let newDirectory: Int32
+    private let curDirectory: Int32
+
     /// Lists `path` (which need not exist yet: an empty maildrop).
     public init(path: String) throws {
         self.path = path
+        newDirectory = Glibc.open("\(path)/new", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        curDirectory = Glibc.open("\(path)/cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         var list: [(key: (Int, Int), entry: Entry)] = []
         for sub in ["new", "cur"] {
             for name in try Self.names(in: "\(path)/\(sub)") {
@@ -186,8 +192,17 @@ public final class MaildirMaildrop: @unchecked Sendable {
         }
     }
 
+    deinit {
+        if newDirectory >= 0 { Glibc.close(newDirectory) }
+        if curDirectory >= 0 { Glibc.close(curDirectory) }
+    }
+
     public func open(_ index: Int) throws -> Int32 {
         let e = entries[index]
+        let directory = e.subdirectory == "cur" ? curDirectory : newDirectory
+        if directory >= 0, let fd = try? POSIX.openMessage(in: directory, e.name, path: "\(path)/\(e.subdirectory)/\(e.name)") {
+            return fd
+        }
         if let fd = try? POSIX.openMessage("\(path)/\(e.subdirectory)/\(e.name)") { return fd }
         if let m = moved(e) { return try POSIX.openMessage("\(path)/\(m.subdirectory)/\(m.name)") }
         throw StoreError("open", "\(path)/\(e.subdirectory)/\(e.name)", code: ENOENT)

@@ -44,11 +44,24 @@ enum POSIX {
     /// Maildir must not make the server read another file), never blocking (a FIFO planted there would
     /// hang the reader), and only a regular file.
     static func openMessage(_ path: String) throws -> Int32 {
-        let fd = try open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        try checkedMessage(try open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK), path: path)
+    }
+
+    /// `openMessage` of `name` in the open directory `directory` (no path walk from the root);
+    /// `path` names the file in errors.
+    static func openMessage(in directory: Int32, _ name: String, path: @autoclosure () -> String) throws -> Int32 {
+        while true {
+            let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            if fd >= 0 { return try checkedMessage(fd, path: path()) }
+            if errno != EINTR { throw StoreError("open", path()) }
+        }
+    }
+
+    private static func checkedMessage(_ fd: Int32, path: @autoclosure () -> String) throws -> Int32 {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw StoreError("open", path, code: EINVAL)
+            throw StoreError("open", path(), code: EINVAL)
         }
         return fd
     }

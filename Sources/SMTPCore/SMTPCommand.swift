@@ -106,6 +106,12 @@ public struct ESMTPParameter: Hashable, Sendable {
         self.keyword = keyword.uppercased()
         self.value = value
     }
+
+    /// A parameter whose keyword is already upper case.
+    init(uppercasedKeyword: String, _ value: String?) {
+        self.keyword = uppercasedKeyword
+        self.value = value
+    }
 }
 
 /// Why a command line was not understood. The state machine maps each case to a reply.

@@ -21,7 +21,14 @@ public enum SMTPCommandLineParser {
     static func parseLine<Line: Collection<UInt8>>(_ line: Line) -> Result<SMTPCommand, SMTPCommandError> {
         // NUL and other control characters other than HT are never acceptable on a command line.
         if line.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) { return .failure(.invalidCharacters) }
-        guard let text = String(validating: line, as: UTF8.self) else { return .failure(.invalidCharacters) }
+        // ASCII (nearly every line) needs no UTF-8 validation, which would build a second string.
+        let text: String
+        if line.allSatisfy({ $0 < 0x80 }) {
+            text = String(decoding: line, as: UTF8.self)
+        } else {
+            guard let valid = String(validating: line, as: UTF8.self) else { return .failure(.invalidCharacters) }
+            text = valid
+        }
         // Byte-wise (no grapheme breaking): verb up to the first SP/HT, the argument without the
         // surrounding blanks.
         let u = text.utf8
@@ -60,7 +67,7 @@ public enum SMTPCommandLineParser {
             }
         case "RCPT":
             return parsePathCommand(verb: verb, prefix: "TO:", argument: argument).flatMap { path, params in
-                if path.lowercased() == "postmaster" { return .success(.rcpt(.postmaster, params)) }
+                if path.utf8.count == 10 && path.lowercased() == "postmaster" { return .success(.rcpt(.postmaster, params)) }
                 if path == "" { return .failure(.badAddress(verb: verb, .syntax)) }
                 switch EmailAddress.parse(path, allowUTF8: true) {
                 case .success(let a): return .success(.rcpt(.mailbox(a), params))
@@ -106,7 +113,7 @@ public enum SMTPCommandLineParser {
     /// esmtp-value    = 1*(%d33-60 / %d62-126 / UTF8-non-ascii)
     /// ```
     static func parsePathCommand(verb: String, prefix: String, argument: String)
-        -> Result<(String, [ESMTPParameter]), SMTPCommandError>
+        -> Result<(Substring, [ESMTPParameter]), SMTPCommandError>
     {
         // All scanning is byte-wise on the UTF-8 view; its indices slice the Substrings directly.
         let prefixBytes = prefix.utf8
@@ -177,13 +184,18 @@ public enum SMTPCommandLineParser {
                 }
                 value = String(Substring(v))
             }
-            let p = ESMTPParameter(String(Substring(keyword)), value)
+            let upper = String(unsafeUninitializedCapacity: keyword.count) { buffer in
+                for (i, b) in keyword.enumerated() { buffer[i] = b >= 0x61 && b <= 0x7A ? b - 0x20 : b }
+                return keyword.count
+            }
+            let p = ESMTPParameter(uppercasedKeyword: upper, value)
             if params.contains(where: { $0.keyword == p.keyword }) {
                 return .failure(.syntax(verb: verb, reason: "duplicate parameter \(p.keyword)"))
             }
+            if params.isEmpty { params.reserveCapacity(4) }
             params.append(p)
         }
-        return .success((String(path), params))
+        return .success((path, params))
     }
 }
 

@@ -74,11 +74,21 @@ func parseCompletely(_ bytes: [UInt8]) -> Int {
 
 let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal, .instructions]
 
+/// What the harness itself allocates per measured operation (each iteration is one measurement): the
+/// "Harness: empty operation" benchmark shows it; `--allocation-stacks` runs see only the code under test.
+let harnessMallocs = 16
+
+/// `mallocs`: what one operation of our code may allocate. The threshold the framework checks is that
+/// plus the harness's own allocations; the table in docs/BENCHMARKS.md shows both.
 func budget(_ mallocs: Int) -> Benchmark.Configuration {
-    .init(metrics: metrics, maxDuration: .seconds(2), thresholds: [.mallocCountTotal: .init(absolute: [.p90: mallocs])])
+    .init(metrics: metrics, maxDuration: .seconds(2),
+          thresholds: [.mallocCountTotal: .init(absolute: [.p90: mallocs + harnessMallocs])])
 }
 
 let benchmarks: @Sendable () -> Void = {
+    Benchmark("Harness: empty operation", configuration: .init(metrics: metrics, maxDuration: .seconds(1))) { b in
+        for i in b.scaledIterations { blackHole(i) }
+    }
     Benchmark("SMTP command line: MAIL FROM with parameters", configuration: budget(8)) { b in
         let line = Array("MAIL FROM:<alice@example.test> SIZE=12345 BODY=8BITMIME".utf8)
         for _ in b.scaledIterations { blackHole(SMTPCommandLineParser.parse(line)) }
