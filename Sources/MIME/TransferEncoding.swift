@@ -88,47 +88,82 @@ public enum MIMEBase64 {
     /// at padding. A trailing incomplete group yields the bytes it holds.
     /// - Returns: the bytes, and `false` when junk, a lone trailing character or missing padding was seen.
     public static func decode(_ text: some Collection<UInt8>) -> (bytes: [UInt8], wellFormed: Bool) {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.count / 4 * 3)
-        var quad: UInt32 = 0
-        var n = 0
+        if let result = text.withContiguousStorageIfAvailable({ decode(UnsafeRawBufferPointer($0)) }) { return result }
+        return Array(text).withUnsafeBytes { decode($0) }
+    }
+
+    static func decode(_ input: UnsafeRawBufferPointer) -> (bytes: [UInt8], wellFormed: Bool) {
+        // The table once: reading the lazily initialised global inside the loop cost a `swift_once`
+        // check per byte, more than the decoding itself.
+        let table = Self.table
         var clean = true
-        var sawPad = false
-        for c in text {
-            if c == .equals {
-                if n >= 2 { sawPad = true; break }
-                clean = false
-                continue
-            }
-            let d = table[Int(c)]
-            if d == 0xFF {
-                if !(c == .cr || c == .lf || c == .space || c == .tab) { clean = false }
-                continue
-            }
-            quad = quad << 6 | UInt32(d)
-            n += 1
-            if n == 4 {
-                out.append(UInt8(truncatingIfNeeded: quad >> 16))
-                out.append(UInt8(truncatingIfNeeded: quad >> 8))
-                out.append(UInt8(truncatingIfNeeded: quad))
-                quad = 0
-                n = 0
+        let bytes = table.withUnsafeBufferPointer { table in
+            // At most 3 octets per 4 characters, plus 2 from a trailing incomplete group.
+            [UInt8](unsafeUninitializedCapacity: input.count / 4 * 3 + 3) { out, initialized in
+                var o = 0
+                var quad: UInt32 = 0
+                var n = 0
+                var sawPad = false
+                var i = 0
+                let count = input.count
+                while i < count {
+                    // Fast path: four alphabet characters at once ('=', line breaks and junk map to
+                    // 0xFF in the table and take the path below, one character at a time).
+                    if n == 0 && count - i >= 4 {
+                        let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                        let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
+                        if (a | b | c | d) & 0x80 == 0 {
+                            let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                            out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                            out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                            out[o + 2] = UInt8(truncatingIfNeeded: v)
+                            o += 3
+                            i += 4
+                            continue
+                        }
+                    }
+                    let c = input[i]
+                    i += 1
+                    if c == .equals {
+                        if n >= 2 { sawPad = true; break }
+                        clean = false
+                        continue
+                    }
+                    let d = table[Int(c)]
+                    if d == 0xFF {
+                        if !(c == .cr || c == .lf || c == .space || c == .tab) { clean = false }
+                        continue
+                    }
+                    quad = quad << 6 | UInt32(d)
+                    n += 1
+                    if n == 4 {
+                        out[o] = UInt8(truncatingIfNeeded: quad >> 16)
+                        out[o + 1] = UInt8(truncatingIfNeeded: quad >> 8)
+                        out[o + 2] = UInt8(truncatingIfNeeded: quad)
+                        o += 3
+                        quad = 0
+                        n = 0
+                    }
+                }
+                switch n {
+                case 2:
+                    out[o] = UInt8(truncatingIfNeeded: quad >> 4)
+                    o += 1
+                    if !sawPad { clean = false }
+                case 3:
+                    out[o] = UInt8(truncatingIfNeeded: quad >> 10)
+                    out[o + 1] = UInt8(truncatingIfNeeded: quad >> 2)
+                    o += 2
+                    if !sawPad { clean = false }
+                case 1:
+                    clean = false
+                default:
+                    break
+                }
+                initialized = o
             }
         }
-        switch n {
-        case 2:
-            out.append(UInt8(truncatingIfNeeded: quad >> 4))
-            if !sawPad { clean = false }
-        case 3:
-            out.append(UInt8(truncatingIfNeeded: quad >> 10))
-            out.append(UInt8(truncatingIfNeeded: quad >> 2))
-            if !sawPad { clean = false }
-        case 1:
-            clean = false
-        default:
-            break
-        }
-        return (out, clean)
+        return (bytes, clean)
     }
 }
 
