@@ -95,3 +95,31 @@ extension String {
 
     var isASCII: Bool { utf8.allSatisfy { $0 < 0x80 } }
 }
+
+extension String.UTF8View {
+    /// `true` when the text contains `=?`, the start of an RFC 2047 encoded word (a byte scan: cheaper
+    /// than `String.contains`, which works on characters).
+    var containsEncodedWordStart: Bool {
+        var previous: UInt8 = 0
+        for b in self {
+            if b == UInt8(ascii: "?"), previous == .equals { return true }
+            previous = b
+        }
+        return false
+    }
+}
+
+/// ASCII case-insensitive equality of two field names (no lower-cased copies).
+func equalsIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+    let fast = a.utf8.withContiguousStorageIfAvailable { x in
+        b.utf8.withContiguousStorageIfAvailable { y in
+            for k in 0..<x.count where x[k] != y[k] && lower(x[k]) != lower(y[k]) { return false }
+            return true
+        }
+    }
+    if let result = fast ?? nil { return result }
+    for (p, q) in zip(a.utf8, b.utf8) where p != q && lower(p) != lower(q) { return false }
+    return true
+}

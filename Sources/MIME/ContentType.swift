@@ -10,6 +10,11 @@ public struct MIMEParameter: Hashable, Sendable {
         self.name = name.lowercased()
         self.value = value
     }
+
+    init(lowercasedName name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
 }
 
 /// A header value with parameters: `value *(";" parameter)`.
@@ -43,65 +48,90 @@ public struct ParameterizedValue: Hashable, Sendable {
 
     /// Parses a header value (already unfolded).
     public static func parse(_ text: String) -> ParameterizedValue {
-        let s = Array(text.unicodeScalars)
+        var text = text
+        return text.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// The parse over UTF-8 octets: every delimiter is ASCII, and no octet of a multi-byte UTF-8
+    /// sequence is ASCII, so values are sliced as octets and decoded once at the end.
+    static func parse(utf8 s: UnsafeBufferPointer<UInt8>) -> ParameterizedValue {
+        let semicolon = UInt8(ascii: ";"), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""),
+            backslash = UInt8(ascii: "\\"), open = UInt8(ascii: "(")
+        func isSpace(_ b: UInt8) -> Bool { b == .space || b == .tab || b == .cr || b == .lf }
         var i = 0
-        var head = String.UnicodeScalarView()
+        var buffer: [UInt8] = []
         // The value: up to the first ";" outside comments; comments dropped.
-        while i < s.count, s[i] != ";" {
-            if s[i] == "(" { i = skipComment(s, i); continue }
-            head.append(s[i])
+        while i < s.count, s[i] != semicolon {
+            if s[i] == open { i = skipComment(s, i); continue }
+            buffer.append(s[i])
             i += 1
         }
+        let head = trimmedString(buffer)
         var raw: [(String, String, Bool)] = []  // name, value, wasQuoted
         while i < s.count {
             // at ";" or junk
             i += 1
-            while i < s.count, s[i] == " " || s[i] == "\t" || s[i] == "\r" || s[i] == "\n" || s[i] == ";" { i += 1 }
-            if i < s.count, s[i] == "(" { i = skipComment(s, i); continue }
-            var name = String.UnicodeScalarView()
-            while i < s.count, s[i] != "=", s[i] != ";" {
-                if s[i] != " " && s[i] != "\t" && s[i] != "\r" && s[i] != "\n" { name.append(s[i]) }
+            while i < s.count, isSpace(s[i]) || s[i] == semicolon { i += 1 }
+            if i < s.count, s[i] == open { i = skipComment(s, i); continue }
+            buffer.removeAll(keepingCapacity: true)
+            var hasUpper = false
+            while i < s.count, s[i] != equals, s[i] != semicolon {
+                if !isSpace(s[i]) {
+                    hasUpper = hasUpper || (s[i] >= 0x41 && s[i] <= 0x5A) || s[i] >= 0x80
+                    buffer.append(s[i])
+                }
                 i += 1
             }
-            guard i < s.count, s[i] == "=" else {
+            guard i < s.count, s[i] == equals else {
                 continue  // a parameter without "=": ignored
             }
+            var name = String(decoding: buffer, as: UTF8.self)
+            if hasUpper { name = name.lowercased() }
             i += 1
-            while i < s.count, s[i] == " " || s[i] == "\t" || s[i] == "\r" || s[i] == "\n" { i += 1 }
-            var value = String.UnicodeScalarView()
+            while i < s.count, isSpace(s[i]) { i += 1 }
+            buffer.removeAll(keepingCapacity: true)
+            let value: String
             var quoted = false
-            if i < s.count, s[i] == "\"" {
+            if i < s.count, s[i] == quote {
                 quoted = true
                 i += 1
-                while i < s.count, s[i] != "\"" {
-                    if s[i] == "\\", i + 1 < s.count { i += 1 }
-                    if s[i] != "\r" && s[i] != "\n" { value.append(s[i]) }
+                while i < s.count, s[i] != quote {
+                    if s[i] == backslash, i + 1 < s.count { i += 1 }
+                    if s[i] != .cr && s[i] != .lf { buffer.append(s[i]) }
                     i += 1
                 }
                 i += 1
                 // Skip anything up to the next ";".
-                while i < s.count, s[i] != ";" { i += 1 }
+                while i < s.count, s[i] != semicolon { i += 1 }
+                value = String(decoding: buffer, as: UTF8.self)
             } else {
-                while i < s.count, s[i] != ";" {
-                    if s[i] == "(" { i = skipComment(s, i); continue }
-                    value.append(s[i])
+                while i < s.count, s[i] != semicolon {
+                    if s[i] == open { i = skipComment(s, i); continue }
+                    buffer.append(s[i])
                     i += 1
                 }
-                value = String(value).trimmingSpaces().unicodeScalars
+                value = trimmedString(buffer)
             }
-            let n = String(name).lowercased()
-            if !n.isEmpty { raw.append((n, String(value), quoted)) }
+            if !name.isEmpty { raw.append((name, value, quoted)) }
         }
-        return ParameterizedValue(value: String(head).trimmingSpaces(), parameters: assemble(raw))
+        return ParameterizedValue(value: head, parameters: assemble(raw))
     }
 
-    static func skipComment(_ s: [Unicode.Scalar], _ start: Int) -> Int {
+    /// `bytes` as a string without leading and trailing spaces and tabs.
+    static func trimmedString(_ bytes: [UInt8]) -> String {
+        var lower = 0, upper = bytes.count
+        while lower < upper, bytes[lower].isWSP { lower += 1 }
+        while upper > lower, bytes[upper - 1].isWSP { upper -= 1 }
+        return String(decoding: bytes[lower..<upper], as: UTF8.self)
+    }
+
+    static func skipComment(_ s: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int {
         var i = start
         var depth = 0
         while i < s.count {
-            if s[i] == "\\" { i += 2; continue }
-            if s[i] == "(" { depth += 1 }
-            if s[i] == ")" { depth -= 1; if depth == 0 { return i + 1 } }
+            if s[i] == UInt8(ascii: "\\") { i += 2; continue }
+            if s[i] == UInt8(ascii: "(") { depth += 1 }
+            if s[i] == UInt8(ascii: ")") { depth -= 1; if depth == 0 { return i + 1 } }
             i += 1
         }
         return s.count
@@ -109,6 +139,15 @@ public struct ParameterizedValue: Hashable, Sendable {
 
     /// Joins RFC 2231 sections and decodes values.
     static func assemble(_ raw: [(String, String, Bool)]) -> [MIMEParameter] {
+        if !raw.contains(where: { $0.0.utf8.contains(UInt8(ascii: "*")) }) {
+            // No RFC 2231 sections (the usual case): the first occurrence of each name, in order.
+            var result: [MIMEParameter] = []
+            result.reserveCapacity(raw.count)
+            for (name, value, _) in raw where !result.contains(where: { $0.name == name }) {
+                result.append(MIMEParameter(lowercasedName: name, value: value.utf8.containsEncodedWordStart ? EncodedWord.decode(value) : value))
+            }
+            return result
+        }
         struct Extended { var sections: [Int: (String, Bool)] = [:]; var order: Int }
         var plain: [String: String] = [:]
         var extended: [String: Extended] = [:]
@@ -161,7 +200,7 @@ public struct ParameterizedValue: Hashable, Sendable {
                 }
                 result.append(MIMEParameter(name: name, value: Charset.decode(bytes, charset: charset ?? "utf-8").text))
             } else if let v = plain[name] {
-                result.append(MIMEParameter(name: name, value: v.contains("=?") ? EncodedWord.decode(v) : v))
+                result.append(MIMEParameter(name: name, value: v.utf8.containsEncodedWordStart ? EncodedWord.decode(v) : v))
             }
         }
         return result
@@ -212,7 +251,7 @@ public struct ContentType: Hashable, Sendable, CustomStringConvertible {
         guard parts.count == 2 else { return nil }
         let t = parts[0].trimmingSpacesSub(), st = parts[1].trimmingSpacesSub()
         let tokenOK: (Substring) -> Bool = { s in
-            !s.isEmpty && s.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && !"()<>@,;:\\\"/[]?=".unicodeScalars.contains($0) }
+            !s.isEmpty && s.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !isTSpecial($0) }
         }
         guard tokenOK(t), tokenOK(st) else { return nil }
         self.init(type: String(t), subtype: String(st), parameters: p.parameters)
@@ -271,6 +310,16 @@ public struct ContentDisposition: Hashable, Sendable {
     public subscript(parameter name: String) -> String? {
         let n = name.lowercased()
         return parameters.first { $0.name == n }?.value
+    }
+}
+
+/// RFC 2045 §5.1 `tspecials`, which a token cannot contain.
+func isTSpecial(_ b: UInt8) -> Bool {
+    switch b {
+    case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "@"), UInt8(ascii: ","),
+         UInt8(ascii: ";"), UInt8(ascii: ":"), UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "/"), UInt8(ascii: "["),
+         UInt8(ascii: "]"), UInt8(ascii: "?"), UInt8(ascii: "="): return true
+    default: return false
     }
 }
 

@@ -17,8 +17,8 @@ public enum EncodedWord {
 
     /// Like ``decode(_:)``, also reporting whether an unknown charset or invalid octets were met.
     public static func decodeReportingProblems(_ text: String) -> (text: String, unknownCharset: Bool, invalid: Bool) {
+        guard text.utf8.containsEncodedWordStart else { return (text, false, false) }
         let scalars = Array(text.unicodeScalars)
-        guard text.contains("=?") else { return (text, false, false) }
         enum Piece { case literal([Unicode.Scalar]); case word(charset: String, encoding: UInt8, bytes: [UInt8]) }
         var pieces: [Piece] = []
         var literal: [Unicode.Scalar] = []

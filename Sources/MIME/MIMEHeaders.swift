@@ -38,14 +38,12 @@ public struct MIMEHeaders: Hashable, Sendable, RandomAccessCollection {
 
     /// The raw value of the first field called `name` (case-insensitive).
     public subscript(name: String) -> String? {
-        let n = name.lowercased()
-        return fields.first { $0.name.lowercased() == n }?.value
+        fields.first { equalsIgnoringASCIICase($0.name, name) }?.value
     }
 
     /// The raw values of every field called `name`, in order.
     public func values(for name: String) -> [String] {
-        let n = name.lowercased()
-        return fields.filter { $0.name.lowercased() == n }.map(\.value)
+        fields.filter { equalsIgnoringASCIICase($0.name, name) }.map(\.value)
     }
 
     /// The first field called `name` with encoded words decoded (for unstructured fields).

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import struct NIOCore.ByteBuffer
 
 /// Parses a complete message (RFC 5322 + MIME) into a tree of ``MIMEPart``s.
@@ -215,7 +220,7 @@ public struct MIMEParser: Sendable {
             case .other(let name):
                 note(.unknownTransferEncoding, "unknown Content-Transfer-Encoding \(name.prefix(40).debugDescription); body taken as is", path)
             case .base64:
-                if !MIMEBase64.decode(part.body).wellFormed { note(.invalidBase64, "base64 body with invalid characters or padding", path) }
+                if !MIMEBase64.isWellFormed(part.body) { note(.invalidBase64, "base64 body with invalid characters or padding", path) }
             case .quotedPrintable:
                 if !QuotedPrintable.decode(part.body).wellFormed { note(.invalidQuotedPrintable, "quoted-printable body with invalid escapes", path) }
             default:
@@ -237,31 +242,30 @@ public struct MIMEParser: Sendable {
         /// Trailing whitespace after a delimiter is allowed (RFC 2046 §5.1.1). Returns `nil` when no
         /// delimiter is found.
         mutating func splitMultipart(_ range: Range<Int>, boundary: [UInt8], path: [Int]) -> [Range<Int>]? {
-            var lines = LineIterator(bytes, range)
             var ranges: [Range<Int>] = []
             var partStart: Int?
             var closed = false
-            var previousTerminatorStart: Int?  // where the line break before the current line begins
-            var previousLine: LineRange?
-            while let line = lines.next() {
-                defer {
-                    previousLine = line
-                }
-                previousTerminatorStart = previousLine.map { $0.contentEnd }
-                let len = line.contentEnd - line.start
-                guard len >= boundary.count + 2, bytes[line.start] == .dash, bytes[line.start + 1] == .dash else { continue }
-                var match = true
-                for (k, b) in boundary.enumerated() where bytes[line.start + 2 + k] != b { match = false; break }
-                guard match else { continue }
-                var j = line.start + 2 + boundary.count
+            let dashBoundary = [UInt8.dash, .dash] + boundary
+            // Only the occurrences of "--boundary" are visited, not every line of the body; one counts
+            // only at the start of a line.
+            var from = range.lowerBound
+            while let at = find(dashBoundary, in: from..<range.upperBound) {
+                from = at + 1
+                guard at == range.lowerBound || bytes[at - 1] == .lf else { continue }
+                var lines = LineIterator(bytes, at..<range.upperBound)
+                guard let line = lines.next() else { break }
+                var j = at + dashBoundary.count
                 var isClose = false
                 if j + 1 < line.contentEnd, bytes[j] == .dash, bytes[j + 1] == .dash { isClose = true; j += 2 }
                 while j < line.contentEnd, bytes[j].isWSP { j += 1 }
                 guard j == line.contentEnd else { continue }
+                // The line break before the delimiter line belongs to the delimiter (CRLF or LF).
+                let terminatorStart: Int? = at == range.lowerBound ? nil
+                    : (at >= range.lowerBound + 2 && bytes[at - 2] == .cr ? at - 2 : at - 1)
                 // Consecutive delimiter lines make no empty part between them (as Python's email
                 // package and most readers do).
                 if let s = partStart, s != line.start {
-                    let end = max(s, previousTerminatorStart ?? line.start)
+                    let end = max(s, terminatorStart ?? line.start)
                     ranges.append(s..<end)
                 }
                 if isClose {
@@ -269,6 +273,7 @@ public struct MIMEParser: Sendable {
                     break
                 }
                 partStart = line.end
+                from = line.end
             }
             if partStart == nil {
                 note(.boundaryNotFound, "no delimiter line for the boundary was found; kept as one part", path)
@@ -279,6 +284,26 @@ public struct MIMEParser: Sendable {
                 if let s = partStart { ranges.append(s..<range.upperBound) }
             }
             return ranges
+        }
+
+        /// The first occurrence of `needle` (which starts with "-") in `bytes[range]`: memchr finds
+        /// each "-" (never in base64, rare in text), the rest is compared from there.
+        func find(_ needle: [UInt8], in range: Range<Int>) -> Int? {
+            guard range.count >= needle.count else { return nil }
+            return bytes.withUnsafeBytes { haystack -> Int? in
+                needle.withUnsafeBytes { n -> Int? in
+                    let base = haystack.baseAddress!
+                    var at = range.lowerBound
+                    let last = range.upperBound - needle.count
+                    while at <= last {
+                        guard let hit = memchr(base + at, Int32(n[0]), last + 1 - at) else { return nil }
+                        at = base.distance(to: UnsafeRawPointer(hit))
+                        if memcmp(base + at, n.baseAddress!, n.count) == 0 { return at }
+                        at += 1
+                    }
+                    return nil
+                }
+            }
         }
 
         /// The header blocks of a `message/delivery-status` body, separated by empty lines.

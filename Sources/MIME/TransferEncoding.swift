@@ -92,78 +92,133 @@ public enum MIMEBase64 {
         return Array(text).withUnsafeBytes { decode($0) }
     }
 
+    /// The alphabet's values pre-shifted for each position of a group of four (`shifted[k][c]` is the
+    /// value of `c` shifted left by 18, 12, 6, 0), so a group is four lookups ORed; anything outside the
+    /// alphabet is `invalid`, which no valid group reaches (values fit in 24 bits).
+    private static let shifted: [UInt32] = {
+        var t = [UInt32](repeating: invalid, count: 4 * 256)
+        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            for k in 0..<4 { t[k * 256 + Int(c)] = UInt32(i) << (18 - 6 * UInt32(k)) }
+        }
+        return t
+    }()
+    private static let invalid: UInt32 = 0xFF00_0000
+
+    /// Runs of whole groups from `i`: four alphabet characters each, appended as three octets at `o`
+    /// (written as one four-octet store; the output keeps a spare octet for the last one), two groups
+    /// per step. Stops before the first group holding anything else (a line break, padding, junk),
+    /// which the caller reads one character at a time.
+    @inline(__always)
+    private static func decodeGroups(_ input: UnsafeRawBufferPointer, _ i: inout Int, _ t: UnsafePointer<UInt32>,
+                                     _ out: UnsafeMutableRawPointer?, _ o: inout Int) {
+        let count = input.count
+        while count &- i >= 8 {
+            let v0 = t[Int(input[i])] | t[256 &+ Int(input[i &+ 1])] | t[512 &+ Int(input[i &+ 2])] | t[768 &+ Int(input[i &+ 3])]
+            let v1 = t[Int(input[i &+ 4])] | t[256 &+ Int(input[i &+ 5])] | t[512 &+ Int(input[i &+ 6])] | t[768 &+ Int(input[i &+ 7])]
+            if (v0 | v1) >= 0x0100_0000 { break }
+            if let out {
+                out.storeBytes(of: (v0 << 8).bigEndian, toByteOffset: o, as: UInt32.self)
+                out.storeBytes(of: (v1 << 8).bigEndian, toByteOffset: o &+ 3, as: UInt32.self)
+            }
+            o &+= 6
+            i &+= 8
+        }
+        if count &- i >= 4 {
+            let v = t[Int(input[i])] | t[256 &+ Int(input[i &+ 1])] | t[512 &+ Int(input[i &+ 2])] | t[768 &+ Int(input[i &+ 3])]
+            if v >= 0x0100_0000 { return }
+            out?.storeBytes(of: (v << 8).bigEndian, toByteOffset: o, as: UInt32.self)
+            o &+= 3
+            i &+= 4
+        }
+    }
+
     static func decode(_ input: UnsafeRawBufferPointer) -> (bytes: [UInt8], wellFormed: Bool) {
+        var clean = true
+        // At most 3 octets per 4 characters, plus 2 from a trailing incomplete group, plus the spare
+        // octet of the four-octet stores.
+        let bytes = [UInt8](unsafeUninitializedCapacity: input.count / 4 * 3 + 4) { out, initialized in
+            let (o, ok) = run(input, UnsafeMutableRawPointer(out.baseAddress!))
+            clean = ok
+            initialized = o
+        }
+        return (bytes, clean)
+    }
+
+    /// Whether `input` is well formed base64 (what ``decode(_:)`` reports), without producing the octets.
+    public static func isWellFormed(_ input: some Collection<UInt8>) -> Bool {
+        if let r = input.withContiguousStorageIfAvailable({ validate(UnsafeRawBufferPointer($0)) }) { return r }
+        return Array(input).withUnsafeBytes { validate($0) }
+    }
+
+    /// What ``decode(_:)`` reports as `wellFormed`, without decoding: the decoder's loop with no output
+    /// (it is inlined here with `out` nil, so the stores go away).
+    static func validate(_ input: UnsafeRawBufferPointer) -> Bool {
+        run(input, nil).wellFormed
+    }
+
+    /// The decoder: writes to `out` when given (room for `input.count / 4 * 3 + 4` octets), else only
+    /// checks. Returns the number of octets and whether the input was well formed.
+    @inline(__always)
+    private static func run(_ input: UnsafeRawBufferPointer, _ out: UnsafeMutableRawPointer?) -> (count: Int, wellFormed: Bool) {
         // The table once: reading the lazily initialised global inside the loop cost a `swift_once`
         // check per byte, more than the decoding itself.
         let table = Self.table
-        var clean = true
-        let bytes = table.withUnsafeBufferPointer { table in
-            // At most 3 octets per 4 characters, plus 2 from a trailing incomplete group.
-            [UInt8](unsafeUninitializedCapacity: input.count / 4 * 3 + 3) { out, initialized in
-                var o = 0
-                var quad: UInt32 = 0
-                var n = 0
-                var sawPad = false
-                var i = 0
-                let count = input.count
-                while i < count {
-                    // Fast path: four alphabet characters at once ('=', line breaks and junk map to
-                    // 0xFF in the table and take the path below, one character at a time).
-                    if n == 0 && count - i >= 4 {
-                        let a = table[Int(input[i])], b = table[Int(input[i + 1])]
-                        let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
-                        if (a | b | c | d) & 0x80 == 0 {
-                            let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                            out[o] = UInt8(truncatingIfNeeded: v >> 16)
-                            out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
-                            out[o + 2] = UInt8(truncatingIfNeeded: v)
-                            o += 3
-                            i += 4
-                            continue
-                        }
-                    }
-                    let c = input[i]
-                    i += 1
-                    if c == .equals {
-                        if n >= 2 { sawPad = true; break }
-                        clean = false
-                        continue
-                    }
-                    let d = table[Int(c)]
-                    if d == 0xFF {
-                        if !(c == .cr || c == .lf || c == .space || c == .tab) { clean = false }
-                        continue
-                    }
-                    quad = quad << 6 | UInt32(d)
-                    n += 1
-                    if n == 4 {
-                        out[o] = UInt8(truncatingIfNeeded: quad >> 16)
-                        out[o + 1] = UInt8(truncatingIfNeeded: quad >> 8)
-                        out[o + 2] = UInt8(truncatingIfNeeded: quad)
-                        o += 3
-                        quad = 0
-                        n = 0
-                    }
-                }
-                switch n {
-                case 2:
-                    out[o] = UInt8(truncatingIfNeeded: quad >> 4)
-                    o += 1
-                    if !sawPad { clean = false }
-                case 3:
-                    out[o] = UInt8(truncatingIfNeeded: quad >> 10)
-                    out[o + 1] = UInt8(truncatingIfNeeded: quad >> 2)
-                    o += 2
-                    if !sawPad { clean = false }
-                case 1:
-                    clean = false
-                default:
-                    break
-                }
-                initialized = o
+        return Self.shifted.withUnsafeBufferPointer { shifted in
+            let t = shifted.baseAddress!
+            var clean = true
+            var o = 0
+            var quad: UInt32 = 0
+            var n = 0
+            var sawPad = false
+            var i = 0
+            let count = input.count
+            func put(_ b: UInt32) {
+                out?.storeBytes(of: UInt8(truncatingIfNeeded: b), toByteOffset: o, as: UInt8.self)
+                o += 1
             }
+            while i < count {
+                if n == 0 {
+                    decodeGroups(input, &i, t, out, &o)
+                    if i == count { break }
+                }
+                // One character at a time: line breaks, padding, junk, and groups split by them.
+                let c = input[i]
+                i += 1
+                if c == .equals {
+                    if n >= 2 { sawPad = true; break }
+                    clean = false
+                    continue
+                }
+                let d = table[Int(c)]
+                if d == 0xFF {
+                    if !(c == .cr || c == .lf || c == .space || c == .tab) { clean = false }
+                    continue
+                }
+                quad = quad << 6 | UInt32(d)
+                n += 1
+                if n == 4 {
+                    put(quad >> 16)
+                    put(quad >> 8)
+                    put(quad)
+                    quad = 0
+                    n = 0
+                }
+            }
+            switch n {
+            case 2:
+                put(quad >> 4)
+                if !sawPad { clean = false }
+            case 3:
+                put(quad >> 10)
+                put(quad >> 2)
+                if !sawPad { clean = false }
+            case 1:
+                clean = false
+            default:
+                break
+            }
+            return (o, clean)
         }
-        return (bytes, clean)
     }
 }
 

@@ -46,6 +46,22 @@ func parse(_ s: String) -> MIMEMessage { MIMEParser().parse(Array(s.utf8)) }
         #expect(m.attachments.first?.filename == "x.bin")
     }
 
+    @Test func delimitersCountOnlyAtTheStartOfALine() {
+        let raw = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nsee --b in the middle\n --b indented\n--bx longer\n"
+            + "--b  \t\n\nsecond\n--b--\nepilogue --b--\n"
+        let m = parse(raw)
+        #expect(m.diagnostics.isEmpty)
+        #expect(m.root.children.map { String(decoding: $0.body, as: UTF8.self) }
+            == ["see --b in the middle\n --b indented\n--bx longer", "second"])
+        // A delimiter on the first line of the body has no line break before it; CRLF bodies end a
+        // part before the CRLF.
+        let crlf = parse("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--")
+        #expect(crlf.root.children.map { String(decoding: $0.body, as: UTF8.self) } == ["one", "two"])
+        let unclosed = parse("Content-Type: multipart/mixed; boundary=b\n\n--b\n\nlast part")
+        #expect(unclosed.root.children.map { String(decoding: $0.body, as: UTF8.self) } == ["last part"])
+        #expect(unclosed.diagnostics.map(\.code) == [.missingCloseDelimiter])
+    }
+
     @Test func embeddedMessageAndDigest() {
         let raw = "Content-Type: multipart/digest; boundary=b\n\n--b\n\nSubject: inner\n\nhello\n--b--\n"
         let m = parse(raw)

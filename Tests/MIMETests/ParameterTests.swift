@@ -20,6 +20,11 @@ import Testing
         ("attachment;; ; filename=x.txt;", "filename", "x.txt"),
         ("attachment; FILENAME=upper.txt", "filename", "upper.txt"),
         ("attachment; filename*1=b; filename*0=a", "filename", "ab"),
+        ("attachment; filename=first.txt; FileName=second.txt", "filename", "first.txt"),
+        ("attachment; filename=\"Grüße aus Köln.txt\"", "filename", "Grüße aus Köln.txt"),
+        ("attachment; filename=  Grüße.txt  ", "filename", "Grüße.txt"),
+        ("text/plain (a comment; with a semicolon) ; charset = \"utf-8\" (trailing)", "charset", "utf-8"),
+        ("attachment; name\t=\r\n value", "name", "value"),
     ])
     func parameter(header: String, name: String, expected: String) {
         #expect(ParameterizedValue.parse(header)[parameter: name] == expected)

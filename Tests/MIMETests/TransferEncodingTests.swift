@@ -19,6 +19,29 @@ import Testing
         #expect(r.wellFormed == clean)
     }
 
+    @Test func base64ValidationAgreesWithTheDecoder() {
+        // Lines of every length and every kind of junk, padding and line break, in random places:
+        // the check without output must say what the decoder says, and long runs must decode right.
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        let odd = Array("=\r\n \t*-.\u{0}".utf8) + [0xC3, 0xFF]
+        for round in 0..<3000 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0..<200, using: &rng) {
+                text.append(Int.random(in: 0..<20, using: &rng) == 0 ? odd.randomElement(using: &rng)! : alphabet.randomElement(using: &rng)!)
+            }
+            if round % 3 == 0 { text = MIMEBase64.encode(text) }
+            #expect(MIMEBase64.isWellFormed(text) == MIMEBase64.decode(text).wellFormed, "\(String(decoding: text, as: UTF8.self).debugDescription)")
+        }
+        for length in 0..<300 {
+            let data = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ length) }
+            let encoded = MIMEBase64.encode(data, lineLength: 4 + length % 80)
+            let decoded = MIMEBase64.decode(encoded)
+            #expect(decoded.bytes == data)
+            #expect(decoded.wellFormed && MIMEBase64.isWellFormed(encoded))
+        }
+    }
+
     @Test func base64EncodeWraps() {
         let data = [UInt8](repeating: 0xAB, count: 1000)
         let enc = MIMEBase64.encode(data)
