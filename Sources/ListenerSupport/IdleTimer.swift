@@ -19,6 +19,17 @@ public final class IdleTimer {
         self.expired = expired
     }
 
+    /// A timer for a channel handler: `expired` gets the handler and its context back, on the
+    /// context's event loop.
+    public convenience init<Handler: AnyObject>(for handler: Handler, context: ChannelHandlerContext,
+                                                expired: @escaping (Handler, ChannelHandlerContext) -> Void) {
+        let bound = NIOLoopBound((handler, context), eventLoop: context.eventLoop)
+        self.init(eventLoop: context.eventLoop) {
+            let (handler, context) = bound.value
+            expired(handler, context)
+        }
+    }
+
     /// Calls the expiry closure after `period` unless restarted, cancelled or stopped first.
     public func restart(_ period: TimeAmount) {
         guard expired != nil else { return }

@@ -418,9 +418,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             return
         }
         if timer == nil {
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            timer = IdleTimer(eventLoop: context.eventLoop) {
-                let (handler, context) = bound.value
+            timer = IdleTimer(for: self, context: context) { handler, context in
                 guard !handler.closed else { return }
                 if handler.busy || handler.handshaking {
                     // No progress for the whole period: a TLS handshake that does not finish, or a client

@@ -438,9 +438,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         if timer == nil {
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            timer = IdleTimer(eventLoop: context.eventLoop) {
-                let (handler, context) = bound.value
+            timer = IdleTimer(for: self, context: context) { handler, context in
                 guard !handler.closed else { return }
                 if handler.handshaking {
                     // Nothing can be said in plaintext now, and TLS is not up: just close.
