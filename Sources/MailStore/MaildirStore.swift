@@ -11,7 +11,8 @@ import Synchronization
 /// can report sizes without reading the file.
 ///
 /// Durability: the message is written once into `tmp/` of the first mailbox, `fsync`ed, hard-linked
-/// into `new/` of every mailbox (copied when a mailbox is on another file system), each `new/` is
+/// into `new/` of every mailbox but the last and renamed into the last one's (copied when a mailbox is
+/// on another file system), each `new/` is
 /// `fsync`ed (concurrent deliveries into one `new/` share that `fsync`: group commit), and only then
 /// does ``deliver(headers:spool:tail:to:)`` return. On failure every link
 /// made so far is removed, so no recipient sees a message the client was told failed.
@@ -130,19 +131,23 @@ public struct MaildirStore: Sendable {
             (stored, lines) = try Self.writeMessageFile(path: tmpPath, headers: headers, spool: spool, tail: tail)
         }
         let name = "\(base),S=\(stored),W=\(stored + lines)"
+        // Each Maildir once; the file is linked into all but the last, and renamed into the last
+        // (one directory operation instead of a link and an unlink of tmp/).
+        var unique: [String] = []
+        for dir in dirs where !unique.contains(dir) { unique.append(dir) }
         var placed: [String] = []
         do {
-            for dir in dirs {
+            for (index, dir) in unique.enumerated() {
                 let target = "\(dir)/new/\(name)"
-                if placed.contains(target) { continue }
+                let place = index == unique.count - 1 ? POSIX.rename : POSIX.link
                 do {
-                    try POSIX.link(tmpPath, target)
+                    try place(tmpPath, target)
                 } catch let e as StoreError where e.code == EXDEV {
                     try Self.copyDurably(from: tmpPath, to: target)
                 } catch let e as StoreError where e.code == ENOENT && POSIX.exists(tmpPath) {
                     Self.forgetMaildir(dir)  // removed under us: create it again, once
                     try Self.ensureMaildir(at: dir)
-                    try POSIX.link(tmpPath, target)
+                    try place(tmpPath, target)
                 }
                 placed.append(target)
                 try Self.directorySync.sync("\(dir)/new")
@@ -152,7 +157,7 @@ public struct MaildirStore: Sendable {
             POSIX.unlink(tmpPath)
             throw error
         }
-        POSIX.unlink(tmpPath)
+        POSIX.unlink(tmpPath)  // left only when the last Maildir was on another file system (copied)
         return Receipt(fileName: name, size: stored)
     }
 
@@ -223,29 +228,40 @@ public struct MaildirStore: Sendable {
     }
 
     /// Writes `raw` without its CR bytes (one `write` per 64 KiB), counting stored octets and LFs.
+    /// `memchr` finds the CRs; the runs between them are copied whole.
     static func writeConverted(_ raw: UnsafeRawBufferPointer, fd: Int32, path: String,
                                stored: inout Int, lines: inout Int, last: inout UInt8?) throws {
-        guard raw.count > 0 else { return }
+        guard raw.count > 0, let base = raw.baseAddress else { return }
         let n = raw.count
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: min(n, 1 << 16), alignment: 1)
         defer { out.deallocate() }
+        var o = 0
+        func flush() throws {
+            guard o > 0 else { return }
+            try POSIX.writeAll(fd, UnsafeRawBufferPointer(rebasing: out[0..<o]), path: path)
+            stored += o
+            last = out[o - 1]
+            o = 0
+        }
         var i = 0
         while i < n {
-            var o = 0
-            while i < n && o < out.count {
-                let b = raw[i]
-                i += 1
-                if b == 0x0D { continue }
-                if b == 0x0A { lines += 1 }
-                out[o] = b
-                o += 1
+            let cr = memchr(base + i, 0x0D, n - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? n
+            var run = cr - i  // octets before the next CR: copied as they are
+            while run > 0 {
+                if o == out.count { try flush() }
+                let m = min(run, out.count - o)
+                let chunk = UnsafeRawBufferPointer(start: base + i, count: m)
+                var lf = 0
+                for b in chunk where b == 0x0A { lf += 1 }  // vectorised by the compiler
+                lines += lf
+                (out.baseAddress! + o).copyMemory(from: base + i, byteCount: m)
+                o += m
+                i += m
+                run -= m
             }
-            if o > 0 {
-                try POSIX.writeAll(fd, UnsafeRawBufferPointer(rebasing: out[0..<o]), path: path)
-                stored += o
-                last = out[o - 1]
-            }
+            i += 1  // the CR itself is not stored
         }
+        try flush()
     }
 }
 

@@ -237,9 +237,10 @@ def synced_before(trace: Trace, path: str, before: Call, after: Call | None = No
 
 
 def maildir_link(trace: Trace, maildir: Path, before: Call) -> Call:
-    links = [c for c in trace.calls if c.name in ("link", "linkat") and len(c.paths()) == 2
-             and c.paths()[1].startswith(f"{maildir}/new/")]
-    assert len(links) == 1, f"expected one link into {maildir}/new, got {[c.args for c in links]}"
+    # a hard link for every mailbox but the last, a rename into the last one's new/
+    links = [c for c in trace.calls if c.name in ("link", "linkat", "rename", "renameat", "renameat2")
+             and len(c.paths()) == 2 and c.paths()[1].startswith(f"{maildir}/new/")]
+    assert len(links) == 1, f"expected one link or rename into {maildir}/new, got {[c.args for c in links]}"
     link = links[0]
     assert link.result == "0" and link.end < before.start, (link, before.start)
     return link
@@ -250,7 +251,7 @@ def check_maildir_ordering(trace: Trace, maildir: Path, w: Call):
     tmp_file = link.paths()[0]
     assert tmp_file.startswith(f"{maildir}/tmp/"), tmp_file
     file_sync = synced_before(trace, tmp_file, w)
-    assert file_sync.end < link.start, "the message file must be fsynced before it is linked into new/"
+    assert file_sync.end < link.start, "the message file must be fsynced before it is linked or renamed into new/"
     synced_before(trace, f"{maildir}/new", w, after=link)
     return link
 

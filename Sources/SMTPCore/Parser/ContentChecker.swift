@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Watches message content for bare CR, bare LF and over-long lines, across chunk boundaries, and
 /// counts the `Received:` fields of its header section (loop detection).
 ///
@@ -16,22 +20,34 @@ public struct ContentChecker: Hashable, Sendable {
     public init() {}
 
     /// Feeds the next bytes of content.
+    ///
+    /// Works a line at a time: `memchr` finds each LF, and the line before it is checked for a CR that
+    /// is not its last octet, so the cost is per line rather than per octet.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         var previousWasCR = self.previousWasCR
         var lineLength = self.lineLength
         var bare = flags.bareLineEnding
         var long = flags.overlongLine
-        for b in bytes {
-            if b == 0x0A {
-                if !previousWasCR { bare = true }
+        let n = bytes.count
+        if n > 0, let base = bytes.baseAddress {
+            var i = 0
+            while i < n {
+                let k = memchr(base + i, 0x0A, n - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? n
+                // [i, k): octets of the current line up to its LF (or the end of this input).
+                if k > i {
+                    if previousWasCR { bare = true }  // a CR that ended the previous input, then no LF
+                    if k - 1 > i, memchr(base + i, 0x0D, k - 1 - i) != nil { bare = true }  // CR inside the line
+                    previousWasCR = bytes[k - 1] == 0x0D
+                    lineLength += k - i
+                    // The longest line is judged at its last octet: CRLF counts 2 only once the CR is there.
+                    if lineLength > Self.maximumLineLength - 2 + (previousWasCR ? 1 : 0) { long = true }
+                }
+                if k == n { break }
+                if !previousWasCR { bare = true }  // LF without CR
                 lineLength = 0
                 previousWasCR = false
-                continue
+                i = k + 1
             }
-            if previousWasCR { bare = true }
-            previousWasCR = b == 0x0D
-            lineLength += 1
-            if lineLength > Self.maximumLineLength - 2 + (previousWasCR ? 1 : 0) { long = true }
         }
         self.previousWasCR = previousWasCR
         self.lineLength = lineLength

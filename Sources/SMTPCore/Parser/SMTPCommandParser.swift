@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import struct NIOCore.ByteBuffer
 
 /// Splits the bytes a client sends into command lines, DATA content and BDAT chunks.
@@ -235,24 +238,30 @@ public struct SMTPCommandParser: Sendable {
         var previousCR = dataPreviousCR
         var lineStarts = false
         buffer.withUnsafeReadableBytes { raw in
-            var i = 0
+            // memchr finds each LF; only a CRLF followed by '.' (or the end of the input) matters here.
             let n = raw.count
-            while i < n {
-                let b = raw[i]
-                i += 1
-                if b == 0x0A && previousCR {
+            guard n > 0, let base = raw.baseAddress else { return }
+            var i = 0
+            while i < n, let hit = memchr(base + i, 0x0A, n - i) {
+                let k = base.distance(to: UnsafeRawPointer(hit))
+                let afterCR = k > 0 ? raw[k - 1] == 0x0D : previousCR
+                i = k + 1
+                guard afterCR else { continue }
+                if i == n {
                     previousCR = false
                     lineStarts = true
-                    // A new line starts at i; stop there if it begins with '.'.
-                    if i < n, raw[i] == UInt8(ascii: ".") {
-                        stop = from + i
-                        break
-                    }
-                    continue
+                    return
                 }
-                lineStarts = false
-                previousCR = b == 0x0D
+                if raw[i] == UInt8(ascii: ".") {
+                    // A new line starts at i with '.': stop there.
+                    stop = from + i
+                    previousCR = false
+                    lineStarts = true
+                    return
+                }
             }
+            previousCR = raw[n - 1] == 0x0D
+            lineStarts = false
         }
         dataPreviousCR = previousCR
         atLineStart = lineStarts
