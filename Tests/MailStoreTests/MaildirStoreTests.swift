@@ -59,6 +59,26 @@ import Testing
         #expect(files(root + "/spool").isEmpty)
     }
 
+    /// A tail larger than the 64 KiB write buffer, with lines of every length around the buffer's edge:
+    /// every CR goes, every LF is counted once (W= = S= + lines), nothing is cut at a buffer boundary.
+    @Test func largeTailIsConvertedAcrossWriteBuffers() throws {
+        let store = MaildirStore(root: root, hostname: "h")
+        let m = MaildirStore.Mailbox(domain: "d.test", localPart: "u")
+        var wire = "Subject: large\r\n\r\n"
+        var lines = 2
+        for i in 0..<3_000 {
+            wire += String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: i % 97) + "\r\n"
+            lines += 1
+        }
+        wire += String(repeating: "z", count: 70_000) + "\r\n"  // one line longer than the buffer
+        lines += 1
+        let r = try store.deliver(headers: [], spool: nil, tail: ByteBuffer(string: wire), to: [m])
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(root)/d.test/u/new/\(r.fileName)"))
+        #expect(String(decoding: data, as: UTF8.self) == wire.replacingOccurrences(of: "\r\n", with: "\n"))
+        #expect(r.fileName.hasSuffix(",S=\(data.count),W=\(data.count + lines)"))
+        #expect(files("\(root)/d.test/u/tmp").isEmpty)
+    }
+
     @Test func refusesPathEscapes() throws {
         let store = MaildirStore(root: root, hostname: "h")
         for bad in ["..", ".hidden", "a/b", ""] {
