@@ -31,7 +31,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     private var parser = POP3LineParser()
     private let settings: Settings
     private let delegate: any POP3ServerDelegate
-    private var logger: Logger
+    private var logger: ConnectionLogger
     private var context: ChannelHandlerContext?
     private var remoteIP = "?"
     private var busy = false
@@ -50,7 +50,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
     init(settings: Settings, delegate: any POP3ServerDelegate, logger: Logger) {
         self.settings = settings
         self.delegate = delegate
-        self.logger = logger
+        self.logger = ConnectionLogger(logger)
         self.machine = POP3ServerStateMachine(configuration: settings.machine, implicitTLS: settings.implicitTLS)
     }
 
@@ -71,7 +71,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
         started = true
         if let a = context.channel.remoteAddress {
             remoteIP = a.ipAddress ?? "?"
-            logger[metadataKey: "client"] = "\(remoteIP):\(a.port ?? 0)"
+            logger.client = "\(remoteIP):\(a.port ?? 0)"
         }
         logger.info("connect", metadata: ["listener": "\(settings.listener)"])
         if !settings.implicitTLS {
@@ -217,7 +217,7 @@ final class POP3ServerConnection: ChannelInboundHandler, DrainableConnection {
             after(context, { await delegate.authenticate(user: user, password: password, remoteIP: ip) }) { handler, context, ok in
                 if ok {
                     handler.user = user
-                    handler.logger[metadataKey: "user"] = "\(user.logEscaped())"
+                    handler.logger.user = user.logEscaped()
                     handler.run(handler.machine.authenticationSucceeded(), context: context)
                 } else {
                     handler.logger.notice("authentication failed", metadata: ["login": "\(user.logEscaped())"])

@@ -32,7 +32,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     private var parser = SMTPCommandParser()
     private let settings: Settings
     private let delegate: any SMTPServerDelegate
-    private var logger: Logger
+    private var logger: ConnectionLogger
     private var remoteIP = "?"
     private var remotePort = 0
 
@@ -54,7 +54,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     init(settings: Settings, delegate: any SMTPServerDelegate, logger: Logger) {
         self.settings = settings
         self.delegate = delegate
-        self.logger = logger
+        self.logger = ConnectionLogger(logger)
         self.machine = SMTPServerStateMachine(configuration: settings.machine, implicitTLS: settings.implicitTLS)
     }
 
@@ -87,7 +87,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
             remoteIP = addr.ipAddress ?? "?"
             remotePort = addr.port ?? 0
         }
-        logger[metadataKey: "client"] = "\(remoteIP):\(remotePort)"
+        logger.client = "\(remoteIP):\(remotePort)"
         logger.info("connect", metadata: ["listener": "\(settings.listener)"])
         if !settings.implicitTLS {
             run(machine.connectionEstablished(), context: context)
@@ -362,7 +362,7 @@ final class SMTPServerConnection: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func authenticated(_ login: String, mechanism: String, additionalData: [UInt8]?) -> SMTPServerStateMachine.Action {
-        logger[metadataKey: "user"] = "\(login.logEscaped())"
+        logger.user = login.logEscaped()
         logger.info("authenticated", metadata: ["mechanism": "\(mechanism)"])
         return machine.authenticationSucceeded(user: login, additionalData: additionalData)
     }
