@@ -4,8 +4,8 @@ import Logging
 /// which are added to each record when it is logged.
 ///
 /// Setting metadata on a `Logger` copy gives every connection its own copy of the log handler, a
-/// metadata dictionary and a pre-rendered metadata string (about 330 bytes per connection with
-/// `StreamLogHandler`, a twentieth of an idle SMTP session). Kept here as two strings, they cost
+/// metadata dictionary and a pre-rendered metadata string (with `StreamLogHandler`, an idle SMTP
+/// session measured 6.4 KiB with them and 5.9 KiB without). Kept here as two strings, they cost
 /// nothing for the address forms that fit Swift's inline small strings, and the records read the same.
 public struct ConnectionLogger: Sendable {
     /// The listener's logger, shared by all its connections.

@@ -14,8 +14,8 @@ import Synchronization
 /// into `new/` of every mailbox but the last and renamed into the last one's (copied when a mailbox is
 /// on another file system), each `new/` is
 /// `fsync`ed (concurrent deliveries into one `new/` share that `fsync`: group commit), and only then
-/// does ``deliver(headers:spool:tail:to:)`` return. On failure every link
-/// made so far is removed, so no recipient sees a message the client was told failed.
+/// does ``deliver(headers:spool:tail:to:)`` return. On failure every name placed in a `new/` so far is
+/// removed, so no recipient sees a message the client was told failed.
 public struct MaildirStore: Sendable {
     /// Root of all mailboxes (`<data_dir>/mail`).
     public let root: String
@@ -136,18 +136,22 @@ public struct MaildirStore: Sendable {
         var unique: [String] = []
         for dir in dirs where !unique.contains(dir) { unique.append(dir) }
         var placed: [String] = []
+        var tmpRemains = true  // until the rename into the last Maildir takes the name away
         do {
             for (index, dir) in unique.enumerated() {
                 let target = "\(dir)/new/\(name)"
-                let place = index == unique.count - 1 ? POSIX.rename : POSIX.link
+                let last = index == unique.count - 1
+                let place = last ? POSIX.rename : POSIX.link
                 do {
                     try place(tmpPath, target)
+                    if last { tmpRemains = false }
                 } catch let e as StoreError where e.code == EXDEV {
                     try Self.copyDurably(from: tmpPath, to: target)
                 } catch let e as StoreError where e.code == ENOENT && POSIX.exists(tmpPath) {
                     Self.forgetMaildir(dir)  // removed under us: create it again, once
                     try Self.ensureMaildir(at: dir)
                     try place(tmpPath, target)
+                    if last { tmpRemains = false }
                 }
                 placed.append(target)
                 try Self.directorySync.sync("\(dir)/new")
@@ -157,7 +161,7 @@ public struct MaildirStore: Sendable {
             POSIX.unlink(tmpPath)
             throw error
         }
-        POSIX.unlink(tmpPath)  // left only when the last Maildir was on another file system (copied)
+        if tmpRemains { POSIX.unlink(tmpPath) }  // the last Maildir was on another file system (copied)
         return Receipt(fileName: name, size: stored)
     }
 
