@@ -70,6 +70,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         // POP3 grammar, line parser, message encoder and server state machine. Pure (sans-I/O).
@@ -294,7 +295,8 @@ let package = Package(
         ),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
-        .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
+        .testTarget(name: "DirectoryTests", dependencies: ["Directory", .product(name: "SQLiteNIO", package: "sqlite-nio")],
+                    swiftSettings: strict),
         .testTarget(
             name: "MailServerTests",
             dependencies: [

@@ -114,18 +114,24 @@ public final class SQLiteDirectory: UserDirectory {
         guard policy.domains.contains(domain) else { return .notLocal }
         let local = address.localPart.lowercased()
         var result: [String] = []
-        if try await expand("\(local)@\(domain)", into: &result, depth: 0, visited: []) { return .mailboxes(result) }
+        if try await expand("\(local)@\(domain)", into: &result, depth: 0, visited: []) { return found(result) }
         if let cut = local.firstIndex(where: { policy.recipientDelimiter.contains($0) }), cut != local.startIndex {
             let base = String(local[..<cut])
-            if try await expand("\(base)@\(domain)", into: &result, depth: 0, visited: []) { return .mailboxes(result) }
+            if try await expand("\(base)@\(domain)", into: &result, depth: 0, visited: []) { return found(result) }
         }
         if local == "postmaster" {
-            if let target = policy.postmaster, try await expand(target, into: &result, depth: 0, visited: []) {
+            if let target = policy.postmaster, try await expand(target, into: &result, depth: 0, visited: []), !result.isEmpty {
                 return .mailboxes(result)
             }
             return .mailboxes(["postmaster@\(domain)"])
         }
         return .unknown
+    }
+
+    /// An alias whose targets lead to no mailbox (its users were removed, or it only loops) is an
+    /// unknown recipient: accepting mail for it would store the message nowhere.
+    private func found(_ mailboxes: [String]) -> RecipientResolution {
+        mailboxes.isEmpty ? .unknown : .mailboxes(mailboxes)
     }
 
     /// Adds the mailboxes `key` leads to; returns `false` when `key` is neither user nor alias.
@@ -192,11 +198,45 @@ public final class SQLiteDirectory: UserDirectory {
                                        [.text(key), passwordHash.map { .text($0) } ?? .null, scram.map { .text($0) } ?? .null])
     }
 
-    /// Removes a user (its Maildir stays on disk).
-    public func removeUser(_ address: String) async throws {
+    /// Removes a user (its Maildir stays on disk). Aliases that name the user as a target would be
+    /// left pointing nowhere: without `removingAliases` the user is kept and
+    /// ``DirectoryError/targetOfAliases(_:aliases:)`` names them; with it, the user is removed from
+    /// those aliases too (an alias left without targets is removed). Returns the aliases changed.
+    @discardableResult
+    public func removeUser(_ address: String, removingAliases: Bool = false) async throws -> [String] {
         let key = try canonicalLocalAddress(address)
         guard try await isUser(key) else { throw DirectoryError.noSuchUser(key) }
-        _ = try await connection.query("DELETE FROM users WHERE address = ?", [.text(key)])
+        let aliases = try await aliases(targeting: key)
+        if !aliases.isEmpty && !removingAliases { throw DirectoryError.targetOfAliases(key, aliases: aliases) }
+        _ = try await connection.query("BEGIN IMMEDIATE", [])
+        do {
+            _ = try await connection.query("DELETE FROM aliases WHERE target = ?", [.text(key)])
+            _ = try await connection.query("DELETE FROM users WHERE address = ?", [.text(key)])
+            // An alias whose only target was an alias just emptied is left pointing nowhere: remove
+            // such entries too, level by level (aliases nest at most 10 deep).
+            for _ in 0..<10 {
+                let dangling = try await connection.query("""
+                    SELECT alias, target FROM aliases WHERE target NOT IN (SELECT address FROM users)
+                      AND target NOT IN (SELECT alias FROM aliases)
+                    """, [])
+                if dangling.isEmpty { break }
+                for row in dangling {
+                    _ = try await connection.query("DELETE FROM aliases WHERE alias = ? AND target = ?",
+                                                   [row.column("alias") ?? .null, row.column("target") ?? .null])
+                }
+            }
+            _ = try await connection.query("COMMIT", [])
+        } catch {
+            _ = try? await connection.query("ROLLBACK", [])
+            throw error
+        }
+        return aliases
+    }
+
+    /// The aliases that name `key` (a canonical address) as one of their targets.
+    public func aliases(targeting key: String) async throws -> [String] {
+        try await connection.query("SELECT DISTINCT alias FROM aliases WHERE target = ? ORDER BY alias", [.text(key)])
+            .compactMap { $0.column("alias")?.string }
     }
 
     /// Sets or replaces a user's password hash and SCRAM keys (without `scram`, SCRAM logins stop

@@ -60,6 +60,7 @@ public enum DirectoryError: Error, CustomStringConvertible, Hashable, Sendable {
     case noSuchAlias(String)
     case remoteTargetUnsupported(String)
     case unknownTarget(String)
+    case targetOfAliases(String, aliases: [String])
 
     public var description: String {
         switch self {
@@ -68,8 +69,10 @@ public enum DirectoryError: Error, CustomStringConvertible, Hashable, Sendable {
         case .alreadyExists(let a): "'\(a)' already exists as a user or alias"
         case .noSuchUser(let a): "no user '\(a)'"
         case .noSuchAlias(let a): "no alias '\(a)'"
-        case .remoteTargetUnsupported(let a): "'\(a)' is not in a local domain; forwarding to remote addresses needs the outbound queue, which this version does not have"
+        case .remoteTargetUnsupported(let a): "'\(a)' is not in a local domain; aliases that forward to remote addresses are not supported yet (forwarding needs SRS, which comes with message authentication)"
         case .unknownTarget(let a): "'\(a)' is neither a user nor an alias"
+        case .targetOfAliases(let a, let aliases):
+            "'\(a)' is a target of the alias\(aliases.count == 1 ? "" : "es") \(aliases.joined(separator: ", ")); give --remove-aliases to remove it from \(aliases.count == 1 ? "that alias" : "those aliases") too (an alias left without targets is removed)"
         }
     }
 }

@@ -15,6 +15,8 @@ final class Authenticator: Sendable {
         var maxFailuresPerIP = 10
         var maxFailuresPerAccount = 10
         var window: Duration = .seconds(900)
+        /// Most keys (client addresses and account names) remembered at once.
+        var capacity = 100_000
     }
 
     /// The outcome of a login attempt.
@@ -128,18 +130,15 @@ final class Authenticator: Sendable {
             list.append(now)
             if list.count > keep { list.removeFirst(list.count - keep) }
             table[key] = list
-            if table.count > Self.capacity { evict(&table, now: now) }
+            if table.count > policy.capacity { evict(&table, now: now) }
         }
     }
-
-    /// Most keys (client addresses and account names) remembered at once.
-    static let capacity = 100_000
 
     /// Bounds memory under a distributed attack without forgetting who is throttled: expired entries
     /// go first, then entries below their limit (they throttle nobody), and only then — with more than
     /// `capacity` keys over their limit at once — the entries with the oldest last failure.
     private func evict(_ table: inout [String: [ContinuousClock.Instant]], now: ContinuousClock.Instant) {
-        let target = Self.capacity * 9 / 10
+        let target = policy.capacity * 9 / 10
         table = table.filter { now - ($0.value.last ?? now) < policy.window }
         guard table.count > target else { return }
         table = table.filter { key, list in

@@ -162,12 +162,12 @@ final class Intake: SMTPServerDelegate {
         var remote: [String] = []
         for (address, resolution) in resolved {
             switch resolution {
-            case .mailboxes(let found):
+            case .mailboxes(let found) where !found.isEmpty:
                 for k in found where !keys.contains(k) { keys.append(k) }
             case .notLocal:
                 let text = address.description  // SMTP path form: a local part with spaces stays quoted
                 if !remote.contains(text) { remote.append(text) }
-            case .unknown:
+            case .unknown, .mailboxes:
                 // Removed between RCPT and the end of data: keep it safe in postmaster's box.
                 logger.warning("recipient vanished before delivery; delivering to postmaster", metadata: ["rcpt": "\(address.description.logEscaped())"])
                 let pm = "postmaster@\(firstDomain)"
@@ -191,6 +191,10 @@ final class Intake: SMTPServerDelegate {
             logger.error("queueing failed: \(e)", metadata: ["id": "\(id)"])
             return SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
         }
+        if let e = error as? IntakeError {
+            logger.error("not accepted: \(e)", metadata: ["id": "\(id)"])
+            return SMTPRejection(.localError)
+        }
         return error
     }
 
@@ -213,6 +217,18 @@ final class Intake: SMTPServerDelegate {
         }
         h += "; \(MessageDate.now())\n"
         return Array(h.utf8)
+    }
+}
+
+/// Why the intake refused a message it could not store anywhere.
+enum IntakeError: Error, CustomStringConvertible {
+    /// The recipients routed to no mailbox and no queue entry.
+    case noDestination
+
+    var description: String {
+        switch self {
+        case .noDestination: "the recipients lead to no mailbox and no remote address"
+        }
     }
 }
 
@@ -312,6 +328,9 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
                        envelope: SMTPEnvelope, connection: SMTPConnectionInfo) throws -> Int {
         let spool = lock.withLock { self.spool }
         defer { spool?.remove() }
+        // Accepted means at least one durable copy: a message routed to no mailbox and no queue
+        // would be answered 250 and stored nowhere.
+        guard !local.isEmpty || !remote.isEmpty else { throw IntakeError.noDestination }
         let headers = intake.traceHeaders(queueID: id, envelope: envelope, connection: connection) + submitted
         if !remote.isEmpty { try intake.queue.prepare(id: id, headers: headers, spool: spool, tail: last) }
         var stored = 0

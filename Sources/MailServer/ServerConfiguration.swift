@@ -115,6 +115,9 @@ public struct ServerConfiguration: Hashable, Sendable {
         public var maxFailuresPerAccount = 10
         /// Seconds a failure counts. Default 900.
         public var failureWindow = 900
+        /// Most client addresses and account names whose failures are remembered at once (memory
+        /// stays bounded under a spray of names; who is throttled is kept longest). Default 100000.
+        public var maxTrackedKeys = 100_000
     }
 
     /// `[delivery]`
@@ -324,11 +327,12 @@ extension ServerConfiguration {
             if let v = try reader.strings(t, "listen", path: "pop3s") { c.pop3s.listen = v }
         }
         if let t = try reader.table(table, "auth") {
-            try reader.checkKeys(t, path: "auth", allowed: ["failure_delay_ms", "max_failures_per_ip", "max_failures_per_account", "failure_window"])
+            try reader.checkKeys(t, path: "auth", allowed: ["failure_delay_ms", "max_failures_per_ip", "max_failures_per_account", "failure_window", "max_tracked_keys"])
             if let v = try reader.int(t, "failure_delay_ms", path: "auth", min: 0) { c.auth.failureDelayMilliseconds = v }
             if let v = try reader.int(t, "max_failures_per_ip", path: "auth", min: 1) { c.auth.maxFailuresPerIP = v }
             if let v = try reader.int(t, "max_failures_per_account", path: "auth", min: 1) { c.auth.maxFailuresPerAccount = v }
             if let v = try reader.int(t, "failure_window", path: "auth", min: 1) { c.auth.failureWindow = v }
+            if let v = try reader.int(t, "max_tracked_keys", path: "auth", min: 100) { c.auth.maxTrackedKeys = v }
         }
         if let t = try reader.table(table, "delivery") {
             try reader.checkKeys(t, path: "delivery", allowed: ["smtp_port", "concurrency", "destination_concurrency", "smarthost", "smarthost_require_tls",

@@ -111,7 +111,8 @@ public final class SwallowServer: Sendable {
         do {
             authenticator = try Authenticator(directory: directory, threadPool: threadPool, policy: .init(
                 failureDelay: .milliseconds(c.auth.failureDelayMilliseconds), maxFailuresPerIP: c.auth.maxFailuresPerIP,
-                maxFailuresPerAccount: c.auth.maxFailuresPerAccount, window: .seconds(c.auth.failureWindow)))
+                maxFailuresPerAccount: c.auth.maxFailuresPerAccount, window: .seconds(c.auth.failureWindow),
+                capacity: c.auth.maxTrackedKeys))
         } catch {
             await release(directory: directory, group: group, threadPool: threadPool)
             throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
@@ -236,8 +237,15 @@ public final class SwallowServer: Sendable {
         do {
             return try await bind()
         } catch {
-            throw ConfigurationError(key: key, line: nil, message: "cannot listen on \(list.joined(separator: ", ")): \(error)")
+            throw ConfigurationError(key: key, line: nil, message: "cannot listen on \(list.joined(separator: ", ")): \(describe(error))")
         }
+    }
+
+    /// A system call's failure as the system's sentence and errno (NIO's own description repeats the
+    /// call's signature and leaves a stray parenthesis).
+    static func describe(_ error: any Error) -> String {
+        guard let io = error as? IOError else { return "\(error)" }
+        return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
     }
 
     private static func release(directory: SQLiteDirectory, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool) async {
@@ -314,8 +322,10 @@ public final class SwallowServer: Sendable {
 public struct DataLayout: Sendable {
     /// `data_dir`.
     public let root: String
+    /// The directory database's file name.
+    public static let databaseName = "swallow.sqlite"
     /// `swallow.sqlite`.
-    public var database: String { root + "/swallow.sqlite" }
+    public var database: String { root + "/" + Self.databaseName }
     /// `mail/`, one Maildir per mailbox below `<domain>/<local>/`.
     public var mail: String { root + "/mail" }
     /// `tls/`.

@@ -94,18 +94,53 @@ public struct MaildirStore: Sendable {
     }
 
     /// Creates `tmp/`, `new/`, `cur/` under any Maildir path (durably).
+    ///
+    /// A new Maildir is built whole under a temporary name beside it and renamed into place, so a
+    /// reader (a POP3 session, mutt, a test) never sees it with `new/` but without `cur/`. A Maildir
+    /// that exists with parts missing (made by another tool) gets them in the order `tmp/`, `cur/`,
+    /// `new/`: a message can only appear once `cur/` is there too.
     public static func ensureMaildir(at dir: String) throws {
         if knownMaildirs.withLock({ $0.contains(dir) }) { return }
         if !(POSIX.exists(dir + "/new") && POSIX.exists(dir + "/tmp") && POSIX.exists(dir + "/cur")) {
-            try POSIX.makeDirectories(dir)
+            if !POSIX.exists(dir) { try createMaildir(at: dir) }
             var created = false
-            for sub in ["tmp", "new", "cur"] where try POSIX.mkdir(dir + "/" + sub) { created = true }
+            for sub in ["tmp", "cur", "new"] where try POSIX.mkdir(dir + "/" + sub) { created = true }
             if created { try POSIX.fsyncDirectory(dir) }
         }
         knownMaildirs.withLock { known in
             if known.count > 100_000 { known.removeAll() }
             known.insert(dir)
         }
+    }
+
+    /// Makes `dir` (which does not exist) with its three subdirectories in one rename. Losing a race
+    /// with another delivery that made it first is fine: the temporary copy is removed.
+    private static func createMaildir(at dir: String) throws {
+        guard let slash = dir.lastIndex(of: "/") else { throw StoreError("mkdir", dir, code: EINVAL) }
+        let parent = slash == dir.startIndex ? "/" : String(dir[..<slash])
+        try POSIX.makeDirectories(parent)
+        // A dot name: never a mailbox (local parts may not start with "."), never listed as one.
+        let building = "\(parent)/.creating.\(getpid()).\(counter.next())"
+        _ = try POSIX.mkdir(building)
+        do {
+            for sub in ["tmp", "cur", "new"] { _ = try POSIX.mkdir(building + "/" + sub) }
+            try POSIX.fsyncDirectory(building)
+            if Glibc.rename(building, dir) != 0 {
+                let code = errno
+                guard code == EEXIST || code == ENOTEMPTY else { throw StoreError("rename", dir, code: code) }
+                removeEmptyMaildir(building)  // another delivery made it first
+                return
+            }
+        } catch {
+            removeEmptyMaildir(building)
+            throw error
+        }
+        try POSIX.fsyncDirectory(parent)
+    }
+
+    private static func removeEmptyMaildir(_ path: String) {
+        for sub in ["tmp", "cur", "new"] { _ = Glibc.rmdir(path + "/" + sub) }
+        _ = Glibc.rmdir(path)
     }
 
     /// Forgets that `dir` exists (it vanished under us: an operator removed a Maildir).

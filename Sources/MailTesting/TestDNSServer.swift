@@ -22,6 +22,8 @@ public final class TestDNSServer: Sendable {
     public struct LoggedQuery: Sendable, Hashable {
         public var question: DNSQuestion
         public var transport: Transport
+        /// Whether the query carried an EDNS OPT record (RFC 6891).
+        public var hasEDNS: Bool = false
     }
 
     struct State {
@@ -129,7 +131,7 @@ public final class TestDNSServer: Sendable {
     private static func logAndPlan(_ state: NIOLockedValueBox<State>, _ bytes: [UInt8], _ transport: Transport) -> [TestDNSReply] {
         state.withLockedValue { s in
             if let query = try? DNSMessageParser.parse(bytes), let q = query.questions.first {
-                s.log.append(LoggedQuery(question: q, transport: transport))
+                s.log.append(LoggedQuery(question: q, transport: transport, hasEDNS: query.edns != nil))
             }
             return s.zone.replies(to: bytes, overTCP: transport == .tcp, fault: s.fault(for: bytes))
         }

@@ -65,6 +65,9 @@ public enum TestDNSFault: Sendable, Hashable {
     /// port with the right ID and question, one with a wrong ID, one with another question; then,
     /// 50 ms later, the real answer.
     case forgedFirst
+    /// Answer FORMERR without an OPT record to every query that carries one, like a server that
+    /// predates EDNS (RFC 6891 §7); queries without OPT are answered normally.
+    case formatErrorToEDNS
 }
 
 /// One datagram or TCP message a ``TestDNSZone`` wants sent.
@@ -125,6 +128,11 @@ public struct TestDNSZone: Sendable {
             return response
         }
         let question = query.questions[0]
+        if fault == .formatErrorToEDNS && query.edns != nil {
+            response.edns = nil
+            response.header.responseCode = .formatError
+            return response
+        }
         switch fault {
         case .serverFailure:
             response.header.responseCode = .serverFailure

@@ -121,6 +121,18 @@ enum MIMEShowFormatter {
                 if let cid = part.contentID { line += "; cid <\(cid)>" }
             } else if part.contentType.isMultipart {
                 line += " (\(part.children.count) part\(part.children.count == 1 ? "" : "s"))"
+            } else if part.contentType.type == "message" && part.contentType.subtype == "delivery-status" {
+                // RFC 3464 §2.1: a per-message block, then one block per recipient; each child holds a
+                // block's fields (as a header section), not a body.
+                let recipients = max(0, part.children.count - 1)
+                line += "; \(part.encodedSize) bytes (per-message fields, \(recipients) recipient\(recipients == 1 ? "" : "s"))"
+                out += line + "\n"
+                let indent = String(repeating: "  ", count: depth + 2)
+                for (index, block) in part.children.enumerated() {
+                    let fields = block.headers.map { "\($0.name): \($0.value)" }.joined(separator: " | ")
+                    out += indent + (index == 0 ? "message: " : "recipient: ") + fields + "\n"
+                }
+                return
             }
             out += line + "\n"
             for c in part.children { describe(c, depth: depth + 1) }

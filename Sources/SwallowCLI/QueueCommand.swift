@@ -15,16 +15,37 @@ struct QueueCommand: AsyncParsableCommand {
         commandName: "queue", abstract: "Inspect and manage the outbound queue.",
         subcommands: [List.self, Show.self, Retry.self, Hold.self, Release.self, Delete.self, Bounce.self])
 
-    static func openSpool(_ options: ConfigOption) throws -> (Spool, ServerConfiguration) {
-        let c: ServerConfiguration
-        do { c = try options.load() } catch { throw fail("invalid configuration: \(error)", code: 78) }
-        do { return (try Spool(root: DataLayout(root: c.dataDirectory).queue), c) } catch { throw fail("\(error)") }
+    /// The queue of the configured data directory, which must exist (these commands never create
+    /// one); `nil` when the server has not made its queue yet (nothing was ever queued).
+    static func openSpool(_ options: ConfigOption) throws -> (Spool?, ServerConfiguration) {
+        let (layout, c) = try dataLayout(options, create: false)
+        guard access(layout.queue, F_OK) == 0 else { return (nil, c) }
+        do { return (try Spool(root: layout.queue), c) } catch { throw fail("\(error)") }
+    }
+
+    /// The queue, for a command about message `id`: a missing queue has no such message.
+    static func openSpool(_ options: ConfigOption, for id: String) throws -> (Spool, ServerConfiguration) {
+        guard QueueEnvelope.isValidID(id) else { throw fail("'\(id)' is not a queue ID") }
+        let (spool, c) = try openSpool(options)
+        guard let spool else { throw fail("no message \(id) in the queue") }
+        return (spool, c)
     }
 
     static func find(_ spool: Spool, _ id: String) throws -> Spool.State {
         guard QueueEnvelope.isValidID(id) else { throw fail("'\(id)' is not a queue ID") }
         for s in Spool.State.allCases where access(spool.path(id, s), F_OK) == 0 { return s }
         throw fail("no message \(id) in the queue")
+    }
+
+    /// A queue state as the predicate of "… is …".
+    static func phrase(_ state: Spool.State) -> String {
+        switch state {
+        case .incoming: "waiting for its first delivery attempt"
+        case .active: "being delivered right now"
+        case .deferred: "deferred"
+        case .hold: "held"
+        case .corrupt: "corrupt (its envelope could not be read)"
+        }
     }
 
     static func age(_ seconds: Int) -> String {
@@ -39,7 +60,10 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options)
+            guard let spool = try QueueCommand.openSpool(options).0 else {
+                print("the queue is empty")
+                return
+            }
             let now = Int(time(nil))
             var count = 0
             for state in Spool.State.allCases {
@@ -64,7 +88,7 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options)
+            let (spool, _) = try QueueCommand.openSpool(options, for: id)
             let state = try QueueCommand.find(spool, id)
             guard let e = spool.envelope(id, state) else { throw fail("the envelope of \(id) is unreadable (state \(state.rawValue))") }
             print("id:        \(e.id)\nstate:     \(state.rawValue)\nsender:    <\(e.sender)>\ncreated:   \(MessageDate.format(secondsSinceEpoch: e.created))")
@@ -90,7 +114,12 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options)
+            for id in ids where !QueueEnvelope.isValidID(id) { throw fail("'\(id)' is not a queue ID") }
+            guard let spool = try QueueCommand.openSpool(options).0 else {
+                if let id = ids.first { throw fail("no message \(id) in the queue") }
+                print("0 messages scheduled for delivery now")
+                return
+            }
             if ids.isEmpty {
                 // Like `postqueue -f`: the runner takes every deferred message at its next scan; no
                 // envelope is rewritten (a message it finds undeliverable gets its next time as usual).
@@ -103,7 +132,7 @@ struct QueueCommand: AsyncParsableCommand {
             for id in ids {
                 let state = try QueueCommand.find(spool, id)
                 guard state == .deferred, var e = spool.envelope(id, .deferred) else {
-                    if !ids.isEmpty { writeStandardError("swallow: \(id) is \(state.rawValue), not deferred\n") }
+                    writeStandardError("swallow: \(id) is \(QueueCommand.phrase(state)), not deferred\n")
                     continue
                 }
                 e.nextAttempt = Int(time(nil))
@@ -120,9 +149,11 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options)
+            let (spool, _) = try QueueCommand.openSpool(options, for: id)
             let state = try QueueCommand.find(spool, id)
-            guard state == .incoming || state == .deferred else { throw fail("\(id) is \(state.rawValue); only incoming or deferred messages can be held") }
+            guard state == .incoming || state == .deferred else {
+                throw fail("\(id) is \(QueueCommand.phrase(state)); only messages waiting for delivery (incoming or deferred) can be held")
+            }
             do { try spool.move(id, from: state, to: .hold) } catch { throw fail("\(id): \(error) (it may be in delivery right now; try again)") }
             print("\(id) held")
         }
@@ -134,8 +165,9 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options)
-            guard try QueueCommand.find(spool, id) == .hold, var e = spool.envelope(id, .hold) else { throw fail("\(id) is not held") }
+            let (spool, _) = try QueueCommand.openSpool(options, for: id)
+            let state = try QueueCommand.find(spool, id)
+            guard state == .hold, var e = spool.envelope(id, .hold) else { throw fail("\(id) is \(QueueCommand.phrase(state)), not held") }
             e.nextAttempt = Int(time(nil))
             do {
                 try spool.write(e, .hold)
@@ -152,7 +184,7 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options)
+            let (spool, _) = try QueueCommand.openSpool(options, for: id)
             let state = try QueueCommand.find(spool, id)
             guard state != .active else { throw fail("\(id) is being delivered right now; hold it or try again") }
             spool.remove(id, state)
@@ -166,7 +198,7 @@ struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, c) = try QueueCommand.openSpool(options)
+            let (spool, c) = try QueueCommand.openSpool(options, for: id)
             let state = try QueueCommand.find(spool, id)
             guard state != .active else { throw fail("\(id) is being delivered right now; hold it or try again") }
             if state != .hold {

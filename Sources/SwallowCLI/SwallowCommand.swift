@@ -13,6 +13,7 @@ public struct SwallowCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "swallow",
         abstract: "Swallow: an SMTP/POP3 mail server.",
+        version: swallowVersion,
         subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, QueueCommand.self, Send.self, Fetch.self, MIMECommand.self])
 
     public init() {}
@@ -22,6 +23,9 @@ public struct SwallowCommand: AsyncParsableCommand {
         await main()
     }
 }
+
+/// The version `swallow --version` prints.
+public let swallowVersion = "0.2.0-dev"
 
 /// `--config FILE`, shared by every command.
 struct ConfigOption: ParsableArguments {
@@ -90,7 +94,9 @@ struct Serve: AsyncParsableCommand {
         }
         out += "  TLS SHA-256:    \(server.tls.fingerprint)\n"
         let cfg = options.config.map { " --config \($0)" } ?? ""
-        out += "Add a first user:  echo 'secret' | swallow user add you@\(c.domains[0]) --password-stdin\(cfg)\n"
+        // The command as this binary was started (`.build/debug/swallow`, or `swallow` from the PATH).
+        let me = CommandLine.arguments.first.map { $0.contains(" ") ? "'\($0)'" : $0 } ?? "swallow"
+        out += "Add a first user:  echo 'a long passphrase' | \(me) user add you@\(c.domains[0]) --password-stdin\(cfg)\n"
         print(out, terminator: "")
         fflush(nil)
         try await server.run(until: signals)
@@ -117,12 +123,44 @@ struct ConfigCommand: AsyncParsableCommand {
     }
 }
 
-/// Opens the directory database of the configured data directory.
-func openDirectory(_ options: ConfigOption) async throws -> SQLiteDirectory {
+/// The data directory of the configuration; with `create` (only `serve`, `user add` and `alias
+/// add`) it is made when missing, otherwise a missing one is an error that says where it was looked
+/// for and how to point at the right one.
+func dataLayout(_ options: ConfigOption, create: Bool) throws -> (DataLayout, ServerConfiguration) {
     let c: ServerConfiguration
     do { c = try options.load() } catch { throw fail("invalid configuration: \(error)", code: 78) }
     let layout = DataLayout(root: c.dataDirectory)
-    do { try layout.prepare(clearSpool: false) } catch { throw fail("\(error)") }
+    if create {
+        do { try layout.prepare(clearSpool: false) } catch { throw fail("\(error)") }
+    } else if access(layout.database, F_OK) != 0 {
+        throw fail(missingDataDirectory(layout, configFile: options.config))
+    }
+    return (layout, c)
+}
+
+/// The one sentence for a data directory (or its database) that is not there.
+func missingDataDirectory(_ layout: DataLayout, configFile: String?) -> String {
+    var relative = Substring(layout.root)
+    while relative.hasPrefix("./") { relative = relative.dropFirst(2) }
+    let cwd = currentDirectory()
+    let absolute = layout.root.hasPrefix("/") ? layout.root : (cwd.hasSuffix("/") ? cwd : cwd + "/") + relative
+    let what = access(layout.root, F_OK) == 0 ? "no \(DataLayout.databaseName) in the data directory \(absolute)"
+                                               : "no data directory at \(absolute)"
+    let hint = configFile == nil
+        ? "the embedded default keeps it in ./swallow-data of the directory where `swallow serve` runs: run this command there, or give --config FILE with its data_dir"
+        : "check data_dir in \(configFile!), or create it with `swallow serve` or `swallow user add`"
+    return "\(what) (\(hint))"
+}
+
+func currentDirectory() -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buffer, buffer.count) != nil else { return "." }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Opens the directory database of the configured data directory (creating it only with `create`).
+func openDirectory(_ options: ConfigOption, create: Bool = false) async throws -> SQLiteDirectory {
+    let (layout, c) = try dataLayout(options, create: create)
     do {
         return try await SQLiteDirectory.open(
             path: layout.database,
@@ -133,8 +171,8 @@ func openDirectory(_ options: ConfigOption) async throws -> SQLiteDirectory {
 }
 
 /// Runs a directory command, turning directory errors into one sentence.
-func withDirectory(_ options: ConfigOption, _ body: (SQLiteDirectory) async throws -> Void) async throws {
-    let d = try await openDirectory(options)
+func withDirectory(_ options: ConfigOption, create: Bool = false, _ body: (SQLiteDirectory) async throws -> Void) async throws {
+    let d = try await openDirectory(options, create: create)
     do {
         try await body(d)
         try? await d.close()
@@ -155,7 +193,7 @@ func readPassword(fromStdin: Bool, required: Bool) throws -> String? {
     if fromStdin {
         guard let line = readLine(strippingNewline: true) else { throw fail("no password on standard input") }
         let pw = line.hasSuffix("\r") ? String(line.dropLast()) : line
-        guard !pw.isEmpty else { throw fail("the password is empty") }
+        try checkPasswordLength(pw)
         return pw
     }
     guard isatty(STDIN_FILENO) == 1 else {
@@ -165,8 +203,18 @@ func readPassword(fromStdin: Bool, required: Bool) throws -> String? {
     let first = try promptHidden("Password: ")
     let second = try promptHidden("Repeat password: ")
     guard first == second else { throw fail("the passwords do not match") }
-    guard !first.isEmpty else { throw fail("the password is empty") }
+    try checkPasswordLength(first)
     return first
+}
+
+/// Fewest characters a new password may have (NIST SP 800-63B's minimum for a chosen secret).
+let minimumPasswordLength = 8
+
+func checkPasswordLength(_ password: String) throws {
+    guard !password.isEmpty else { throw fail("the password is empty") }
+    guard password.count >= minimumPasswordLength else {
+        throw fail("the password is too short: at least \(minimumPasswordLength) characters (\(password.count) given)")
+    }
 }
 
 func promptHidden(_ prompt: String) throws -> String {
@@ -189,7 +237,8 @@ struct UserCommand: AsyncParsableCommand {
         subcommands: [Add.self, List.self, Remove.self, Passwd.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a user. Without a password the user receives mail but cannot log in.")
+        static let configuration = CommandConfiguration(abstract: "Add a user. Without a password the user receives mail but cannot log in.",
+                                                        discussion: "Passwords have at least \(minimumPasswordLength) characters.")
         @Argument(help: "The address, e.g. alice@example.test") var address: String
         @Flag(name: .long, help: "Read the password as one line from standard input.") var passwordStdin = false
         @OptionGroup var options: ConfigOption
@@ -200,7 +249,7 @@ struct UserCommand: AsyncParsableCommand {
                 do { return try PasswordHasher.hash(p) } catch { throw fail("cannot hash the password: \(error)") }
             }
             let scram = pw.map { SCRAMCredentials(password: $0).encoded }
-            try await withDirectory(options) { d in
+            try await withDirectory(options, create: true) { d in
                 try await d.addUser(address, passwordHash: hash, scram: scram)
                 print("added \(try d.canonicalLocalAddress(address))\(hash == nil ? " (no password: receives mail, cannot log in)" : "")")
             }
@@ -219,20 +268,26 @@ struct UserCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a user (the Maildir stays on disk).")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a user (the Maildir stays on disk).",
+            discussion: "A user that aliases deliver to is kept unless --remove-aliases is given: the command names those aliases.")
         @Argument var address: String
+        @Flag(name: .long, help: "Also remove the user from every alias that delivers to it (an alias left without targets is removed).")
+        var removeAliases = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await withDirectory(options) { d in
-                try await d.removeUser(address)
-                print("removed \(try d.canonicalLocalAddress(address))")
+                let aliases = try await d.removeUser(address, removingAliases: removeAliases)
+                let key = try d.canonicalLocalAddress(address)
+                print("removed \(key)\(aliases.isEmpty ? "" : " and its entries in the aliases \(aliases.joined(separator: ", "))")")
             }
         }
     }
 
     struct Passwd: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set a user's password.")
+        static let configuration = CommandConfiguration(abstract: "Set a user's password.",
+                                                        discussion: "Passwords have at least \(minimumPasswordLength) characters.")
         @Argument var address: String
         @Flag(name: .long, help: "Read the password as one line from standard input.") var passwordStdin = false
         @OptionGroup var options: ConfigOption
@@ -265,7 +320,7 @@ struct AliasCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await withDirectory(options) { d in
+            try await withDirectory(options, create: true) { d in
                 try await d.addAlias(alias, targets: targets)
                 print("\(try d.canonicalLocalAddress(alias)) -> \(targets.joined(separator: ", "))")
             }

@@ -155,6 +155,17 @@ final class ManualTestClock: Clock, Sendable {
         }
     }
 
+    /// RFC 6891 §7: a server that answers FORMERR to a query with OPT (and sends no OPT back) does
+    /// not know EDNS; the same query goes again without OPT, and its answer is used.
+    @Test func formatErrorToEDNSIsRetriedWithoutOPT() async throws {
+        try await Self.withServer(faults: ["example.test": .formatErrorToEDNS]) { dns in
+            let resolver = try Self.resolver([dns])
+            #expect(try await resolver.txt("example.test") == ["v=spf1 ip4:127.0.0.1 -all"])
+            #expect(dns.queries.map(\.hasEDNS) == [true, false])
+            #expect(dns.queries.map(\.transport) == [.udp, .udp])
+        }
+    }
+
     @Test func answerLargerThanPayloadSizeComesOverTCP() async throws {
         try await Self.withServer { dns in
             let txt = try await Self.resolver([dns]).txt("big.test")

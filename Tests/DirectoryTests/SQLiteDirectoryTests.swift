@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import MailCore
+import SQLiteNIO
 import Testing
 
 @Suite struct SQLiteDirectoryTests {
@@ -26,9 +27,53 @@ import Testing
         #expect(try await d.resolve(addr("alice@remote.test")) == .notLocal)
         #expect(try await d.resolve(addr("postmaster@other.test")) == .mailboxes(["postmaster@other.test"]))
         #expect(try await d.resolve(addr("+x@example.test")) == .unknown)
-        try await d.removeUser("bob@example.test")
+        try await d.removeUser("bob@example.test", removingAliases: true)
         #expect(try await d.resolve(addr("bob@example.test")) == .unknown)
         try await d.close()
+    }
+
+    /// A user that aliases deliver to is kept, and the error names the aliases; with
+    /// `removingAliases` it leaves them, and aliases emptied by that (directly or through another
+    /// alias) go too.
+    @Test func removingAUserThatAliasesNameNeedsTheFlag() async throws {
+        let d = try await open()
+        try await d.addUser("alice@example.test", passwordHash: nil)
+        try await d.addUser("bob@example.test", passwordHash: nil)
+        try await d.addAlias("info@example.test", targets: ["bob@example.test"])
+        try await d.addAlias("sales@example.test", targets: ["info@example.test"])
+        try await d.addAlias("team@example.test", targets: ["alice@example.test", "bob@example.test"])
+        #expect(try await d.aliases(targeting: "bob@example.test") == ["info@example.test", "team@example.test"])
+        await #expect(throws: DirectoryError.targetOfAliases("bob@example.test", aliases: ["info@example.test", "team@example.test"])) {
+            try await d.removeUser("Bob@example.test")
+        }
+        #expect(try await d.resolve(addr("bob@example.test")) == .mailboxes(["bob@example.test"]))
+        #expect(try await d.removeUser("bob@example.test", removingAliases: true) == ["info@example.test", "team@example.test"])
+        #expect(try await d.listAliases().map(\.alias) == ["team@example.test"])
+        #expect(try await d.resolve(addr("team@example.test")) == .mailboxes(["alice@example.test"]))
+        for gone in ["bob@example.test", "info@example.test", "sales@example.test"] {
+            #expect(try await d.resolve(addr(gone)) == .unknown, "\(gone)")
+        }
+        try await d.close()
+    }
+
+    /// An alias whose targets lead to no mailbox (left behind by another tool, or only a loop) is an
+    /// unknown recipient, not a delivery to nobody.
+    @Test func aliasLeadingNowhereIsUnknown() async throws {
+        let path = NSTemporaryDirectory() + "dir-\(UUID().uuidString).sqlite"
+        let d = try await SQLiteDirectory.open(path: path, policy: DirectoryPolicy(domains: ["example.test"]))
+        try await d.addUser("u@example.test", passwordHash: nil)
+        try await d.addAlias("a@example.test", targets: ["u@example.test"])
+        try await d.addAlias("b@example.test", targets: ["a@example.test"])
+        try await d.addAlias("a@example.test", targets: ["b@example.test"])
+        try await d.close()
+        // Remove the user behind the directory's back (an older version, or sqlite3 by hand).
+        let raw = try await SQLiteConnection.open(storage: .file(path: path))
+        _ = try await raw.query("DELETE FROM users", [])
+        try await raw.close()
+        let again = try await SQLiteDirectory.open(path: path, policy: DirectoryPolicy(domains: ["example.test"]))
+        #expect(try await again.resolve(addr("a@example.test")) == .unknown)
+        #expect(try await again.resolve(addr("b+tag@example.test")) == .unknown)
+        try await again.close()
     }
 
     @Test func postmasterRoutesToConfiguredTarget() async throws {
@@ -109,7 +154,7 @@ import Testing
         #expect(server.cachedResolution(addr("new@example.test")) == .mailboxes(["new@example.test"]))
         try await cli.addAlias("team@example.test", targets: ["new@example.test"])
         #expect(try await server.resolve(addr("team@example.test")) == .mailboxes(["new@example.test"]))
-        try await cli.removeUser("new@example.test")
+        try await cli.removeUser("new@example.test", removingAliases: true)
         #expect(try await server.resolve(addr("new@example.test")) == .unknown)
         try await cli.close()
         try await server.close()

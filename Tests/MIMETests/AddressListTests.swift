@@ -39,9 +39,17 @@ import MailCore
         #expect(entries[2] == .group(name: "undisclosed-recipients", members: []))
     }
 
-    @Test func unterminatedInputsDoNotHang() {
-        for s in ["\"unterminated <a@b>", "(comment <a@b>", "<a@b", "[literal", "a:b:c;;;", "\\", "<<<>>>"] {
-            _ = AddressListParser.parse(s)
+    /// Unterminated quotes, comments, angles and literals end at the end of the input (no hang, no
+    /// read past it): a comment swallows the rest, an unclosed angle still yields its address.
+    @Test func unterminatedInputsEndAtTheEndOfInput() {
+        #expect(AddressListParser.parse("(comment <a@b>") == [])
+        #expect(AddressListParser.mailboxes("<a@b") == [MailboxAddress(address: "a@b")])
+        #expect(AddressListParser.mailboxes("\"unterminated <a@b>").map(\.address) == ["\"unterminated <a@b>\""])
+        #expect(AddressListParser.parse("a:b:c;;;").first == .group(name: "a", members: [MailboxAddress(address: "b:c")]))
+        // Debris without an "@" never turns into a deliverable address.
+        for s in ["[literal", "\\", "<<<>>>", "a:b:c;;;"] {
+            let addresses = AddressListParser.mailboxes(s).map(\.address)
+            #expect(addresses.allSatisfy { !$0.contains("@") }, "\(s) => \(addresses)")
         }
     }
 

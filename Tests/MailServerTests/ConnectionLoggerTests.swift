@@ -18,10 +18,9 @@ private struct RecordingHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        let all = self.metadata.merging(metadata ?? [:]) { _, new in new }
-        recorder.records.withLock { $0.append((level, message.description, all)) }
+    func log(event: LogEvent) {
+        let all = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
+        recorder.records.withLock { $0.append((event.level, event.message.description, all)) }
     }
 }
 
