@@ -102,6 +102,17 @@ public final class QueueRunner: Service, Sendable {
     /// the stale one on disk, and its next-attempt time is honoured, until a write succeeds.
     private let unrecorded = Mutex([String: QueueEnvelope]())
     private let slotFreed = Mutex(false)
+    /// Next-attempt times of the messages in `deferred/` (Postfix's qmgr keeps the same in its in-core
+    /// queue), so that a scan lists the directory instead of reading every envelope: an ID listed for
+    /// the first time has its envelope read once, the runner records the time it sets when it defers
+    /// a message, and an operator's request (`queue retry ID`, `release`: a new wake-up stamp) empties
+    /// it, since those rewrite envelopes from another process.
+    private let schedule = Mutex(Schedule())
+
+    struct Schedule {
+        var nextAttempt: [String: Int] = [:]
+        var stamp: Int?
+    }
     /// Wakes the run loop when something happened (mail arrived, a slot freed, a tick passed).
     private let signal = WakeSignal()
 
@@ -202,13 +213,37 @@ public final class QueueRunner: Service, Sendable {
     func dueWork(flushDeferred: Bool = false) -> [(String, Spool.State)] {
         let now = clock.now()
         var work: [(String, Spool.State)] = spool.ids(.incoming).map { ($0, .incoming) }
-        let pendingRecords = unrecorded.withLock { $0 }
-        for id in spool.ids(.deferred) {
-            if flushDeferred {
-                work.append((id, .deferred))
-            } else if let env = pendingRecords[id] ?? spool.envelope(id, .deferred), env.nextAttempt <= now {
-                work.append((id, .deferred))
+        let deferred = spool.ids(.deferred)
+        if flushDeferred { return work + deferred.map { ($0, .deferred) } }
+        let stamp = spool.scanRequestStamp()
+        let known = schedule.withLock { s -> [String: Int] in
+            if s.stamp != stamp {
+                s.stamp = stamp
+                s.nextAttempt.removeAll(keepingCapacity: true)
             }
+            return s.nextAttempt
+        }
+        let pendingRecords = unrecorded.withLock { $0 }
+        var learned: [String: Int] = [:]
+        for id in deferred {
+            let at: Int
+            if let t = known[id] {
+                at = t
+            } else if let env = pendingRecords[id] ?? spool.envelope(id, .deferred) {
+                at = env.nextAttempt
+                learned[id] = at
+            } else {
+                continue  // taken or removed meanwhile
+            }
+            if at <= now { work.append((id, .deferred)) }
+        }
+        schedule.withLock { s in
+            if known.count != deferred.count - learned.count {
+                // Some left deferred/ (delivered, held, deleted): forget them.
+                let listed = Set(deferred)
+                s.nextAttempt = s.nextAttempt.filter { listed.contains($0.key) }
+            }
+            s.nextAttempt.merge(learned) { current, _ in current }
         }
         return work
     }
@@ -257,63 +292,32 @@ public final class QueueRunner: Service, Sendable {
         }
         // An outcome of an earlier attempt that could not be written wins over the stale file.
         guard let onDisk = taken else { return false }
-        var env = unrecorded.withLock { $0[id] } ?? onDisk
+        let env = unrecorded.withLock { $0[id] } ?? onDisk
         let pending = env.pending.map(\.address)
         let outcomes = await agent.deliver(QueuedMessage(id: id, sender: env.sender, recipients: pending,
                                                          messagePath: spool.messagePath(id, .active)))
         let now = clock.now()
-        env.attempts += 1
-        var failedNow: [DeliveryStatusNotification.RecipientReport] = []
-        for i in env.recipients.indices where env.recipients[i].state == .pending {
-            let r = env.recipients[i]
-            switch outcomes[r.address] ?? .deferred(status: "4.0.0", diagnostic: "no outcome reported") {
-            case .delivered(let reply):
-                env.recipients[i].state = .delivered
-                env.recipients[i].lastResponse = reply
-                logger.info("delivered", metadata: ["id": "\(id)", "to": "\(r.address.logEscaped())", "reply": "\(reply.logEscaped())"])
-            case .failed(let status, let diagnostic, let mta):
-                env.recipients[i].state = .failed
-                env.recipients[i].status = status
-                env.recipients[i].lastResponse = diagnostic
-                failedNow.append(.init(address: r.address, action: "failed", status: status, diagnostic: diagnostic, remoteMTA: mta))
-                logger.notice("bounced", metadata: ["id": "\(id)", "to": "\(r.address.logEscaped())", "reply": "\(diagnostic.logEscaped())"])
-            case .deferred(let status, let diagnostic):
-                env.recipients[i].status = status
-                env.recipients[i].lastResponse = diagnostic
-                env.lastError = diagnostic
-                logger.info("deferred", metadata: ["id": "\(id)", "to": "\(r.address.logEscaped())", "reply": "\(diagnostic.logEscaped())"])
+        let decision = QueueDecision.after(attempt: outcomes, on: env, now: now, policy: configuration.retry)
+        for e in decision.events {
+            let meta: Logger.Metadata = ["id": "\(id)", "to": "\(e.address.logEscaped())"]
+            switch e.kind {
+            case .delivered(let reply): logger.info("delivered", metadata: meta.merging(["reply": "\(reply.logEscaped())"]) { $1 })
+            case .bounced(let diagnostic): logger.notice("bounced", metadata: meta.merging(["reply": "\(diagnostic.logEscaped())"]) { $1 })
+            case .deferred(let diagnostic): logger.info("deferred", metadata: meta.merging(["reply": "\(diagnostic.logEscaped())"]) { $1 })
+            case .expired: break
             }
         }
-        if !env.pending.isEmpty {
-            switch configuration.retry.decide(created: env.created, attempts: env.attempts, now: now) {
-            case .expire:
-                for i in env.recipients.indices where env.recipients[i].state == .pending {
-                    env.recipients[i].state = .failed
-                    let last = env.recipients[i].lastResponse ?? "delivery time expired"
-                    failedNow.append(.init(address: env.recipients[i].address, action: "failed",
-                                           status: "4.4.7", diagnostic: "delivery time expired; last error: \(last)"))
-                }
-                logger.notice("expired", metadata: ["id": "\(id)"])
-            case .retry(let at):
-                env.nextAttempt = at
-                if configuration.retry.shouldWarn(created: env.created, now: now, alreadyWarned: env.delayNotified) {
-                    let delayed = env.pending.map {
-                        DeliveryStatusNotification.RecipientReport(address: $0.address, action: "delayed", status: $0.status ?? "4.0.0",
-                                                                   diagnostic: $0.lastResponse)
-                    }
-                    notify(env, delayed, now: now)
-                    env.delayNotified = true
-                }
-            }
-        }
-        let finalEnvelope = env
-        let failures = failedNow
+        if decision.events.contains(where: { $0.kind == .expired }) { logger.notice("expired", metadata: ["id": "\(id)"]) }
+        if !decision.delayed.isEmpty { notify(decision.envelope, decision.delayed, now: now) }
         await configuration.blocking.run { [self] in
-            if !failures.isEmpty { notify(finalEnvelope, failures, now: now) }
-            if finalEnvelope.pending.isEmpty {
+            let finalEnvelope = decision.envelope
+            if !decision.failed.isEmpty { notify(finalEnvelope, decision.failed, now: now) }
+            guard case .deferUntil = decision.disposition else {
                 spool.remove(id, .active)
                 return
             }
+            // Known before the entry is visible in deferred/, so that no scan reads its envelope.
+            schedule.withLock { $0.nextAttempt[id] = finalEnvelope.nextAttempt }
             do {
                 try spool.write(finalEnvelope, .active)
                 try spool.move(id, from: .active, to: .deferred)

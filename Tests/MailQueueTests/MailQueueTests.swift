@@ -95,6 +95,37 @@ final class Injected: Sendable {
         #expect(!p.shouldWarn(created: 0, now: 9000, alreadyWarned: true))
     }
 
+    /// The runner keeps the next-attempt times of deferred messages in memory: a scan lists
+    /// `deferred/` without reading envelopes, so a rewrite behind its back is not seen until an
+    /// operator's request (`queue retry ID`, `release`: a new wake-up stamp) makes it read them again.
+    @Test func deferredTimesComeFromTheRunnersIndex() async throws {
+        let spool = try Spool(root: root)
+        let clock = ManualClock()
+        let agent = ScriptedAgent(["later@y.test": [.deferred(status: "4.2.0", diagnostic: "451 busy")]])
+        let r = runner(spool, agent, clock, injected: Injected())
+        try enqueue(spool, id: "M1", sender: "s@x.test", to: ["later@y.test"], created: clock.now())
+        #expect(await r.runOnce() == ["M1"])
+        #expect(spool.envelope("M1", .deferred)?.nextAttempt == clock.now() + 300)
+        clock.advance(10)
+        #expect(await r.runOnce() == [])
+        // Another process makes it due without telling the runner: the index still says +300.
+        var e = try #require(spool.envelope("M1", .deferred))
+        e.nextAttempt = clock.now()
+        try spool.write(e, .deferred)
+        #expect(await r.runOnce() == [])
+        // An operator's request makes the runner read the envelopes again.
+        try await Task.sleep(for: .milliseconds(5))  // a wake-up stamp distinct from the first one
+        spool.requestScan()
+        #expect(await r.runOnce() == ["M1"])
+        // At its recorded time the message is due without any request.
+        let next = try #require(spool.envelope("M1", .deferred)).nextAttempt
+        clock.advance(next - clock.now() - 1)
+        #expect(await r.runOnce() == [])
+        clock.advance(1)
+        #expect(await r.runOnce() == ["M1"])
+        #expect(agent.calls.withLock { $0.count } == 3)
+    }
+
     @Test func deliversDefersRetriesAndBounces() async throws {
         let spool = try Spool(root: root)
         let clock = ManualClock()
