@@ -13,7 +13,8 @@ import struct NIOCore.ByteBuffer
 //   receivingData          354 sent; content flows until CRLF.CRLF
 //   receivingChunk         a BDAT chunk is being consumed (maybe only to discard it)
 //   storing                end of content; waiting for the message to be durable
-//   authenticating         AUTH in progress: waiting for a SASL line or for the delegate's verdict
+//   authenticating         AUTH in progress (a child SMTPAuthenticationStateMachine): waiting for a
+//                          SASL line or for the delegate's verdict
 //   closed                 QUIT answered or connection dropped
 //
 // Actions (what the adapter must do):
@@ -44,8 +45,9 @@ public struct SMTPServerStateMachine: Sendable {
         public var chunking: Bool
         /// Offer SMTPUTF8 (RFC 6531).
         public var smtpUTF8: Bool
-        /// SASL mechanisms offered with AUTH (RFC 4954): `PLAIN` and `LOGIN` are decoded here; any
-        /// other (e.g. `SCRAM-SHA-256`) is run by the delegate through `saslResponse`. Empty: no AUTH.
+        /// SASL mechanisms offered with AUTH (RFC 4954): `PLAIN` and `LOGIN` are run here (through
+        /// SASL's `SASLServer`); any other (e.g. `SCRAM-SHA-256`) is run by the delegate through
+        /// `saslResponse`. Empty: no AUTH.
         public var authMechanisms: [String] = []
         /// MAIL is refused until the client authenticated (submission, RFC 6409): `530 5.7.0`.
         public var requireAuthentication = false
@@ -119,7 +121,7 @@ public struct SMTPServerStateMachine: Sendable {
         var sinkOpened = false
     }
 
-    private enum State: Hashable, Sendable {
+    private enum State: Sendable {
         case awaitingHello
         case ready
         case transaction(Transaction)
@@ -129,23 +131,9 @@ public struct SMTPServerStateMachine: Sendable {
         /// `error` is the reply owed after a chunk that must be consumed but is refused.
         case receivingChunk(Transaction?, last: Bool, error: SMTPReply?)
         case storing(Transaction)
-        /// AUTH LOGIN waiting for the user name, or for the password (user known); AUTH PLAIN waiting
-        /// for its response; or the delegate checking.
-        case authenticating(step: AuthStep)
+        /// An AUTH exchange: waiting for a SASL line or for the delegate's verdict.
+        case authenticating(SMTPAuthenticationStateMachine)
         case closed
-    }
-
-    enum AuthStep: Hashable, Sendable {
-        case plainResponse
-        case loginUser
-        case loginPassword(user: String)
-        /// A delegate-run mechanism waiting for the client's next response.
-        case exchange(mechanism: String, started: Bool)
-        /// Success with additional data was sent as a `334`; waiting for the empty response
-        /// (RFC 4954 §4) before `235`.
-        case finalAcknowledgement(user: String)
-        /// The delegate is checking.
-        case verifying(mechanism: String)
     }
 
     private var state: State = .awaitingHello
@@ -236,9 +224,7 @@ public struct SMTPServerStateMachine: Sendable {
         if case .closed = state { return .none }
         // A SASL response that cannot be read (too long, bad bytes) ends the exchange (RFC 4954 §4:
         // the server rejects the AUTH command); the session is back where it was before AUTH.
-        if case .authenticating(let step) = state {
-            if case .verifying = step {} else { state = .ready }
-        }
+        if case .authenticating(let auth) = state, !auth.isVerifying { state = .ready }
         switch problem {
         case .unknownCommand:
             return error(500, .init(5, 5, 2), "Command unrecognized")
@@ -384,12 +370,13 @@ public struct SMTPServerStateMachine: Sendable {
         shutdownRequested = true
         switch state {
         case .closed: return .none
-        case .awaitingHello, .ready, .transaction, .authenticating(step: .plainResponse), .authenticating(step: .loginUser),
-             .authenticating(step: .loginPassword), .authenticating(step: .exchange), .authenticating(step: .finalAcknowledgement):
+        case .authenticating(let auth) where auth.isVerifying:
+            return .none
+        case .awaitingHello, .ready, .transaction, .authenticating:
             let discard = sinkIsOpen
             state = .closed
             return discardingSink(discard, .send([Self.shuttingDown(configuration.hostname)], then: .close))
-        case .verifyingSender, .verifyingRecipient, .receivingData, .receivingChunk, .storing, .authenticating(step: .verifying):
+        case .verifyingSender, .verifyingRecipient, .receivingData, .receivingChunk, .storing:
             return .none
         }
     }
@@ -449,134 +436,77 @@ public struct SMTPServerStateMachine: Sendable {
         guard facts.authenticatedAs == nil else { return badSequence("already authenticated") }
         let parts = argument.split(separator: " ", omittingEmptySubsequences: true)
         let mechanism = parts.first.map { $0.uppercased() } ?? ""
-        guard configuration.authMechanisms.contains(mechanism) else {
-            return error(504, .init(5, 5, 4), "Unrecognized authentication type")
-        }
+        guard configuration.authMechanisms.contains(mechanism) else { return error(SMTPAuthenticationStateMachine.unrecognized) }
         guard parts.count <= 2 else { return error(501, .init(5, 5, 4), "Syntax error in AUTH parameters") }
         let initial = parts.count == 2 ? String(parts[1]) : nil
-        switch mechanism {
-        case "PLAIN":
-            guard let initial else {
-                state = .authenticating(step: .plainResponse)
-                return .send([SMTPReply(code: 334, nil, "")], then: .readSASLResponse)
-            }
-            return plainResponse(initial)
-        case "LOGIN":
-            guard let initial else {
-                state = .authenticating(step: .loginUser)
-                return .send([SMTPReply(code: 334, nil, "VXNlcm5hbWU6")], then: .readSASLResponse)
-            }
-            return loginUser(initial)
-        default:
-            guard let initial else {
-                state = .authenticating(step: .exchange(mechanism: mechanism, started: false))
-                return .send([SMTPReply(code: 334, nil, "")], then: .readSASLResponse)
-            }
-            guard let bytes = Base64.decode(initial == "=" ? "" : initial) else { return invalidBase64() }
-            state = .authenticating(step: .verifying(mechanism: mechanism))
-            return .saslResponse(mechanism: mechanism, response: bytes, first: true)
-        }
+        var exchange = SMTPAuthenticationStateMachine(mechanism: mechanism)
+        let action = exchange.start(initialResponse: initial)
+        return authenticating(exchange, action)
     }
 
     /// A line of an AUTH exchange arrived (base64, or `*` to cancel).
     public mutating func saslResponseReceived(_ line: [UInt8]) -> Action {
-        guard case .authenticating(let step) = state else { preconditionFailure("saslResponseReceived in state \(state)") }
-        let text = String(decoding: line, as: UTF8.self)
-        if text == "*" {
-            state = .ready
-            return error(501, .init(5, 7, 0), "Authentication cancelled")
-        }
-        switch step {
-        case .plainResponse: return plainResponse(text)
-        case .loginUser: return loginUser(text)
-        case .loginPassword(let user):
-            guard let bytes = Base64.decode(text), let password = String(validating: bytes, as: UTF8.self) else {
-                return invalidBase64()
-            }
-            state = .authenticating(step: .verifying(mechanism: "LOGIN"))
-            return .authenticate(mechanism: "LOGIN", user: user, password: password)
-        case .exchange(let mechanism, let started):
-            guard let bytes = Base64.decode(text) else { return invalidBase64() }
-            state = .authenticating(step: .verifying(mechanism: mechanism))
-            return .saslResponse(mechanism: mechanism, response: bytes, first: !started)
-        case .finalAcknowledgement(let user):
-            guard text.isEmpty else {
-                state = .ready
-                return error(535, .init(5, 7, 8), "Authentication credentials invalid")
-            }
-            return authenticated(user)
-        case .verifying:
-            preconditionFailure("SASL line while verifying")
-        }
-    }
-
-    private mutating func plainResponse(_ text: String) -> Action {
-        // RFC 4616: [authzid] NUL authcid NUL passwd
-        guard let bytes = Base64.decode(text == "=" ? "" : text) else { return invalidBase64() }
-        let fields = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-        guard fields.count == 3, let authzid = String(validating: fields[0], as: UTF8.self),
-              let user = String(validating: fields[1], as: UTF8.self), let password = String(validating: fields[2], as: UTF8.self),
-              !user.isEmpty else {
-            state = .ready
-            return error(501, .init(5, 5, 2), "Malformed AUTH PLAIN response")
-        }
-        guard authzid.isEmpty || authzid.lowercased() == user.lowercased() else {
-            state = .ready
-            return error(535, .init(5, 7, 8), "Authentication credentials invalid")
-        }
-        state = .authenticating(step: .verifying(mechanism: "PLAIN"))
-        return .authenticate(mechanism: "PLAIN", user: user, password: password)
-    }
-
-    private mutating func loginUser(_ text: String) -> Action {
-        guard let bytes = Base64.decode(text), let user = String(validating: bytes, as: UTF8.self), !user.isEmpty else {
-            return invalidBase64()
-        }
-        state = .authenticating(step: .loginPassword(user: user))
-        return .send([SMTPReply(code: 334, nil, "UGFzc3dvcmQ6")], then: .readSASLResponse)
-    }
-
-    private mutating func invalidBase64() -> Action {
-        state = .ready
-        return error(501, .init(5, 5, 2), "Invalid base64 in AUTH response")
+        guard case .authenticating(var exchange) = state else { preconditionFailure("saslResponseReceived in state \(state)") }
+        let action = exchange.lineReceived(line)
+        return authenticating(exchange, action)
     }
 
     /// The delegate accepted the credentials of `user` (the canonical login name). `additionalData`
     /// (SCRAM's server signature) goes out in a `334` first; `235` follows the client's empty answer
     /// (RFC 4954 §4).
     public mutating func authenticationSucceeded(user: String, additionalData: [UInt8]? = nil) -> Action {
-        guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationSucceeded in state \(state)") }
-        if let additionalData {
-            state = .authenticating(step: .finalAcknowledgement(user: user))
-            return .send([SMTPReply(code: 334, nil, Base64.encode(additionalData))], then: .readSASLResponse)
+        guard case .authenticating(var exchange) = state, exchange.isVerifying else {
+            preconditionFailure("authenticationSucceeded in state \(state)")
         }
-        return authenticated(user)
-    }
-
-    private mutating func authenticated(_ user: String) -> Action {
-        state = .ready
-        facts.authenticatedAs = user
-        return .send([SMTPReply(code: 235, .init(2, 7, 0), "Authentication successful")], then: .readCommands)
+        let action = exchange.authenticationSucceeded(user: user, additionalData: additionalData)
+        return authenticating(exchange, action)
     }
 
     /// The delegate's exchange needs another round: send this challenge in a `334`.
     public mutating func saslChallenge(_ challenge: [UInt8]) -> Action {
-        guard case .authenticating(.verifying(let mechanism)) = state else { preconditionFailure("saslChallenge in state \(state)") }
-        state = .authenticating(step: .exchange(mechanism: mechanism, started: true))
-        return .send([SMTPReply(code: 334, nil, Base64.encode(challenge))], then: .readSASLResponse)
+        guard case .authenticating(var exchange) = state, exchange.isVerifying else {
+            preconditionFailure("saslChallenge in state \(state)")
+        }
+        let action = exchange.saslChallenge(challenge)
+        return authenticating(exchange, action)
     }
 
     /// The delegate refused: `535 5.7.8`, or its own reply (`454 4.7.0` when the account is throttled,
     /// `421 4.7.0` — which closes the session — when the client is).
     public mutating func authenticationFailed(_ reply: SMTPReply? = nil) -> Action {
-        guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationFailed in state \(state)") }
-        state = .ready
-        let r = reply ?? SMTPReply(code: 535, .init(5, 7, 8), "Authentication credentials invalid")
-        if r.code == 421 {
-            state = .closed
-            return .send([r], then: .close)
+        guard case .authenticating(var exchange) = state, exchange.isVerifying else {
+            preconditionFailure("authenticationFailed in state \(state)")
         }
-        return error(r)
+        let action = exchange.authenticationFailed(reply)
+        return authenticating(exchange, action)
+    }
+
+    /// Runs what the AUTH exchange asks for: the exchange stays the state while it goes on; its end
+    /// leaves the session ready (authenticated after `235`), or closed after a `421`.
+    private mutating func authenticating(_ exchange: SMTPAuthenticationStateMachine,
+                                         _ action: SMTPAuthenticationStateMachine.Action) -> Action {
+        switch action {
+        case .challenge(let reply):
+            state = .authenticating(exchange)
+            return .send([reply], then: .readSASLResponse)
+        case .authenticate(let mechanism, let user, let password):
+            state = .authenticating(exchange)
+            return .authenticate(mechanism: mechanism, user: user, password: password)
+        case .saslResponse(let mechanism, let response, let first):
+            state = .authenticating(exchange)
+            return .saslResponse(mechanism: mechanism, response: response, first: first)
+        case .succeeded(let user):
+            state = .ready
+            facts.authenticatedAs = user
+            return .send([SMTPReply(code: 235, .init(2, 7, 0), "Authentication successful")], then: .readCommands)
+        case .failed(let reply):
+            state = .ready
+            if reply.code == 421 {
+                state = .closed
+                return .send([reply], then: .close)
+            }
+            return error(reply)
+        }
     }
 
     private mutating func startTLS() -> Action {
