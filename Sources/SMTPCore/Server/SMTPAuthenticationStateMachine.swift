@@ -71,7 +71,7 @@ struct SMTPAuthenticationStateMachine: Sendable {
     /// An exchange for `mechanism` (already checked against the offered list, upper case).
     init(mechanism: String) {
         self.mechanism = mechanism
-        self.state = .finished
+        self.state = .finished  // nothing to answer until start(initialResponse:)
     }
 
     /// `true` while the delegate is deciding (no line may arrive; shutdown waits).
