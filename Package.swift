@@ -44,11 +44,12 @@ let package = Package(
         // SMTP grammar, parser and server state machine. Pure (sans-I/O).
         .target(
             name: "SMTPCore",
-            dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["MailCore", "SASL", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        // SASL mechanisms: client PLAIN, LOGIN, XOAUTH2, SCRAM-SHA-256; server SCRAM-SHA-256. Pure.
+        // SASL mechanisms: client PLAIN, LOGIN, XOAUTH2, SCRAM-SHA-256; server PLAIN, LOGIN, SCRAM-SHA-256
+        // (one machine, SASLServer, for every server). Pure.
         .target(
             name: "SASL",
             dependencies: [
@@ -76,7 +77,7 @@ let package = Package(
         // POP3 grammar, line parser, message encoder and server state machine. Pure (sans-I/O).
         .target(
             name: "POP3Core",
-            dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["MailCore", "SASL", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),

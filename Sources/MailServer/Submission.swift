@@ -49,15 +49,16 @@ final class SendingRateLimiter: Sendable {
     }
 }
 
-/// One SCRAM-SHA-256 exchange for SMTP AUTH: client-first → (credentials lookup) → server-first →
-/// client-final → proof check → server-final. Throttling and failure delays as for PLAIN.
+/// One SCRAM-SHA-256 exchange for SMTP AUTH, run by SASL's `SASLServer`: client-first → (credentials
+/// lookup here: throttling, stored keys or decoys) → server-first → client-final → proof check →
+/// server-final. Throttling and failure delays as for PLAIN.
 final class SCRAMExchange: SMTPSASLExchange, @unchecked Sendable {
     private let authenticator: Authenticator
     private let remoteIP: String
     private let lock = NIOLock()
-    private var server = SCRAMServer()
+    private var sasl = SASLServer()
+    /// The user named by the client-first message, once its credentials were looked up.
     private var user: String?
-    private var known = false
 
     init(authenticator: Authenticator, remoteIP: String) {
         self.authenticator = authenticator
@@ -65,34 +66,38 @@ final class SCRAMExchange: SMTPSASLExchange, @unchecked Sendable {
     }
 
     func respond(to response: [UInt8]) async throws -> SMTPSASLStep {
-        if let user = lock.withLock({ self.user }) {
-            let result = lock.withLock { () -> Result<[UInt8], SCRAMServerError> in
-                do throws(SCRAMServerError) { return .success(try server.receiveClientFinal(response)) } catch { return .failure(error) }
+        let (action, user) = lock.withLock { () -> (SASLServer.Action, String?) in
+            guard sasl.mechanism != nil else {
+                return (sasl.start(mechanism: SASLServer.Mechanism.scramSHA256.rawValue, initialResponse: response), nil)
             }
-            guard case .success(let final) = result, known else {
-                await authenticator.failed(user: user, remoteIP: remoteIP)
-                return .failure
+            return (sasl.responseReceived(response), self.user)
+        }
+        switch action {
+        case .lookUpSCRAMCredentials(let name):
+            if let verdict = authenticator.throttled(user: name, remoteIP: remoteIP) {
+                await authenticator.failed(user: name, remoteIP: remoteIP)
+                throw SMTPRejection(Intake.reply(for: verdict))
             }
+            let (credentials, known) = await authenticator.scramCredentials(user: name)
+            let next = lock.withLock { () -> SASLServer.Action in
+                self.user = name
+                return sasl.scramCredentialsFound(credentials, userExists: known)
+            }
+            guard case .challenge(let serverFirst) = next else { preconditionFailure("SCRAM answered the credentials with \(next)") }
+            return .challenge(serverFirst)
+        case .succeed(let serverFinal):
+            guard let user else { preconditionFailure("SCRAM succeeded without a user") }
             authenticator.succeeded(user: user)
-            return .success(user: Authenticator.canonical(user), additionalData: final)
+            return .success(user: Authenticator.canonical(user), additionalData: serverFinal)
+        case .fail:
+            guard let user else {
+                throw SMTPRejection(SMTPReply(code: 501, .init(5, 5, 2), "Malformed SCRAM client-first message"))
+            }
+            await authenticator.failed(user: user, remoteIP: remoteIP)
+            return .failure
+        case .challenge, .verifyPassword:
+            preconditionFailure("SCRAM answered a client message with \(action)")
         }
-        let parsed = lock.withLock { () -> Result<String, SCRAMServerError> in
-            do throws(SCRAMServerError) { return .success(try server.receiveClientFirst(response)) } catch { return .failure(error) }
-        }
-        guard case .success(let name) = parsed else {
-            throw SMTPRejection(SMTPReply(code: 501, .init(5, 5, 2), "Malformed SCRAM client-first message"))
-        }
-        if let verdict = authenticator.throttled(user: name, remoteIP: remoteIP) {
-            await authenticator.failed(user: name, remoteIP: remoteIP)
-            throw SMTPRejection(Intake.reply(for: verdict))
-        }
-        let (credentials, known) = await authenticator.scramCredentials(user: name)
-        let first = lock.withLock { () -> [UInt8] in
-            self.user = name
-            self.known = known
-            return server.serverFirst(credentials: credentials)
-        }
-        return .challenge(first)
     }
 }
 

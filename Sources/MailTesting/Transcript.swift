@@ -351,7 +351,7 @@ extension Substring {
 }
 
 /// The scripted side of a SCRAM-SHA-256 exchange for transcripts, shared by the in-memory runner and
-/// the live driver: a real ``SCRAMServer`` over the transcript's `! scram:` accounts.
+/// the live driver: a real ``SASLServer`` over the transcript's `! scram:` accounts.
 public struct ScriptedSCRAM: Sendable {
     /// What the exchange answers.
     public enum Step: Hashable, Sendable {
@@ -360,33 +360,36 @@ public struct ScriptedSCRAM: Sendable {
         case failure
     }
 
-    private var server: SCRAMServer
+    private var sasl: SASLServer
     private var user: String?
     private let accounts: [String: SCRAMCredentials]
 
     /// Starts an exchange for `transcript`.
     public init(_ transcript: Transcript) {
-        server = SCRAMServer(serverNonce: transcript.scramNonce)
+        sasl = SASLServer(configuration: .init(scramServerNonce: transcript.scramNonce))
         accounts = transcript.scramAccounts
     }
 
     /// The next step for a client response.
     public mutating func respond(_ response: [UInt8]) -> Step {
-        if let user {
-            do throws(SCRAMServerError) {
-                let final = try server.receiveClientFinal(response)
-                return accounts[user] != nil ? .success(user: user, additionalData: final) : .failure
-            } catch {
-                return .failure
-            }
-        }
-        do throws(SCRAMServerError) {
-            let name = try server.receiveClientFirst(response)
+        let action = sasl.mechanism == nil
+            ? sasl.start(mechanism: SASLServer.Mechanism.scramSHA256.rawValue, initialResponse: response)
+            : sasl.responseReceived(response)
+        switch action {
+        case .lookUpSCRAMCredentials(let name):
             user = name
             let credentials = accounts[name] ?? SCRAMServer.decoyCredentials(for: name, secret: [1, 2, 3])
-            return .challenge(server.serverFirst(credentials: credentials))
-        } catch {
+            guard case .challenge(let serverFirst) = sasl.scramCredentialsFound(credentials, userExists: accounts[name] != nil) else {
+                preconditionFailure("SCRAM did not answer the credentials with a challenge")
+            }
+            return .challenge(serverFirst)
+        case .succeed(let serverFinal?):
+            guard let user else { preconditionFailure("SCRAM succeeded without a user") }
+            return .success(user: user, additionalData: serverFinal)
+        case .fail:
             return .failure
+        case .challenge, .verifyPassword, .succeed(nil):
+            preconditionFailure("SCRAM answered a client message with \(action)")
         }
     }
 }

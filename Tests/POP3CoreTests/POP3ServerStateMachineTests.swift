@@ -404,3 +404,36 @@ private func loggedIn(_ list: [Machine.MessageInfo] = messages) -> Machine {
         #expect(actions == [ok("3 600")])
     }
 }
+
+@Suite("POP3 server: AUTH PLAIN framing around the SASL server machine")
+struct POP3AuthPlainFramingTests {
+    @Test func malformedInitialResponseKeepsAnEarlierUser() {
+        var m = Machine(configuration: plainTLS, implicitTLS: true)
+        #expect(m.line("USER alice@example.test") == ok("Send your password"))
+        #expect(m.line("AUTH PLAIN \(Base64.encode(Array("alicesecret".utf8)))") == err("Malformed AUTH PLAIN response"))
+        #expect(m.line("AUTH PLAIN !!!!") == err("Invalid base64 in AUTH PLAIN response"))
+        #expect(m.line("PASS secret") == .authenticate(user: "alice@example.test", password: "secret"))
+    }
+
+    @Test func otherAuthzidForgetsAnEarlierUser() {
+        var m = Machine(configuration: plainTLS, implicitTLS: true)
+        _ = m.line("USER alice@example.test")
+        #expect(m.line("AUTH PLAIN \(plain("bob@example.test", "alice@example.test", "pw"))") == err("Authentication failed", code: "AUTH"))
+        #expect(m.line("PASS secret") == err("USER first"))
+    }
+
+    @Test func continuationEdgeCases() {
+        var m = Machine(configuration: plainTLS, implicitTLS: true)
+        _ = m.line("USER alice@example.test")
+        #expect(m.line("AUTH PLAIN") == .send(.continuation(), then: .readSASLResponse))
+        #expect(m.saslResponseReceived(Array("=".utf8)) == err("Invalid base64 in AUTH PLAIN response"), "'=' is only an initial response")
+        #expect(m.line("PASS secret") == err("USER first"), "a continuation forgets the user whatever happens")
+        _ = m.line("AUTH PLAIN")
+        #expect(m.saslResponseReceived(Array(plain("", "alice", "").utf8)) == err("Malformed AUTH PLAIN response"))
+        _ = m.line("AUTH PLAIN")
+        #expect(m.saslResponseReceived(Array(plain("", "alice", "pw").utf8)) == .authenticate(user: "alice", password: "pw"))
+        #expect(m.authenticationFailed() == err("Authentication failed", code: "AUTH"))
+        #expect(m.line("AUTH PLAIN \(plain("", "alice", "pw"))") == .authenticate(user: "alice", password: "pw"))
+        #expect(m.authenticationSucceeded() == .openMaildrop(user: "alice"))
+    }
+}

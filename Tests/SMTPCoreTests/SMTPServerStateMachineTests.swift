@@ -893,3 +893,65 @@ struct SMTPServerAuthenticatedSessionTests {
         #expect(a.senderAccepted() == mailOK)
     }
 }
+
+@Suite("SMTP server: PLAIN and LOGIN framing through the SASL server machine")
+struct SMTPServerPasswordMechanismTests {
+    private static let invalidBase64 = send(501, .init(5, 5, 2), "Invalid base64 in AUTH response")
+    private static let malformedPlain = send(501, .init(5, 5, 2), "Malformed AUTH PLAIN response")
+    private static let invalidCredentials = send(535, .init(5, 7, 8), "Authentication credentials invalid")
+
+    private func session() -> Machine {
+        var m = Machine(configuration: config { $0.authMechanisms = ["PLAIN", "LOGIN"] }, implicitTLS: true)
+        _ = m.tlsEstablished(TLSFacts(version: "TLSv1.3"))
+        _ = m.commandReceived(.ehlo("client.example.test"))
+        return m
+    }
+
+    private func base64(_ bytes: [UInt8]) -> String { Base64.encode(bytes) }
+    private func plain(_ authzid: String, _ user: String, _ password: String) -> String {
+        base64(Array(authzid.utf8) + [0] + Array(user.utf8) + [0] + Array(password.utf8))
+    }
+
+    /// (AUTH argument, lines after it, the last action).
+    static let cases: [(String, [String], Machine.Action)] = [
+        ("PLAIN =", [], malformedPlain),
+        ("PLAIN", ["="], malformedPlain),
+        ("PLAIN", ["not base64"], invalidBase64),
+        ("PLAIN \(Base64.encode(Array("alice secret".utf8)))", [], malformedPlain),
+        ("PLAIN \(Base64.encode([0, 0] + Array("pw".utf8)))", [], malformedPlain),
+        ("PLAIN \(Base64.encode(Array("bob".utf8) + [0] + Array("alice".utf8) + [0] + Array("pw".utf8)))", [], invalidCredentials),
+        ("PLAIN \(Base64.encode([0] + Array("alice".utf8) + [0]))", [], .authenticate(mechanism: "PLAIN", user: "alice", password: "")),
+        ("plain \(Base64.encode(Array("ALICE".utf8) + [0] + Array("alice".utf8) + [0] + Array("pw".utf8)))", [],
+         .authenticate(mechanism: "PLAIN", user: "alice", password: "pw")),
+        ("LOGIN =", [], invalidBase64),
+        ("LOGIN", ["="], invalidBase64),
+        ("LOGIN \(Base64.encode(Array("alice".utf8)))", ["="], invalidBase64),
+        ("LOGIN \(Base64.encode(Array("alice".utf8)))", [""], .authenticate(mechanism: "LOGIN", user: "alice", password: "")),
+        ("LOGIN \(Base64.encode(Array("alice".utf8)))", [Base64.encode([0xFF])], invalidBase64),
+        ("LOGIN", [Base64.encode(Array("alice".utf8)), "*"], send(501, .init(5, 7, 0), "Authentication cancelled")),
+        ("LOGIN a b", [], send(501, .init(5, 5, 4), "Syntax error in AUTH parameters")),
+    ]
+
+    @Test("replies byte for byte", arguments: cases.indices)
+    func framing(_ i: Int) {
+        let (argument, lines, expected) = Self.cases[i]
+        var m = session()
+        var action = m.commandReceived(.auth(argument))
+        for line in lines { action = m.saslResponseReceived(Array(line.utf8)) }
+        #expect(action == expected, "AUTH \(argument) then \(lines)")
+    }
+
+    @Test("LOGIN's prompts, then 235; a failed exchange leaves the session ready for another AUTH")
+    func loginThenPlain() {
+        var m = session()
+        #expect(m.commandReceived(.auth("LOGIN")) == send(334, nil, "VXNlcm5hbWU6", then: .readSASLResponse))
+        #expect(m.saslResponseReceived(Array(base64(Array("alice".utf8)).utf8)) == send(334, nil, "UGFzc3dvcmQ6", then: .readSASLResponse))
+        #expect(m.saslResponseReceived(Array(base64(Array("wrong".utf8)).utf8)) == .authenticate(mechanism: "LOGIN", user: "alice", password: "wrong"))
+        #expect(m.authenticationFailed() == Self.invalidCredentials)
+        #expect(m.commandReceived(.auth("PLAIN")) == send(334, nil, "", then: .readSASLResponse))
+        #expect(m.saslResponseReceived(Array(plain("", "alice", "secret").utf8)) == .authenticate(mechanism: "PLAIN", user: "alice", password: "secret"))
+        #expect(m.shutdownRequestedEvent() == .none, "shutdown waits for the delegate's verdict")
+        #expect(m.authenticationSucceeded(user: "alice@example.test") == send(235, .init(2, 7, 0), "Authentication successful"))
+        #expect(m.sessionFacts.authenticatedAs == "alice@example.test")
+    }
+}

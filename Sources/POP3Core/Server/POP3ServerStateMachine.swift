@@ -1,11 +1,13 @@
 import MailCore
+import SASL
 
 // POP3ServerStateMachine governs one POP3 session (RFC 1939, 2449, 2595, 3206, 5034).
 //
 // States:
 //   authorization(user:)    greeting sent; USER/PASS, AUTH, CAPA, STLS, QUIT
-//   saslResponse            "+ " sent for AUTH PLAIN; the next line is the client's response
-//   authenticating          credentials handed to the delegate
+//   saslResponse(exchange)  "+ " sent for AUTH PLAIN; the next line is the client's response, for the
+//                           SASLServer exchange (SASL's one decoder of PLAIN)
+//   authenticating          credentials (USER/PASS, or from the exchange) handed to the delegate
 //   openingMaildrop         authenticated; the maildrop is being locked and listed
 //   transaction             STAT LIST RETR DELE NOOP RSET TOP UIDL QUIT CAPA
 //   updating                QUIT received; deletions being applied
@@ -73,10 +75,11 @@ public struct POP3ServerStateMachine: Sendable {
         }
     }
 
-    private enum State: Hashable, Sendable {
+    private enum State: Sendable {
         case authorization(user: String?)
-        case saslResponse
-        case authenticating(user: String)
+        case saslResponse(SASLServer)
+        /// `exchange` is the AUTH exchange that produced the credentials; `nil` for USER/PASS.
+        case authenticating(user: String, exchange: SASLServer?)
         case openingMaildrop(user: String)
         case transaction(messages: [MessageInfo], deleted: Set<Int>)
         case updating
@@ -142,18 +145,22 @@ public struct POP3ServerStateMachine: Sendable {
         case (.authorization(let user), .pass(let password)):
             guard mayAuthenticate else { return plaintextRefused() }
             guard let user else { return .send(.err("USER first"), then: .readCommands) }
-            state = .authenticating(user: user)
+            state = .authenticating(user: user, exchange: nil)
             return .authenticate(user: user, password: password)
         case (.authorization, .auth(nil, _)):
             return .sendLines(.ok("Supported mechanisms"), mayAuthenticate ? ["PLAIN"] : [])
-        case (.authorization, .auth(let mechanism?, let initial)):
+        case (.authorization(let user), .auth(let mechanism?, let initial)):
             guard mayAuthenticate else { return plaintextRefused() }
-            guard mechanism == "PLAIN" else { return .send(.err("Unsupported authentication mechanism"), then: .readCommands) }
+            guard mechanism == "PLAIN" else { return unsupportedMechanism() }
+            var exchange = SASLServer()
             guard let initial else {
-                state = .saslResponse
-                return .send(.continuation(), then: .readSASLResponse)
+                let action = exchange.start(mechanism: mechanism, initialResponse: nil)
+                return authenticating(exchange, action, malformedLeaves: .authorization(user: user))
             }
-            return plain(initial == "=" ? "" : initial)
+            // RFC 5034 §4: "=" is an empty initial response.
+            guard let bytes = Base64.decode(initial == "=" ? "" : initial) else { return invalidBase64() }
+            let action = exchange.start(mechanism: mechanism, initialResponse: bytes)
+            return authenticating(exchange, action, malformedLeaves: .authorization(user: user))
         case (.authorization, .apop):
             return .send(.err("APOP not supported"), then: .readCommands)
         case (.authorization, _):
@@ -198,18 +205,28 @@ public struct POP3ServerStateMachine: Sendable {
         }
     }
 
-    /// The line after `+ ` in an AUTH exchange.
+    /// The line after `+ ` in an AUTH exchange (base64, or `*` to cancel).
     public mutating func saslResponseReceived(_ line: [UInt8]) -> Action {
-        guard case .saslResponse = state else { preconditionFailure("saslResponseReceived in state \(state)") }
+        guard case .saslResponse(var exchange) = state else { preconditionFailure("saslResponseReceived in state \(state)") }
         state = .authorization(user: nil)
         let text = String(decoding: line, as: UTF8.self)
-        if text == "*" { return .send(.err("Authentication cancelled"), then: .readCommands) }
-        return plain(text)
+        if text == "*" {
+            let action = exchange.cancelReceived()
+            return authenticating(exchange, action, malformedLeaves: .authorization(user: nil))
+        }
+        guard let bytes = Base64.decode(text) else { return invalidBase64() }
+        let action = exchange.responseReceived(bytes)
+        return authenticating(exchange, action, malformedLeaves: .authorization(user: nil))
     }
 
     /// The delegate accepted the credentials.
     public mutating func authenticationSucceeded() -> Action {
-        guard case .authenticating(let user) = state else { preconditionFailure("authenticationSucceeded in state \(state)") }
+        guard case .authenticating(let user, let exchange) = state else {
+            preconditionFailure("authenticationSucceeded in state \(state)")
+        }
+        if var exchange {
+            guard case .succeed = exchange.passwordAccepted() else { preconditionFailure("AUTH PLAIN did not succeed") }
+        }
         state = .openingMaildrop(user: user)
         return .openMaildrop(user: user)
     }
@@ -279,24 +296,39 @@ public struct POP3ServerStateMachine: Sendable {
 
     // MARK: Helpers
 
-    private mutating func plain(_ base64: String) -> Action {
-        // RFC 4616: message = [authzid] NUL authcid NUL passwd
-        guard let bytes = Base64.decode(base64) else {
-            return .send(.err("Invalid base64 in AUTH PLAIN response"), then: .readCommands)
-        }
-        let parts = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty,
-              let authzid = String(validating: parts[0], as: UTF8.self),
-              let authcid = String(validating: parts[1], as: UTF8.self),
-              let password = String(validating: parts[2], as: UTF8.self) else {
+    /// Turns what the SASL exchange says into POP3 (RFC 5034 §4): challenges as `+ ` lines, failures
+    /// as `-ERR`. A malformed response leaves the session in `malformedLeaves` (an initial response
+    /// keeps a USER given before it); every other failure forgets the user.
+    private mutating func authenticating(_ exchange: SASLServer, _ action: SASLServer.Action, malformedLeaves: State) -> Action {
+        switch action {
+        case .challenge(let challenge):
+            state = .saslResponse(exchange)
+            return .send(.continuation(Base64.encode(challenge)), then: .readSASLResponse)
+        case .verifyPassword(_, let user, let password):
+            state = .authenticating(user: user, exchange: exchange)
+            return .authenticate(user: user, password: password)
+        case .fail(.malformed):
+            state = malformedLeaves
             return .send(.err("Malformed AUTH PLAIN response"), then: .readCommands)
-        }
-        guard authzid.isEmpty || authzid.lowercased() == authcid.lowercased() else {
+        case .fail(.cancelled):
+            state = .authorization(user: nil)
+            return .send(.err("Authentication cancelled"), then: .readCommands)
+        case .fail(.unsupportedMechanism):
+            return unsupportedMechanism()
+        case .fail(.authorizationIdentityMismatch), .fail(.invalidCredentials), .fail(.scram):
             state = .authorization(user: nil)
             return .send(.err("Authentication failed", code: "AUTH"), then: .readCommands)
+        case .lookUpSCRAMCredentials, .succeed:
+            preconditionFailure("\(action) from AUTH PLAIN")
         }
-        state = .authenticating(user: authcid)
-        return .authenticate(user: authcid, password: password)
+    }
+
+    private func invalidBase64() -> Action {
+        .send(.err("Invalid base64 in AUTH PLAIN response"), then: .readCommands)
+    }
+
+    private func unsupportedMechanism() -> Action {
+        .send(.err("Unsupported authentication mechanism"), then: .readCommands)
     }
 
     private func plaintextRefused() -> Action {

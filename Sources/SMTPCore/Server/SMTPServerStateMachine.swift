@@ -6,14 +6,13 @@ import struct NIOCore.ByteBuffer
 // States:
 //   awaitingHello          greeting sent (or TLS just started); only EHLO/HELO, NOOP, RSET, QUIT, STARTTLS …
 //   ready                  EHLO/HELO done, no transaction
-//   transaction            MAIL accepted; RCPTs being collected
-//   verifyingSender        MAIL of an authenticated session handed to the delegate (sender ownership,
-//                          sending limits); waiting for its answer
-//   verifyingRecipient     RCPT handed to the delegate; waiting for its answer
-//   receivingData          354 sent; content flows until CRLF.CRLF
-//   receivingChunk         a BDAT chunk is being consumed (maybe only to discard it)
-//   storing                end of content; waiting for the message to be durable
-//   authenticating         AUTH in progress: waiting for a SASL line or for the delegate's verdict
+//   mailTransaction        MAIL accepted: a child SMTPMailTransactionStateMachine collects recipients
+//                          (each checked by the delegate), reads DATA or BDAT chunks and waits for the
+//                          message to be durable
+//   discardingChunk        a BDAT chunk outside any transaction (or without CHUNKING) is being consumed
+//                          only to be refused
+//   authenticating         AUTH in progress (a child SMTPAuthenticationStateMachine): waiting for a
+//                          SASL line or for the delegate's verdict
 //   closed                 QUIT answered or connection dropped
 //
 // Actions (what the adapter must do):
@@ -44,8 +43,9 @@ public struct SMTPServerStateMachine: Sendable {
         public var chunking: Bool
         /// Offer SMTPUTF8 (RFC 6531).
         public var smtpUTF8: Bool
-        /// SASL mechanisms offered with AUTH (RFC 4954): `PLAIN` and `LOGIN` are decoded here; any
-        /// other (e.g. `SCRAM-SHA-256`) is run by the delegate through `saslResponse`. Empty: no AUTH.
+        /// SASL mechanisms offered with AUTH (RFC 4954): `PLAIN` and `LOGIN` are run here (through
+        /// SASL's `SASLServer`); any other (e.g. `SCRAM-SHA-256`) is run by the delegate through
+        /// `saslResponse`. Empty: no AUTH.
         public var authMechanisms: [String] = []
         /// MAIL is refused until the client authenticated (submission, RFC 6409): `530 5.7.0`.
         public var requireAuthentication = false
@@ -109,43 +109,16 @@ public struct SMTPServerStateMachine: Sendable {
         case none
     }
 
-    private struct Transaction: Hashable, Sendable {
-        var envelope: SMTPEnvelope
-        var rejectedRecipients = 0
-        var octets = 0
-        var tooBig = false
-        var usingChunks = false
-        var chunkChecker = ContentChecker()
-        var sinkOpened = false
-    }
-
-    private enum State: Hashable, Sendable {
+    private enum State: Sendable {
         case awaitingHello
         case ready
-        case transaction(Transaction)
-        case verifyingSender(Transaction)
-        case verifyingRecipient(Transaction, ForwardPath)
-        case receivingData(Transaction)
-        /// `error` is the reply owed after a chunk that must be consumed but is refused.
-        case receivingChunk(Transaction?, last: Bool, error: SMTPReply?)
-        case storing(Transaction)
-        /// AUTH LOGIN waiting for the user name, or for the password (user known); AUTH PLAIN waiting
-        /// for its response; or the delegate checking.
-        case authenticating(step: AuthStep)
+        /// MAIL accepted, until the message is stored, refused or abandoned.
+        case mailTransaction(SMTPMailTransactionStateMachine)
+        /// `error` is the reply owed once the chunk, consumed but refused, has been read.
+        case discardingChunk(error: SMTPReply)
+        /// An AUTH exchange: waiting for a SASL line or for the delegate's verdict.
+        case authenticating(SMTPAuthenticationStateMachine)
         case closed
-    }
-
-    enum AuthStep: Hashable, Sendable {
-        case plainResponse
-        case loginUser
-        case loginPassword(user: String)
-        /// A delegate-run mechanism waiting for the client's next response.
-        case exchange(mechanism: String, started: Bool)
-        /// Success with additional data was sent as a `334`; waiting for the empty response
-        /// (RFC 4954 §4) before `235`.
-        case finalAcknowledgement(user: String)
-        /// The delegate is checking.
-        case verifying(mechanism: String)
     }
 
     private var state: State = .awaitingHello
@@ -166,15 +139,16 @@ public struct SMTPServerStateMachine: Sendable {
     /// `true` while message content is expected (the adapter uses the longer data timeout).
     public var isReceivingContent: Bool {
         switch state {
-        case .receivingData, .receivingChunk: return true
-        default: return false
+        case .mailTransaction(let transaction): return transaction.isReceivingContent
+        case .discardingChunk: return true
+        case .awaitingHello, .ready, .authenticating, .closed: return false
         }
     }
 
     /// `true` while a transaction is open (MAIL given and not finished).
     public var isInTransaction: Bool {
         switch state {
-        case .transaction, .verifyingSender, .verifyingRecipient, .receivingData, .receivingChunk, .storing: return true
+        case .mailTransaction, .discardingChunk: return true
         case .awaitingHello, .ready, .authenticating, .closed: return false
         }
     }
@@ -236,9 +210,7 @@ public struct SMTPServerStateMachine: Sendable {
         if case .closed = state { return .none }
         // A SASL response that cannot be read (too long, bad bytes) ends the exchange (RFC 4954 §4:
         // the server rejects the AUTH command); the session is back where it was before AUTH.
-        if case .authenticating(let step) = state {
-            if case .verifying = step {} else { state = .ready }
-        }
+        if case .authenticating(let auth) = state, !auth.isVerifying { state = .ready }
         switch problem {
         case .unknownCommand:
             return error(500, .init(5, 5, 2), "Command unrecognized")
@@ -265,99 +237,71 @@ public struct SMTPServerStateMachine: Sendable {
 
     /// The delegate accepted the recipient being verified.
     public mutating func recipientAccepted() -> Action {
-        guard case .verifyingRecipient(var t, let path) = state else {
-            preconditionFailure("recipientAccepted() in state \(state)")
-        }
-        if !t.envelope.recipients.contains(path) { t.envelope.recipients.append(path) }
-        state = .transaction(t)
-        return reply(250, .init(2, 1, 5), "Ok")
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("recipientAccepted() in state \(state)") }
+        let action = transaction.recipientAccepted()
+        return transacting(transaction, action)
     }
 
     /// The delegate refused the recipient being verified with `reply` (4xx or 5xx).
     public mutating func recipientRejected(_ reply: SMTPReply) -> Action {
-        guard case .verifyingRecipient(var t, _) = state else {
-            preconditionFailure("recipientRejected() in state \(state)")
-        }
-        t.rejectedRecipients += 1
-        state = .transaction(t)
-        return error(reply)
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("recipientRejected() in state \(state)") }
+        let action = transaction.recipientRejected(reply)
+        return transacting(transaction, action)
     }
 
     /// Unstuffed DATA content arrived.
     public mutating func messageDataReceived(_ bytes: ByteBuffer) -> Action {
-        guard case .receivingData(var t) = state else { preconditionFailure("messageDataReceived in state \(state)") }
-        t.octets += bytes.readableBytes
-        if configuration.maximumMessageSize > 0 && t.octets > configuration.maximumMessageSize { t.tooBig = true }
-        let forward = !t.tooBig
-        state = .receivingData(t)
-        return forward ? .appendMessageData(bytes) : .none
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("messageDataReceived in state \(state)") }
+        let action = transaction.messageDataReceived(bytes)
+        return transacting(transaction, action)
     }
 
     /// DATA ended with CRLF.CRLF.
     public mutating func endOfMessageReceived(_ content: ContentFlags) -> Action {
-        guard case .receivingData(let t) = state else { preconditionFailure("endOfMessageReceived in state \(state)") }
-        return finishContent(t, content)
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("endOfMessageReceived in state \(state)") }
+        let action = transaction.endOfMessageReceived(content)
+        return transacting(transaction, action)
     }
 
     /// Bytes of the current BDAT chunk arrived.
     public mutating func chunkDataReceived(_ bytes: ByteBuffer) -> Action {
-        guard case .receivingChunk(let tx, let last, let err) = state else {
+        switch state {
+        case .discardingChunk:
+            return .none
+        case .mailTransaction(var transaction):
+            let action = transaction.chunkDataReceived(bytes)
+            return transacting(transaction, action)
+        case .awaitingHello, .ready, .authenticating, .closed:
             preconditionFailure("chunkDataReceived in state \(state)")
         }
-        guard var t = tx, err == nil else { return .none }  // discarding a refused chunk
-        t.octets += bytes.readableBytes
-        bytes.withUnsafeReadableBytes { t.chunkChecker.feed($0) }
-        if configuration.maximumMessageSize > 0 && t.octets > configuration.maximumMessageSize { t.tooBig = true }
-        let forward = !t.tooBig
-        state = .receivingChunk(t, last: last, error: nil)
-        return forward ? .appendMessageData(bytes) : .none
     }
 
     /// The current BDAT chunk has been read completely.
     public mutating func endOfChunkReceived() -> Action {
-        guard case .receivingChunk(let tx, let last, let err) = state else {
+        switch state {
+        case .discardingChunk(let reply):
+            state = facts.heloName.isEmpty ? .awaitingHello : .ready
+            return error(reply)
+        case .mailTransaction(var transaction):
+            let action = transaction.endOfChunkReceived()
+            return transacting(transaction, action)
+        case .awaitingHello, .ready, .authenticating, .closed:
             preconditionFailure("endOfChunkReceived in state \(state)")
         }
-        if let err {
-            state = tx != nil || !facts.heloName.isEmpty ? .ready : .awaitingHello
-            return error(err)
-        }
-        guard var t = tx else { preconditionFailure("chunk without transaction or error") }
-        if t.tooBig {
-            state = .ready
-            return .discardMessage(SMTPReply(code: 552, .init(5, 3, 4), "Message size exceeds fixed limit"), then: .readCommands)
-        }
-        if !last {
-            state = .transaction(t)
-            return reply(250, .init(2, 0, 0), "\(t.octets) octets received")
-        }
-        t.chunkChecker.finish()
-        var flags = t.chunkChecker.flags
-        flags.missingFinalCRLF = false  // a BDAT message may end without CRLF; intake adds it
-        return finishContent(t, flags)
     }
 
     /// The message is durable under `queueID`.
     public mutating func messageStored(queueID: String) -> Action {
-        guard case .storing = state else { preconditionFailure("messageStored in state \(state)") }
-        state = .ready
-        let ok = SMTPReply(code: 250, .init(2, 0, 0), "Ok: queued as \(queueID)")
-        if shutdownRequested {
-            state = .closed
-            return .send([ok, Self.shuttingDown(configuration.hostname)], then: .close)
-        }
-        return .send([ok], then: .readCommands)
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("messageStored in state \(state)") }
+        let action = transaction.messageStored(queueID: queueID)
+        return transacting(transaction, action)
     }
 
     /// Storing the message failed; `reply` is 4xx (or 5xx for a policy refusal).
     public mutating func messageStoreFailed(_ reply: SMTPReply) -> Action {
-        guard case .storing = state else { preconditionFailure("messageStoreFailed in state \(state)") }
-        state = .ready
-        if shutdownRequested {
-            state = .closed
-            return .send([reply, Self.shuttingDown(configuration.hostname)], then: .close)
-        }
-        return .send([reply], then: .readCommands)
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("messageStoreFailed in state \(state)") }
+        let action = transaction.messageStoreFailed(reply)
+        return transacting(transaction, action)
     }
 
     /// TLS is established (after STARTTLS): all session state is forgotten (RFC 3207 §4.2).
@@ -371,8 +315,9 @@ public struct SMTPServerStateMachine: Sendable {
     /// The peer was silent too long (RFC 5321 §4.5.3.2).
     public mutating func timeoutFired() -> Action {
         if case .closed = state { return .none }
-        let wasStoring: Bool = if case .storing = state { true } else { false }
-        if wasStoring { return .none }  // the store finishes; its reply goes out first
+        if case .mailTransaction(let transaction) = state, transaction.isStoring {
+            return .none  // the store finishes; its reply goes out first
+        }
         let sinkOpen = isReceivingContent || sinkIsOpen
         state = .closed
         let r = SMTPReply(code: 421, .init(4, 4, 2), "\(configuration.hostname) Error: timeout exceeded")
@@ -384,12 +329,15 @@ public struct SMTPServerStateMachine: Sendable {
         shutdownRequested = true
         switch state {
         case .closed: return .none
-        case .awaitingHello, .ready, .transaction, .authenticating(step: .plainResponse), .authenticating(step: .loginUser),
-             .authenticating(step: .loginPassword), .authenticating(step: .exchange), .authenticating(step: .finalAcknowledgement):
+        case .authenticating(let auth) where auth.isVerifying:
+            return .none
+        case .mailTransaction(let transaction) where !transaction.isCollectingRecipients:
+            return .none  // a delegate is deciding, content flows or the message is being stored
+        case .awaitingHello, .ready, .mailTransaction, .authenticating:
             let discard = sinkIsOpen
             state = .closed
             return discardingSink(discard, .send([Self.shuttingDown(configuration.hostname)], then: .close))
-        case .verifyingSender, .verifyingRecipient, .receivingData, .receivingChunk, .storing, .authenticating(step: .verifying):
+        case .discardingChunk:
             return .none
         }
     }
@@ -414,7 +362,8 @@ public struct SMTPServerStateMachine: Sendable {
 
     private mutating func hello(name: String, extended: Bool) -> Action {
         switch state {
-        case .awaitingHello, .ready, .transaction: break
+        case .awaitingHello, .ready: break
+        case .mailTransaction(let transaction) where transaction.isCollectingRecipients: break
         default: return badSequence()
         }
         facts.heloName = name
@@ -449,134 +398,77 @@ public struct SMTPServerStateMachine: Sendable {
         guard facts.authenticatedAs == nil else { return badSequence("already authenticated") }
         let parts = argument.split(separator: " ", omittingEmptySubsequences: true)
         let mechanism = parts.first.map { $0.uppercased() } ?? ""
-        guard configuration.authMechanisms.contains(mechanism) else {
-            return error(504, .init(5, 5, 4), "Unrecognized authentication type")
-        }
+        guard configuration.authMechanisms.contains(mechanism) else { return error(SMTPAuthenticationStateMachine.unrecognized) }
         guard parts.count <= 2 else { return error(501, .init(5, 5, 4), "Syntax error in AUTH parameters") }
         let initial = parts.count == 2 ? String(parts[1]) : nil
-        switch mechanism {
-        case "PLAIN":
-            guard let initial else {
-                state = .authenticating(step: .plainResponse)
-                return .send([SMTPReply(code: 334, nil, "")], then: .readSASLResponse)
-            }
-            return plainResponse(initial)
-        case "LOGIN":
-            guard let initial else {
-                state = .authenticating(step: .loginUser)
-                return .send([SMTPReply(code: 334, nil, "VXNlcm5hbWU6")], then: .readSASLResponse)
-            }
-            return loginUser(initial)
-        default:
-            guard let initial else {
-                state = .authenticating(step: .exchange(mechanism: mechanism, started: false))
-                return .send([SMTPReply(code: 334, nil, "")], then: .readSASLResponse)
-            }
-            guard let bytes = Base64.decode(initial == "=" ? "" : initial) else { return invalidBase64() }
-            state = .authenticating(step: .verifying(mechanism: mechanism))
-            return .saslResponse(mechanism: mechanism, response: bytes, first: true)
-        }
+        var exchange = SMTPAuthenticationStateMachine(mechanism: mechanism)
+        let action = exchange.start(initialResponse: initial)
+        return authenticating(exchange, action)
     }
 
     /// A line of an AUTH exchange arrived (base64, or `*` to cancel).
     public mutating func saslResponseReceived(_ line: [UInt8]) -> Action {
-        guard case .authenticating(let step) = state else { preconditionFailure("saslResponseReceived in state \(state)") }
-        let text = String(decoding: line, as: UTF8.self)
-        if text == "*" {
-            state = .ready
-            return error(501, .init(5, 7, 0), "Authentication cancelled")
-        }
-        switch step {
-        case .plainResponse: return plainResponse(text)
-        case .loginUser: return loginUser(text)
-        case .loginPassword(let user):
-            guard let bytes = Base64.decode(text), let password = String(validating: bytes, as: UTF8.self) else {
-                return invalidBase64()
-            }
-            state = .authenticating(step: .verifying(mechanism: "LOGIN"))
-            return .authenticate(mechanism: "LOGIN", user: user, password: password)
-        case .exchange(let mechanism, let started):
-            guard let bytes = Base64.decode(text) else { return invalidBase64() }
-            state = .authenticating(step: .verifying(mechanism: mechanism))
-            return .saslResponse(mechanism: mechanism, response: bytes, first: !started)
-        case .finalAcknowledgement(let user):
-            guard text.isEmpty else {
-                state = .ready
-                return error(535, .init(5, 7, 8), "Authentication credentials invalid")
-            }
-            return authenticated(user)
-        case .verifying:
-            preconditionFailure("SASL line while verifying")
-        }
-    }
-
-    private mutating func plainResponse(_ text: String) -> Action {
-        // RFC 4616: [authzid] NUL authcid NUL passwd
-        guard let bytes = Base64.decode(text == "=" ? "" : text) else { return invalidBase64() }
-        let fields = bytes.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-        guard fields.count == 3, let authzid = String(validating: fields[0], as: UTF8.self),
-              let user = String(validating: fields[1], as: UTF8.self), let password = String(validating: fields[2], as: UTF8.self),
-              !user.isEmpty else {
-            state = .ready
-            return error(501, .init(5, 5, 2), "Malformed AUTH PLAIN response")
-        }
-        guard authzid.isEmpty || authzid.lowercased() == user.lowercased() else {
-            state = .ready
-            return error(535, .init(5, 7, 8), "Authentication credentials invalid")
-        }
-        state = .authenticating(step: .verifying(mechanism: "PLAIN"))
-        return .authenticate(mechanism: "PLAIN", user: user, password: password)
-    }
-
-    private mutating func loginUser(_ text: String) -> Action {
-        guard let bytes = Base64.decode(text), let user = String(validating: bytes, as: UTF8.self), !user.isEmpty else {
-            return invalidBase64()
-        }
-        state = .authenticating(step: .loginPassword(user: user))
-        return .send([SMTPReply(code: 334, nil, "UGFzc3dvcmQ6")], then: .readSASLResponse)
-    }
-
-    private mutating func invalidBase64() -> Action {
-        state = .ready
-        return error(501, .init(5, 5, 2), "Invalid base64 in AUTH response")
+        guard case .authenticating(var exchange) = state else { preconditionFailure("saslResponseReceived in state \(state)") }
+        let action = exchange.lineReceived(line)
+        return authenticating(exchange, action)
     }
 
     /// The delegate accepted the credentials of `user` (the canonical login name). `additionalData`
     /// (SCRAM's server signature) goes out in a `334` first; `235` follows the client's empty answer
     /// (RFC 4954 §4).
     public mutating func authenticationSucceeded(user: String, additionalData: [UInt8]? = nil) -> Action {
-        guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationSucceeded in state \(state)") }
-        if let additionalData {
-            state = .authenticating(step: .finalAcknowledgement(user: user))
-            return .send([SMTPReply(code: 334, nil, Base64.encode(additionalData))], then: .readSASLResponse)
+        guard case .authenticating(var exchange) = state, exchange.isVerifying else {
+            preconditionFailure("authenticationSucceeded in state \(state)")
         }
-        return authenticated(user)
-    }
-
-    private mutating func authenticated(_ user: String) -> Action {
-        state = .ready
-        facts.authenticatedAs = user
-        return .send([SMTPReply(code: 235, .init(2, 7, 0), "Authentication successful")], then: .readCommands)
+        let action = exchange.authenticationSucceeded(user: user, additionalData: additionalData)
+        return authenticating(exchange, action)
     }
 
     /// The delegate's exchange needs another round: send this challenge in a `334`.
     public mutating func saslChallenge(_ challenge: [UInt8]) -> Action {
-        guard case .authenticating(.verifying(let mechanism)) = state else { preconditionFailure("saslChallenge in state \(state)") }
-        state = .authenticating(step: .exchange(mechanism: mechanism, started: true))
-        return .send([SMTPReply(code: 334, nil, Base64.encode(challenge))], then: .readSASLResponse)
+        guard case .authenticating(var exchange) = state, exchange.isVerifying else {
+            preconditionFailure("saslChallenge in state \(state)")
+        }
+        let action = exchange.saslChallenge(challenge)
+        return authenticating(exchange, action)
     }
 
     /// The delegate refused: `535 5.7.8`, or its own reply (`454 4.7.0` when the account is throttled,
     /// `421 4.7.0` — which closes the session — when the client is).
     public mutating func authenticationFailed(_ reply: SMTPReply? = nil) -> Action {
-        guard case .authenticating(.verifying) = state else { preconditionFailure("authenticationFailed in state \(state)") }
-        state = .ready
-        let r = reply ?? SMTPReply(code: 535, .init(5, 7, 8), "Authentication credentials invalid")
-        if r.code == 421 {
-            state = .closed
-            return .send([r], then: .close)
+        guard case .authenticating(var exchange) = state, exchange.isVerifying else {
+            preconditionFailure("authenticationFailed in state \(state)")
         }
-        return error(r)
+        let action = exchange.authenticationFailed(reply)
+        return authenticating(exchange, action)
+    }
+
+    /// Runs what the AUTH exchange asks for: the exchange stays the state while it goes on; its end
+    /// leaves the session ready (authenticated after `235`), or closed after a `421`.
+    private mutating func authenticating(_ exchange: SMTPAuthenticationStateMachine,
+                                         _ action: SMTPAuthenticationStateMachine.Action) -> Action {
+        switch action {
+        case .challenge(let reply):
+            state = .authenticating(exchange)
+            return .send([reply], then: .readSASLResponse)
+        case .authenticate(let mechanism, let user, let password):
+            state = .authenticating(exchange)
+            return .authenticate(mechanism: mechanism, user: user, password: password)
+        case .saslResponse(let mechanism, let response, let first):
+            state = .authenticating(exchange)
+            return .saslResponse(mechanism: mechanism, response: response, first: first)
+        case .succeeded(let user):
+            state = .ready
+            facts.authenticatedAs = user
+            return .send([SMTPReply(code: 235, .init(2, 7, 0), "Authentication successful")], then: .readCommands)
+        case .failed(let reply):
+            state = .ready
+            if reply.code == 421 {
+                state = .closed
+                return .send([reply], then: .close)
+            }
+            return error(reply)
+        }
     }
 
     private mutating func startTLS() -> Action {
@@ -590,151 +482,122 @@ public struct SMTPServerStateMachine: Sendable {
         return .send([SMTPReply(code: 220, .init(2, 0, 0), "Ready to start TLS")], then: .startTLS)
     }
 
+    // MARK: Mail transaction (RFC 5321 §3.3)
+
     private mutating func mail(_ path: ReversePath, _ params: [ESMTPParameter]) -> Action {
         switch state {
         case .awaitingHello: return badSequence("send HELO/EHLO first")
         case .ready: break
-        case .transaction: return badSequence("nested MAIL command")
+        case .mailTransaction(let transaction) where transaction.isCollectingRecipients: return badSequence("nested MAIL command")
         default: return badSequence()
         }
         if configuration.requireAuthentication && facts.authenticatedAs == nil {
             return error(530, .init(5, 7, 0), "Authentication required")
         }
-        var envelope = SMTPEnvelope(reversePath: path)
-        for p in params {
-            if p.keyword == "AUTH" && !configuration.authMechanisms.isEmpty { continue }  // RFC 4954 §5: accepted, not used
-            guard facts.isExtended else { return error(555, .init(5, 5, 4), "Parameters not allowed after HELO") }
-            switch p.keyword {
-            case "SIZE":
-                guard let v = p.value, v.count <= 18, v.allSatisfy(\.isASCIIDigitChar), let n = Int(v) else {
-                    return error(501, .init(5, 5, 4), "Bad SIZE parameter")
-                }
-                if configuration.maximumMessageSize > 0 && n > configuration.maximumMessageSize {
-                    return error(552, .init(5, 3, 4), "Message size exceeds fixed limit")
-                }
-                envelope.declaredSize = n
-            case "BODY":
-                switch p.value?.uppercased() {
-                case "7BIT": envelope.eightBitMIME = false
-                case "8BITMIME": envelope.eightBitMIME = true
-                default: return error(501, .init(5, 5, 4), "Bad BODY parameter (7BIT or 8BITMIME)")
-                }
-            case "SMTPUTF8" where configuration.smtpUTF8:
-                guard p.value == nil else { return error(501, .init(5, 5, 4), "SMTPUTF8 takes no value") }
-                envelope.smtpUTF8 = true
-            default:
-                return error(555, .init(5, 5, 4), "Unsupported parameter \(p.keyword)")
-            }
+        let (transaction, action) = SMTPMailTransactionStateMachine.mailReceived(
+            path, params, configuration: configuration, extended: facts.isExtended, authenticated: facts.authenticatedAs != nil)
+        guard let transaction else {
+            guard case .refuse(let reply) = action else { preconditionFailure("MAIL refused with \(action)") }
+            return error(reply)
         }
-        if let a = path.address, !a.isASCII, !envelope.smtpUTF8 {
-            return error(553, .init(5, 6, 7), "Non-ASCII address requires SMTPUTF8")
-        }
-        if facts.authenticatedAs != nil {
-            state = .verifyingSender(Transaction(envelope: envelope))
-            return .verifySender(path, envelope, facts)
-        }
-        state = .transaction(Transaction(envelope: envelope))
-        return reply(250, .init(2, 1, 0), "Ok")
+        return transacting(transaction, action)
     }
 
     /// The delegate accepted the authenticated session's sender.
     public mutating func senderAccepted() -> Action {
-        guard case .verifyingSender(let t) = state else { preconditionFailure("senderAccepted() in state \(state)") }
-        state = .transaction(t)
-        return reply(250, .init(2, 1, 0), "Ok")
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("senderAccepted() in state \(state)") }
+        let action = transaction.senderAccepted()
+        return transacting(transaction, action)
     }
 
     /// The delegate refused the sender with `reply` (`553 5.7.1` not owned, `450 4.7.1` rate limit).
     public mutating func senderRejected(_ reply: SMTPReply) -> Action {
-        guard case .verifyingSender = state else { preconditionFailure("senderRejected() in state \(state)") }
-        state = .ready
-        return error(reply)
+        guard case .mailTransaction(var transaction) = state else { preconditionFailure("senderRejected() in state \(state)") }
+        let action = transaction.senderRejected(reply)
+        return transacting(transaction, action)
     }
 
     private mutating func rcpt(_ path: ForwardPath, _ params: [ESMTPParameter]) -> Action {
-        guard case .transaction(let t) = state else {
+        guard case .mailTransaction(var transaction) = state, transaction.isCollectingRecipients else {
             if case .awaitingHello = state { return badSequence("send HELO/EHLO first") }
             return badSequence("need MAIL before RCPT")
         }
-        if let p = params.first { return error(555, .init(5, 5, 4), "Unsupported parameter \(p.keyword)") }
-        if case .mailbox(let a) = path, !a.isASCII, !t.envelope.smtpUTF8 {
-            return error(553, .init(5, 6, 7), "Non-ASCII address requires SMTPUTF8")
-        }
-        if t.envelope.recipients.contains(path) { return reply(250, .init(2, 1, 5), "Ok") }
-        if t.envelope.recipients.count >= configuration.maximumRecipients {
-            return .send([SMTPReply(code: 452, .init(4, 5, 3), "Too many recipients")], then: .readCommands)
-        }
-        state = .verifyingRecipient(t, path)
-        return .verifyRecipient(path, t.envelope, facts)
+        let action = transaction.rcptReceived(path, params)
+        return transacting(transaction, action)
     }
 
     private mutating func data(pipelinedBytes: Int) -> Action {
-        guard case .transaction(var t) = state else {
+        guard case .mailTransaction(var transaction) = state, transaction.isCollectingRecipients else {
             if case .awaitingHello = state { return badSequence("send HELO/EHLO first") }
             return badSequence("need MAIL before DATA")
         }
-        if t.usingChunks { return badSequence("DATA not allowed after BDAT") }
-        guard !t.envelope.recipients.isEmpty else {
-            if t.rejectedRecipients > 0 { return error(554, .init(5, 5, 1), "No valid recipients") }
-            return badSequence("need RCPT before DATA")
-        }
-        if pipelinedBytes > 0 {
-            // RFC 2920 §3.1: DATA ends a command group; content before our 354 is not content.
-            state = .closed
-            return .send([SMTPReply(code: 503, .init(5, 5, 0), "Improper use of SMTP command pipelining")], then: .close)
-        }
-        t.sinkOpened = true
-        state = .receivingData(t)
-        return .send([SMTPReply(code: 354, nil, "End data with <CR><LF>.<CR><LF>")], then: .readData)
+        let action = transaction.dataReceived(pipelinedBytes: pipelinedBytes)
+        return transacting(transaction, action)
     }
 
     private mutating func bdat(size: Int, last: Bool) -> Action {
         guard configuration.chunking && facts.isExtended else {
-            state = .receivingChunk(nil, last: last, error: SMTPReply(code: 503, .init(5, 5, 1), "BDAT not available"))
+            state = .discardingChunk(error: SMTPReply(code: 503, .init(5, 5, 1), "BDAT not available"))
             return .send([], then: .readChunk(size))
         }
-        guard case .transaction(var t) = state else {
-            let r = SMTPReply(code: 503, .init(5, 5, 1), "need MAIL and RCPT before BDAT")
-            state = .receivingChunk(nil, last: last, error: r)
+        guard case .mailTransaction(var transaction) = state, transaction.isCollectingRecipients else {
+            state = .discardingChunk(error: SMTPReply(code: 503, .init(5, 5, 1), "need MAIL and RCPT before BDAT"))
             return .send([], then: .readChunk(size))
         }
-        guard !t.envelope.recipients.isEmpty else {
-            let r = t.rejectedRecipients > 0 ? SMTPReply(code: 554, .init(5, 5, 1), "No valid recipients")
-                : SMTPReply(code: 503, .init(5, 5, 1), "need RCPT before BDAT")
-            state = .receivingChunk(t, last: last, error: r)
-            return .send([], then: .readChunk(size))
-        }
-        t.usingChunks = true
-        t.sinkOpened = true
-        if configuration.maximumMessageSize > 0 && t.octets + size > configuration.maximumMessageSize {
-            t.tooBig = true
-        }
-        state = .receivingChunk(t, last: last, error: nil)
-        return .send([], then: .readChunk(size))
+        let action = transaction.bdatReceived(size: size, last: last)
+        return transacting(transaction, action)
     }
 
-    private mutating func finishContent(_ t: Transaction, _ content: ContentFlags) -> Action {
-        if t.tooBig {
+    /// Runs what the mail transaction asks for: it stays the state while it goes on; its end leaves
+    /// the session ready for the next one (or closed).
+    private mutating func transacting(_ transaction: SMTPMailTransactionStateMachine,
+                                      _ action: SMTPMailTransactionStateMachine.Action) -> Action {
+        if case .ended = action {} else { state = .mailTransaction(transaction) }
+        switch action {
+        case .send(let reply):
+            return .send([reply], then: .readCommands)
+        case .refuse(let reply):
+            return error(reply)
+        case .verifySender(let path, let envelope):
+            return .verifySender(path, envelope, facts)
+        case .verifyRecipient(let path, let envelope):
+            return .verifyRecipient(path, envelope, facts)
+        case .readData(let reply):
+            return .send([reply], then: .readData)
+        case .readChunk(let size):
+            return .send([], then: .readChunk(size))
+        case .appendMessageData(let bytes):
+            return .appendMessageData(bytes)
+        case .storeMessage(let envelope):
+            return .storeMessage(envelope, facts)
+        case .none:
+            return .none
+        case .ended(let ending):
             state = .ready
-            return .discardMessage(SMTPReply(code: 552, .init(5, 3, 4), "Message size exceeds fixed limit"), then: .readCommands)
+            switch ending {
+            case .refused(let reply):
+                return error(reply)
+            case .discarded(let reply, let countsAsError):
+                if countsAsError { errors += 1 }
+                return .discardMessage(reply, then: .readCommands)
+            case .closing(let reply):
+                state = .closed
+                return .send([reply], then: .close)
+            case .stored(let queueID):
+                let ok = SMTPReply(code: 250, .init(2, 0, 0), "Ok: queued as \(queueID)")
+                if shutdownRequested {
+                    state = .closed
+                    return .send([ok, Self.shuttingDown(configuration.hostname)], then: .close)
+                }
+                return .send([ok], then: .readCommands)
+            case .storeFailed(let reply):
+                if shutdownRequested {
+                    state = .closed
+                    return .send([reply, Self.shuttingDown(configuration.hostname)], then: .close)
+                }
+                return .send([reply], then: .readCommands)
+            }
         }
-        if content.bareLineEnding {
-            state = .ready
-            errors += 1
-            return .discardMessage(SMTPReply(code: 550, .init(5, 5, 2), "Message contains bare CR or LF; lines must end with CRLF"), then: .readCommands)
-        }
-        if content.overlongLine {
-            state = .ready
-            errors += 1
-            return .discardMessage(SMTPReply(code: 500, .init(5, 5, 6), "Line too long (over 1000 octets)"), then: .readCommands)
-        }
-        if configuration.maximumHops > 0 && content.receivedFields >= configuration.maximumHops {
-            state = .ready
-            return .discardMessage(SMTPReply(code: 554, .init(5, 4, 6), "Mail loop: too many hops (\(content.receivedFields) Received: fields)"),
-                                   then: .readCommands)
-        }
-        state = .storing(t)
-        return .storeMessage(t.envelope, facts)
     }
 
     // MARK: Helpers
@@ -746,11 +609,8 @@ public struct SMTPServerStateMachine: Sendable {
     /// `true` when content has been handed to the sink and neither store nor discard has ended it:
     /// DATA in progress, or BDAT chunks accepted in a transaction still waiting for `BDAT … LAST`.
     private var sinkIsOpen: Bool {
-        switch state {
-        case .transaction(let t), .receivingData(let t), .verifyingRecipient(let t, _), .verifyingSender(let t): return t.sinkOpened
-        case .receivingChunk(let t, _, _): return t?.sinkOpened ?? false
-        default: return false
-        }
+        if case .mailTransaction(let transaction) = state { return transaction.sinkIsOpen }
+        return false
     }
 
     /// Turns a single-reply `send` into `discardMessage` when a transaction with an open sink is being
