@@ -149,3 +149,12 @@ final class Authenticator: Sendable {
         table = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
     }
 }
+
+extension Authenticator.Policy {
+    /// The policy of `[auth]`.
+    init(_ auth: ServerConfiguration.Auth) {
+        self.init(failureDelay: .milliseconds(auth.failureDelayMilliseconds), maxFailuresPerIP: auth.maxFailuresPerIP,
+                  maxFailuresPerAccount: auth.maxFailuresPerAccount, window: .seconds(auth.failureWindow),
+                  capacity: auth.maxTrackedKeys)
+    }
+}

@@ -69,3 +69,16 @@ struct ThreadPoolExecutor: BlockingExecutor {
         return work()  // the pool is shutting down: finish inline
     }
 }
+
+extension QueueRunner.Configuration {
+    /// The runner's settings from `[delivery]` (and `[smtp] shutdown_grace`), with blocking spool work
+    /// on `threadPool`.
+    init(_ c: ServerConfiguration, threadPool: NIOThreadPool) {
+        self.init(hostname: c.hostname, concurrency: c.delivery.concurrency,
+                  retry: RetryPolicy(initialDelay: c.delivery.retryInitial, maximumDelay: c.delivery.retryMaximum,
+                                     lifetime: c.delivery.lifetime,
+                                     delayWarning: c.delivery.delayWarning > 0 ? c.delivery.delayWarning : nil))
+        shutdownGrace = c.smtp.shutdownGrace
+        blocking = ThreadPoolExecutor(pool: threadPool)
+    }
+}

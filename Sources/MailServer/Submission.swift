@@ -17,6 +17,13 @@ struct SubmissionPolicy: Sendable {
     var receivedShowsUser: Bool
     /// Largest header section kept in memory for the header fixes; larger is refused.
     var maxHeaderBytes = 1 << 20
+
+    /// The policy of `[submission]`.
+    init(_ submission: ServerConfiguration.Submission) {
+        maxMessagesPerHour = submission.maxMessagesPerHour
+        maxRecipientsPerMessage = submission.maxRecipientsPerMessage
+        receivedShowsUser = submission.receivedHeaderUser
+    }
 }
 
 /// Counts each user's accepted messages over a rolling hour (in memory; a restart forgets).

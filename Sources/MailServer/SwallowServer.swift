@@ -32,7 +32,8 @@ public final class SwallowServer: Sendable {
     /// `pop3`, `pop3s`).
     public let boundAddresses: [(name: String, addresses: [SocketAddress])]
     let services: [any Service]
-    let drains: [@Sendable () async -> Void]
+    /// Everything to release at the end, listeners (drained) last acquired first, the event loops last.
+    let cleanup: CleanupStack
 
     /// A listener's bound addresses as `ip:port` text.
     public func endpoints(_ name: String) -> [String] {
@@ -44,31 +45,25 @@ public final class SwallowServer: Sendable {
 
     /// The SMTP listener's bound addresses as `ip:port` text.
     public var smtpEndpoints: [String] { endpoints("smtp") }
-    let directory: SQLiteDirectory
-    let group: MultiThreadedEventLoopGroup
-    let threadPool: NIOThreadPool
     let logger: Logger
     /// The outbound queue's runner (tests drive it with `runOnce()`).
     public let queueRunner: QueueRunner
 
     private init(configuration: ServerConfiguration, tls: TLSMaterial, boundAddresses: [(name: String, addresses: [SocketAddress])],
-                 services: [any Service], drains: [@Sendable () async -> Void],
-                 directory: SQLiteDirectory, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger,
-                 queueRunner: QueueRunner) {
+                 services: [any Service], cleanup: CleanupStack, logger: Logger, queueRunner: QueueRunner) {
         self.queueRunner = queueRunner
         self.configuration = configuration
         self.tls = tls
         self.boundAddresses = boundAddresses
         self.services = services
-        self.drains = drains
-        self.directory = directory
-        self.group = group
-        self.threadPool = threadPool
+        self.cleanup = cleanup
         self.logger = logger
     }
 
     /// Prepares the data directory and binds every listener. Throws ``ConfigurationError`` for
     /// problems the operator must fix (unreadable certificate, port in use, unwritable data dir).
+    /// Whatever was acquired before a failure is released (in reverse order) before the error is
+    /// thrown.
     public static func start(configuration c: ServerConfiguration, logger: Logger) async throws -> SwallowServer {
         try c.validate()
         let layout = DataLayout(root: c.dataDirectory)
@@ -79,75 +74,53 @@ public final class SwallowServer: Sendable {
         }
         logger.info("TLS certificate", metadata: ["sha256": "\(tls.fingerprint)", "path": "\(tls.certificatePath)"])
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let threadPool = NIOThreadPool(numberOfThreads: 16)
-        threadPool.start()
-        let directory: SQLiteDirectory
-        do {
-            directory = try await SQLiteDirectory.open(
-                path: layout.database,
-                policy: DirectoryPolicy(domains: Set(c.domains), recipientDelimiter: c.recipientDelimiter, postmaster: c.postmaster),
-                threadPool: threadPool, eventLoop: group.any())
-        } catch {
-            try? await group.shutdownGracefully()
-            try? await threadPool.shutdownGracefully()
-            throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open \(layout.database): \(error)")
-        }
-        let store = MaildirStore(root: layout.mail, hostname: c.hostname)
-        let spool: Spool
-        let resolver: StubResolver
-        do {
-            spool = try Spool(root: layout.queue)
-            resolver = try makeResolver(c.dns, group: group)
-        } catch let e as ConfigurationError {
-            await release(directory: directory, group: group, threadPool: threadPool)
-            throw e
-        } catch {
-            await release(directory: directory, group: group, threadPool: threadPool)
-            throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open the queue in \(layout.queue): \(error)")
-        }
-        let outbound = OutboundQueue(spool: spool)
-        let authenticator: Authenticator
-        do {
-            authenticator = try Authenticator(directory: directory, threadPool: threadPool, policy: .init(
-                failureDelay: .milliseconds(c.auth.failureDelayMilliseconds), maxFailuresPerIP: c.auth.maxFailuresPerIP,
-                maxFailuresPerAccount: c.auth.maxFailuresPerAccount, window: .seconds(c.auth.failureWindow),
-                capacity: c.auth.maxTrackedKeys))
-        } catch {
-            await release(directory: directory, group: group, threadPool: threadPool)
-            throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
-        }
-        let intake = Intake(directory: directory, store: store, hostname: c.hostname,
-                            spoolDirectory: layout.spool, threadPool: threadPool, logger: logger, firstDomain: c.domains[0],
-                            relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse), queue: outbound,
-                            authenticator: authenticator,
-                            submission: SubmissionPolicy(maxMessagesPerHour: c.submission.maxMessagesPerHour,
-                                                         maxRecipientsPerMessage: c.submission.maxRecipientsPerMessage,
-                                                         receivedShowsUser: c.submission.receivedHeaderUser))
-        let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
-        var runnerConfiguration = QueueRunner.Configuration(
-            hostname: c.hostname, concurrency: c.delivery.concurrency,
-            retry: RetryPolicy(initialDelay: c.delivery.retryInitial, maximumDelay: c.delivery.retryMaximum, lifetime: c.delivery.lifetime,
-                               delayWarning: c.delivery.delayWarning > 0 ? c.delivery.delayWarning : nil))
-        runnerConfiguration.shutdownGrace = c.smtp.shutdownGrace
-        runnerConfiguration.blocking = ThreadPoolExecutor(pool: threadPool)
-        let runner = QueueRunner(
-            spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
-            configuration: runnerConfiguration,
-            logger: logger,
-            inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
-        outbound.attach(runner)
-        let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
-        let smtpRegistry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
-        let pop3Registry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
-        let grace = TimeAmount.seconds(Int64(c.smtp.shutdownGrace))
-        func addresses(_ list: [String]) -> [(host: String, port: Int)] {
-            list.compactMap(ListenAddress.parse).map { (host: $0.host, port: $0.port) }
-        }
-        var bound: [(name: String, addresses: [SocketAddress])] = []
-        var services: [any Service] = [runner]
-        var drains: [@Sendable () async -> Void] = []
-        do {
+        let cleanup = CleanupStack()
+        return try await cleanup.releasingOnError {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+            cleanup.push { try? await group.shutdownGracefully() }
+            let threadPool = NIOThreadPool(numberOfThreads: 16)
+            threadPool.start()
+            cleanup.push { try? await threadPool.shutdownGracefully() }
+            let directory: SQLiteDirectory
+            do {
+                directory = try await SQLiteDirectory.open(
+                    path: layout.database,
+                    policy: DirectoryPolicy(domains: Set(c.domains), recipientDelimiter: c.recipientDelimiter, postmaster: c.postmaster),
+                    threadPool: threadPool, eventLoop: group.any())
+            } catch {
+                throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open \(layout.database): \(error)")
+            }
+            cleanup.push { try? await directory.close() }
+            let store = MaildirStore(root: layout.mail, hostname: c.hostname)
+            let spool: Spool
+            do { spool = try Spool(root: layout.queue) } catch {
+                throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open the queue in \(layout.queue): \(error)")
+            }
+            let resolver = try makeResolver(c.dns, group: group)
+            let outbound = OutboundQueue(spool: spool)
+            let authenticator: Authenticator
+            do {
+                authenticator = try Authenticator(directory: directory, threadPool: threadPool, policy: .init(c.auth))
+            } catch {
+                throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
+            }
+            let intake = Intake(configuration: c, layout: layout, directory: directory, store: store, queue: outbound,
+                                authenticator: authenticator, threadPool: threadPool, logger: logger)
+            let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
+            let runner = QueueRunner(
+                spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
+                configuration: .init(c, threadPool: threadPool), logger: logger,
+                inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
+            outbound.attach(runner)
+            let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
+            let smtpRegistry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
+            let pop3Registry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
+            let grace = TimeAmount.seconds(Int64(c.smtp.shutdownGrace))
+            func addresses(_ list: [String]) -> [(host: String, port: Int)] {
+                list.compactMap(ListenAddress.parse).map { (host: $0.host, port: $0.port) }
+            }
+            var bound: [(name: String, addresses: [SocketAddress])] = []
+            var services: [any Service] = [runner]
             // Port 25 (MX; AUTH only with smtp.auth), 587 (STARTTLS, AUTH required), 465 (implicit TLS).
             let smtpListeners: [(name: String, list: [String], implicit: Bool, submission: Bool)] = [
                 ("smtp", c.smtp.listen, false, false), ("submission", c.submission.listen, false, true),
@@ -166,8 +139,9 @@ public final class SwallowServer: Sendable {
                                          dataTimeout: .seconds(Int64(c.smtp.dataTimeout)), shutdownGrace: grace),
                     delegate: intake, registry: smtpRegistry, group: group, logger: logger)
                 bound.append((l.name, try await listen("\(l.name).listen", l.list) { try await listener.bind() }))
+                // Drained when the server stops (a second drain after the service group's finds nothing).
+                cleanup.push { await listener.drain() }
                 services.append(listener)
-                drains.append { await listener.drain() }
             }
             for (name, list, implicit) in [("pop3", c.pop3.listen, false), ("pop3s", c.pop3s.listen, true)] where !list.isEmpty {
                 let pop3 = POP3Listener(
@@ -178,16 +152,12 @@ public final class SwallowServer: Sendable {
                                          shutdownGrace: grace),
                     delegate: maildrops, registry: pop3Registry, group: group, logger: logger)
                 bound.append((name, try await listen("\(name).listen", list) { try await pop3.bind() }))
+                cleanup.push { await pop3.drain() }
                 services.append(pop3)
-                drains.append { await pop3.drain() }
             }
-        } catch {
-            for d in drains { await d() }
-            await release(directory: directory, group: group, threadPool: threadPool)
-            throw error
+            return SwallowServer(configuration: c, tls: tls, boundAddresses: bound, services: services, cleanup: cleanup,
+                                 logger: logger, queueRunner: runner)
         }
-        return SwallowServer(configuration: c, tls: tls, boundAddresses: bound, services: services, drains: drains,
-                             directory: directory, group: group, threadPool: threadPool, logger: logger, queueRunner: runner)
     }
 
     /// The DNS client: `[dns] nameservers`, or those of /etc/resolv.conf.
@@ -248,12 +218,6 @@ public final class SwallowServer: Sendable {
         return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
     }
 
-    private static func release(directory: SQLiteDirectory, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool) async {
-        try? await directory.close()
-        try? await group.shutdownGracefully()
-        try? await threadPool.shutdownGracefully()
-    }
-
     /// Serves until SIGTERM or SIGINT, then drains and releases everything; SIGHUP reloads the TLS
     /// certificate.
     public func run() async throws {
@@ -306,14 +270,13 @@ public final class SwallowServer: Sendable {
 
     /// Stops accepting, drains sessions and releases resources (for tests and embedding).
     public func shutdown() async {
-        for d in drains { await d() }
         await close()
     }
 
+    /// Drains the listeners (again, after a service group's shutdown: then it finds nothing), then
+    /// closes the directory, the thread pool and the event loops.
     private func close() async {
-        try? await directory.close()
-        try? await group.shutdownGracefully()
-        try? await threadPool.shutdownGracefully()
+        await cleanup.unwind()
         logger.info("stopped")
     }
 }

@@ -141,7 +141,7 @@ def test_serve_without_config_uses_embedded_default(swallow_bin, tmp_path):
             pytest.skip("something already listens on 127.0.0.1:2525")
     add = subprocess.run(
         [str(swallow_bin), "user", "add", "you@localhost", "--password-stdin"],
-        input="secret\n", capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        input="a long passphrase\n", capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )
     assert add.returncode == 0, add.stderr
     log = open(tmp_path / "serve.log", "wb")

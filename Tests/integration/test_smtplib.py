@@ -278,10 +278,13 @@ def test_alias_fans_out_and_user_changes_seen_without_restart(server):
 
 
 def test_user_add_rejects_duplicates_and_foreign_domain(server):
-    dup = server.cli("user", "add", "alice@example.test", "--password-stdin", input="pw\n", check=False)
+    # A password the CLI accepts, so that each refusal is for the reason under test.
+    dup = server.cli("user", "add", "alice@example.test", "--password-stdin", input="a long passphrase\n", check=False)
     assert dup.returncode != 0
-    foreign = server.cli("user", "add", "x@elsewhere.test", "--password-stdin", input="pw\n", check=False)
+    assert "already exists" in dup.stderr, dup.stderr
+    foreign = server.cli("user", "add", "x@elsewhere.test", "--password-stdin", input="a long passphrase\n", check=False)
     assert foreign.returncode != 0
+    assert "not in the configured domains" in foreign.stderr, foreign.stderr
 
 
 def test_password_not_stored_in_plaintext(server):

@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Directory
+import Logging
+import MailCore
+import MailQueue
+import MailStore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SMTPCore
+import SMTPServer
+
+/// Why the intake refused a message it could not store anywhere.
+enum IntakeError: Error, CustomStringConvertible {
+    /// The recipients routed to no mailbox and no queue entry.
+    case noDestination
+
+    var description: String {
+        switch self {
+        case .noDestination: "the recipients lead to no mailbox and no remote address"
+        }
+    }
+}
+
+/// One message on its way in. Calls come one at a time from the connection.
+final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
+    private let intake: Intake
+    private let lock = NIOLock()
+    private var spool: SpoolFile?
+    /// The authenticated user for submitted mail, whose header section is captured and fixed.
+    private let submittedBy: String?
+    private var capture: HeaderCapture?
+
+    init(intake: Intake, submittedBy: String?) {
+        self.intake = intake
+        self.submittedBy = submittedBy
+        if submittedBy != nil { capture = HeaderCapture(limit: intake.submission.maxHeaderBytes) }
+    }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        let intake = self.intake
+        let body = lock.withLock { capture == nil ? bytes : capture!.feed(bytes) }
+        guard body.readableBytes > 0 else { return }
+        do {
+            try await intake.threadPool.runIfActive { [self] in
+                try lock.withLock {
+                    if spool == nil {
+                        spool = try SpoolFile(directory: intake.spoolDirectory, name: intake.nextQueueID().rawValue)
+                    }
+                    try spool!.write(body)
+                }
+            }
+        } catch let e as StoreError {
+            // Large content is spooled while it arrives: a full disk here is the same 452 as at commit.
+            intake.logger.error("spooling failed: \(e)")
+            throw SMTPRejection(e.isOutOfSpace ? .insufficientStorage : .localError)
+        }
+    }
+
+    func commit(_ content: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws -> String {
+        let intake = self.intake
+        let id = intake.nextQueueID()
+        var last = content
+        var submitted: [UInt8] = []
+        if let user = submittedBy {
+            let (tail, captured) = lock.withLock { () -> (ByteBuffer, HeaderCapture) in
+                let tail = capture!.feed(content)
+                capture!.end()
+                return (tail, capture!)
+            }
+            last = tail
+            do {
+                submitted = try await intake.checkSubmission(captured, envelope: envelope, user: user, id: id)
+            } catch {
+                await abort()
+                throw error
+            }
+        }
+        let (local, remote) = try await intake.recipients.route(envelope.recipients)
+        let size: Int
+        do {
+            size = try await intake.threadPool.runIfActive { [self, last, submitted] in
+                try store(id: id, local: local, remote: remote, last: last, submitted: submitted, envelope: envelope, connection: connection)
+            }
+        } catch {
+            throw intake.rejection(for: error, id: id)
+        }
+        if let user = submittedBy { intake.rateLimiter.record(user) }
+        logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection)
+        return id.rawValue
+    }
+
+    /// Mail from port 25 whose recipients are all known without waiting goes from the event loop to the
+    /// thread pool and back (no task); anything else takes the general path.
+    func commit(_ content: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo,
+                on eventLoop: any EventLoop) -> EventLoopFuture<String> {
+        guard submittedBy == nil, let (local, remote) = intake.recipients.cachedRoute(envelope.recipients) else {
+            let promise = eventLoop.makePromise(of: String.self)
+            promise.completeWithTask { try await self.commit(content, envelope: envelope, connection: connection) }
+            return promise.futureResult
+        }
+        let intake = self.intake
+        let id = intake.nextQueueID()
+        return intake.threadPool.runIfActive(eventLoop: eventLoop) { [self] in
+            try store(id: id, local: local, remote: remote, last: content, submitted: [], envelope: envelope, connection: connection)
+        }.flatMapErrorThrowing { error in
+            throw intake.rejection(for: error, id: id)
+        }.map { [self] size in
+            logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection)
+            return id.rawValue
+        }
+    }
+
+    /// The blocking part: remote recipients durable in queue/tmp first; then the local mailboxes; then
+    /// the queue entry becomes visible. A failure before the end leaves nothing behind. Returns the
+    /// stored size (0 when nothing went to a mailbox).
+    private func store(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], last: ByteBuffer, submitted: [UInt8],
+                       envelope: SMTPEnvelope, connection: SMTPConnectionInfo) throws -> Int {
+        let spool = lock.withLock { self.spool }
+        defer { spool?.remove() }
+        // Accepted means at least one durable copy: a message routed to no mailbox and no queue
+        // would be answered 250 and stored nowhere.
+        guard !local.isEmpty || !remote.isEmpty else { throw IntakeError.noDestination }
+        let headers = intake.trace.render(queueID: id, envelope: envelope, connection: connection) + submitted
+        if !remote.isEmpty { try intake.queue.prepare(id: id, headers: headers, spool: spool, tail: last) }
+        var stored = 0
+        if !local.isEmpty {
+            do {
+                stored = try intake.store.deliver(headers: headers, spool: spool, tail: last, to: local).size
+            } catch {
+                if !remote.isEmpty { intake.queue.discard(id: id) }
+                throw error
+            }
+        }
+        if !remote.isEmpty {
+            try intake.queue.commit(id: id, sender: envelope.reversePath.address?.description ?? "", recipients: remote)
+        }
+        return stored
+    }
+
+    private func logAccepted(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], size: Int, envelope: SMTPEnvelope,
+                             connection: SMTPConnectionInfo) {
+        intake.logger.info("accepted", metadata: [
+            "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())",
+            "user": "\(submittedBy ?? "-")",
+            "to": "\(envelope.recipients.map(\.description).joined(separator: ",").logEscaped(limit: 4096))",
+            "mailboxes": "\(local.count)", "queued": "\(remote.count)", "size": "\(size)",
+            "tls": "\(connection.session.tls?.version ?? "no")",
+        ])
+    }
+
+    func abort() async {
+        let spool = lock.withLock { () -> SpoolFile? in
+            defer { self.spool = nil }
+            return self.spool
+        }
+        spool?.remove()
+    }
+}
