@@ -104,7 +104,30 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct ConfigCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "config", abstract: "Configuration tools.", subcommands: [Check.self])
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Configuration tools.",
+                                                    subcommands: [Check.self, Show.self, Reference.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the configuration in force as TOML: every key, defaults filled in, secrets masked.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let c: ServerConfiguration
+            do { c = try options.load() } catch { throw fail("\(options.config ?? "embedded default"): \(error)") }
+            print("# \(options.config.map { "swallow.toml: \($0)" } ?? "the embedded default (no configuration file)")")
+            print(c.effectiveText, terminator: "")
+        }
+    }
+
+    struct Reference: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every configuration key with its default and what it does (the README's reference).")
+
+        func run() async throws {
+            print(ServerConfiguration.reference, terminator: "")
+        }
+    }
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a configuration file and print the result.")

@@ -185,3 +185,29 @@ def test_mime_show_lists_delivery_status_fields(swallow_bin, tmp_path):
     assert "recipient: Final-Recipient: rfc822; bob@y.test | Action: failed | Status: 5.1.1\n" in out, out
     assert "recipient: Final-Recipient: rfc822; carol@y.test | Action: delayed | Status: 4.4.1\n" in out, out
     assert "0 bytes" not in out, out
+
+
+def test_config_show_prints_the_configuration_in_force(swallow_bin, tmp_path):
+    """`config show` prints every key with defaults filled in; what it prints is itself a valid
+    configuration with the same values (`config check` accepts it, `config show` of it is the same)."""
+    config = tmp_path / "swallow.toml"
+    config.write_text(render_config(data_dir=tmp_path / "data", port=2525, limits={"max_recipients": 7}))
+    shown = run(swallow_bin, "config", "show", "--config", str(config))
+    assert shown.returncode == 0, shown.stderr
+    assert "max_recipients = 7" in shown.stdout and "max_hops = 50" in shown.stdout, shown.stdout
+    assert f'data_dir = "{tmp_path}/data"' in shown.stdout
+    again = tmp_path / "shown.toml"
+    again.write_text(shown.stdout)
+    assert run(swallow_bin, "config", "check", "--config", str(again)).returncode == 0
+    body = lambda text: text.split("\n", 1)[1]  # the first line names the file
+    assert body(run(swallow_bin, "config", "show", "--config", str(again)).stdout) == body(shown.stdout)
+    assert not (tmp_path / "data").exists()  # showing a configuration creates nothing
+
+
+def test_config_reference_is_the_readme_block(swallow_bin):
+    from conftest import REPO_ROOT
+    import re
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = re.search(r"## Configuration\n.*?```toml\n(.*?)```", readme, flags=re.S).group(1)
+    assert run(swallow_bin, "config", "reference").stdout == block
