@@ -296,6 +296,7 @@ let package = Package(
         ),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
+        .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery", "MailCore", "MailTesting"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", .product(name: "SQLiteNIO", package: "sqlite-nio")],
                     swiftSettings: strict),
         .testTarget(

@@ -1,57 +1,83 @@
 import SMTPClient
-#if canImport(Glibc)
-import Glibc
-#endif
+import MailCore
+
+/// A connection the cache can close.
+protocol CachedConnection: Sendable {
+    /// Ends the session politely (QUIT) and closes it.
+    func quit() async
+}
+
+extension SMTPClient: CachedConnection {}
 
 /// Idle SMTP connections kept for reuse, keyed by next hop (`address:port`), like Postfix's scache:
 /// a burst of messages to one destination costs one TCP and TLS handshake, not one per message.
-/// Connections idle longer than `idleTimeout` seconds are closed.
-actor ConnectionCache {
+/// A connection idle for `idleTimeout` is closed when that time comes (a sweeper task sleeps until
+/// the earliest expiry while the cache holds anything), not only when the next delivery looks.
+actor ConnectionCache<Connection: CachedConnection> {
     private struct Idle {
-        let client: SMTPClient
-        let since: Int
+        let connection: Connection
+        /// When it was checked in (``MonotonicClock/now``).
+        let since: Duration
     }
 
     private var idle: [String: [Idle]] = [:]
     private let maximumPerKey: Int
-    private let idleTimeout: Int
+    private let idleTimeout: Duration
+    private let clock: MonotonicClock
+    private var sweeper: Task<Void, Never>?
 
-    init(maximumPerKey: Int = 4, idleTimeout: Int = 30) {
+    init(maximumPerKey: Int = 4, idleTimeout: Duration = .seconds(30), clock: MonotonicClock = .continuous) {
         self.maximumPerKey = maximumPerKey
         self.idleTimeout = idleTimeout
+        self.clock = clock
     }
 
+    /// How many idle connections are kept (all keys).
+    var count: Int { idle.values.reduce(0) { $0 + $1.count } }
+
     /// An idle connection for `key`, if one is fresh enough.
-    func checkOut(_ key: String) -> SMTPClient? {
-        let now = Int(time(nil))
+    func checkOut(_ key: String) -> Connection? {
+        let now = clock.now
         while var list = idle[key], !list.isEmpty {
             let entry = list.removeLast()
             idle[key] = list.isEmpty ? nil : list
-            if now - entry.since <= idleTimeout { return entry.client }
-            Task { await entry.client.quit() }
+            if now - entry.since < idleTimeout { return entry.connection }
+            Task { await entry.connection.quit() }
         }
         return nil
     }
 
     /// Returns a healthy connection for reuse (or closes it when the cache is full).
-    func checkIn(_ key: String, _ client: SMTPClient) {
+    func checkIn(_ key: String, _ connection: Connection) {
         var list = idle[key] ?? []
         guard list.count < maximumPerKey else {
-            Task { await client.quit() }
+            Task { await connection.quit() }
             return
         }
-        list.append(Idle(client: client, since: Int(time(nil))))
+        list.append(Idle(connection: connection, since: clock.now))
         idle[key] = list
+        if sweeper == nil { sweeper = Task { await self.sweepUntilEmpty() } }
     }
 
-    /// Closes connections idle for too long.
+    /// Closes connections idle for `idleTimeout` or longer.
     func sweep() {
-        let now = Int(time(nil))
+        let now = clock.now
         for (key, list) in idle {
-            let (keep, drop) = (list.filter { now - $0.since <= idleTimeout }, list.filter { now - $0.since > idleTimeout })
-            for d in drop { Task { await d.client.quit() } }
+            let expired = list.filter { now - $0.since >= idleTimeout }
+            guard !expired.isEmpty else { continue }
+            for d in expired { Task { await d.connection.quit() } }
+            let keep = list.filter { now - $0.since < idleTimeout }
             idle[key] = keep.isEmpty ? nil : keep
         }
+    }
+
+    /// Sleeps until the earliest expiry, closes what expired, and again, until nothing is left.
+    private func sweepUntilEmpty() async {
+        while let earliest = idle.values.lazy.flatMap({ $0 }).map(\.since).min() {
+            do { try await clock.sleep(until: earliest + idleTimeout) } catch { break }
+            sweep()
+        }
+        sweeper = nil
     }
 }
 

@@ -62,7 +62,7 @@ public struct SMTPDeliveryAgent: Sendable {
     let configuration: Configuration
     let resolver: any MailExchangerResolver
     let logger: Logger
-    let cache: ConnectionCache
+    let cache: ConnectionCache<SMTPClient>
     let limiter: DestinationLimiter
 
     public init(configuration: Configuration, resolver: any MailExchangerResolver, logger: Logger) {

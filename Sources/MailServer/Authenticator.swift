@@ -36,12 +36,15 @@ final class Authenticator: Sendable {
     private let policy: Policy
     private let dummyHash: String
     private let decoySecret: [UInt8]
-    private let failures = NIOLockedValueBox<[String: [ContinuousClock.Instant]]>([:])
+    private let clock: MonotonicClock
+    /// Recent failure times (``MonotonicClock/now`` values) per `ip:` and `user:` key.
+    private let failures = NIOLockedValueBox<[String: [Duration]]>([:])
 
-    init(directory: any UserDirectory, threadPool: NIOThreadPool, policy: Policy) throws {
+    init(directory: any UserDirectory, threadPool: NIOThreadPool, policy: Policy, clock: MonotonicClock = .continuous) throws {
         self.directory = directory
         self.threadPool = threadPool
         self.policy = policy
+        self.clock = clock
         self.dummyHash = try PasswordHasher.hash("swallow-dummy-\(UInt64.random(in: 0...UInt64.max))")
         self.decoySecret = (0..<32).map { _ in UInt8.random(in: 0...255) }
     }
@@ -104,7 +107,7 @@ final class Authenticator: Sendable {
     func failed(user: String, remoteIP: String) async {
         record("ip:" + remoteIP)
         record("user:" + user.lowercased())
-        try? await Task.sleep(for: policy.failureDelay)
+        try? await clock.sleep(for: policy.failureDelay)
     }
 
     /// Clears the account's failures after a successful login.
@@ -113,7 +116,7 @@ final class Authenticator: Sendable {
     }
 
     private func isThrottled(_ key: String, limit: Int) -> Bool {
-        let now = ContinuousClock.now
+        let now = clock.now
         return failures.withLockedValue { table in
             let recent = (table[key] ?? []).filter { now - $0 < policy.window }
             table[key] = recent.isEmpty ? nil : recent
@@ -122,7 +125,7 @@ final class Authenticator: Sendable {
     }
 
     private func record(_ key: String) {
-        let now = ContinuousClock.now
+        let now = clock.now
         // Only the most recent `limit` failures decide whether a key is throttled.
         let keep = max(policy.maxFailuresPerIP, policy.maxFailuresPerAccount, 1)
         failures.withLockedValue { table in
@@ -137,7 +140,7 @@ final class Authenticator: Sendable {
     /// Bounds memory under a distributed attack without forgetting who is throttled: expired entries
     /// go first, then entries below their limit (they throttle nobody), and only then — with more than
     /// `capacity` keys over their limit at once — the entries with the oldest last failure.
-    private func evict(_ table: inout [String: [ContinuousClock.Instant]], now: ContinuousClock.Instant) {
+    private func evict(_ table: inout [String: [Duration]], now: Duration) {
         let target = policy.capacity * 9 / 10
         table = table.filter { now - ($0.value.last ?? now) < policy.window }
         guard table.count > target else { return }

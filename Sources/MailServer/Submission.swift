@@ -29,14 +29,19 @@ struct SubmissionPolicy: Sendable {
 /// Counts each user's accepted messages over a rolling hour (in memory; a restart forgets).
 final class SendingRateLimiter: Sendable {
     private let perHour: Int
-    private let sent = NIOLockedValueBox<[String: [ContinuousClock.Instant]]>([:])
+    private let clock: MonotonicClock
+    /// Acceptance times (``MonotonicClock/now`` values) per user.
+    private let sent = NIOLockedValueBox<[String: [Duration]]>([:])
 
-    init(perHour: Int) { self.perHour = perHour }
+    init(perHour: Int, clock: MonotonicClock = .continuous) {
+        self.perHour = perHour
+        self.clock = clock
+    }
 
     /// `true` while `user` is under the limit.
     func mayStart(_ user: String) -> Bool {
         guard perHour > 0 else { return true }
-        let now = ContinuousClock.now
+        let now = clock.now
         return sent.withLockedValue { table in
             let recent = (table[user] ?? []).filter { now - $0 < .seconds(3600) }
             table[user] = recent.isEmpty ? nil : recent
@@ -47,7 +52,7 @@ final class SendingRateLimiter: Sendable {
     /// Counts one accepted message.
     func record(_ user: String) {
         guard perHour > 0 else { return }
-        let now = ContinuousClock.now
+        let now = clock.now
         sent.withLockedValue { table in
             var list = (table[user] ?? []).filter { now - $0 < .seconds(3600) }
             list.append(now)

@@ -5,24 +5,6 @@ import NIOCore
 import Synchronization
 import Testing
 
-/// A clock that only moves when told to, for cache expiry.
-final class ManualTestClock: Clock, Sendable {
-    struct Instant: InstantProtocol {
-        var offset: Duration
-        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-        func duration(to other: Instant) -> Duration { other.offset - offset }
-        static func < (a: Instant, b: Instant) -> Bool { a.offset < b.offset }
-    }
-
-    private let current = Mutex(Instant(offset: .zero))
-    var now: Instant { current.withLock { $0 } }
-    var minimumResolution: Duration { .nanoseconds(1) }
-    func advance(by duration: Duration) { current.withLock { $0 = $0.advanced(by: duration) } }
-    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
-        while now < deadline { try await Task.sleep(for: .milliseconds(1)) }
-    }
-}
-
 @Suite(.timeLimit(.minutes(1))) struct StubResolverTests {
     static let zone: [TestDNSRecord] = [
         .mx("example.test", 20, "mx2.example.test"),
