@@ -95,16 +95,22 @@ final class Injected: Sendable {
         #expect(!p.shouldWarn(created: 0, now: 9000, alreadyWarned: true))
     }
 
-    /// The runner keeps the next-attempt times of deferred messages in memory: a scan lists
-    /// `deferred/` without reading envelopes, so a rewrite behind its back is not seen until an
-    /// operator's request (`queue retry ID`, `release`: a new wake-up stamp) makes it read them again.
-    @Test func deferredTimesComeFromTheRunnersIndex() async throws {
+    /// A runner whose one message, M1, was tried once and deferred (its agent always answers 451).
+    func deferredOnce() async throws -> (Spool, ManualClock, ScriptedAgent, QueueRunner) {
         let spool = try Spool(root: root)
         let clock = ManualClock()
         let agent = ScriptedAgent(["later@y.test": [.deferred(status: "4.2.0", diagnostic: "451 busy")]])
         let r = runner(spool, agent, clock, injected: Injected())
         try enqueue(spool, id: "M1", sender: "s@x.test", to: ["later@y.test"], created: clock.now())
         #expect(await r.runOnce() == ["M1"])
+        return (spool, clock, agent, r)
+    }
+
+    /// The runner keeps the next-attempt times of deferred messages in memory: a scan lists
+    /// `deferred/` without reading envelopes, so a rewrite behind its back is not seen until an
+    /// operator's request (`queue retry ID`, `release`: a new wake-up stamp) makes it read them again.
+    @Test func deferredTimesComeFromTheRunnersIndex() async throws {
+        let (spool, clock, agent, r) = try await deferredOnce()
         #expect(spool.envelope("M1", .deferred)?.nextAttempt == clock.now() + 300)
         clock.advance(10)
         #expect(await r.runOnce() == [])
@@ -159,12 +165,7 @@ final class Injected: Sendable {
 
     @Test("a flush request (`queue retry`) makes every deferred message due once, without rewriting envelopes")
     func flushRequestTakesDeferredMessagesOnce() async throws {
-        let spool = try Spool(root: root)
-        let clock = ManualClock()
-        let agent = ScriptedAgent(["later@y.test": [.deferred(status: "4.2.0", diagnostic: "451 busy")]])
-        let r = runner(spool, agent, clock, injected: Injected())
-        try enqueue(spool, id: "M1", sender: "s@x.test", to: ["later@y.test"], created: clock.now())
-        #expect(await r.runOnce() == ["M1"])
+        let (spool, _, _, r) = try await deferredOnce()
         let before = try #require(spool.envelope("M1", .deferred))
         #expect(await r.runOnce().isEmpty)  // due in 300 s
         spool.requestScan(flushDeferred: true)
