@@ -102,6 +102,10 @@ public final class QueueRunner: Service, Sendable {
     /// the stale one on disk, and its next-attempt time is honoured, until a write succeeds.
     private let unrecorded = Mutex([String: QueueEnvelope]())
     private let slotFreed = Mutex(false)
+    /// The read-write descriptor of the spool's wake-up FIFO while `run()` runs (`-1` otherwise): the
+    /// loop waits on it, and every wake-up — new mail, a freed slot, shutdown, another process's
+    /// `requestScan` — is one byte written to it.
+    private let wakeupFD = Mutex<Int32>(-1)
     /// Next-attempt times of the messages in `deferred/` (Postfix's qmgr keeps the same in its in-core
     /// queue), so that a scan lists the directory instead of reading every envelope: an ID listed for
     /// the first time has its envelope read once, the runner records the time it sets when it defers
@@ -112,9 +116,9 @@ public final class QueueRunner: Service, Sendable {
     struct Schedule {
         var nextAttempt: [String: Int] = [:]
         var stamp: Int?
+        /// The earliest next-attempt time of a deferred message not yet due (seconds), if any.
+        var earliest: Int?
     }
-    /// Wakes the run loop when something happened (mail arrived, a slot freed, a tick passed).
-    private let signal = WakeSignal()
 
     public init(spool: Spool, agent: any DeliveryAgent, configuration: Configuration, clock: any QueueClock = SystemQueueClock(),
                 logger: Logger, inject: @escaping Injector) {
@@ -129,69 +133,39 @@ public final class QueueRunner: Service, Sendable {
     /// Asks the runner to look at the queue now (after intake added a message, or `queue retry`).
     public func wake() {
         woken.withLock { $0 = true }
-        signal.signal()
+        poke()
+    }
+
+    /// Interrupts the loop's wait.
+    private func poke() {
+        let fd = wakeupFD.withLock { $0 }
+        if fd >= 0 { Spool.poke(fd) }
     }
 
     /// Recovers the spool, then delivers until graceful shutdown (messages in flight finish first).
     ///
     /// Up to `concurrency` messages are in delivery at once, and a slot that frees up is refilled at
     /// once: a slow or stalled destination holds only its own slot, never the rest of the queue.
+    /// Between scans the loop sleeps in `poll(2)` on the wake-up FIFO (on the blocking executor) until
+    /// something writes to it — new mail, a freed slot, shutdown, `swallow queue retry` from another
+    /// process — or until the earliest deferred message is due or the scan interval passes.
     public func run() async throws {
         let corrupt = spool.recover()
         for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
-        // Wake-ups that come from outside this process (the `wakeup` file's time), the scan interval
-        // and graceful shutdown are noticed at the next tick; in-process events signal at once.
-        let signal = self.signal
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(Self.tickMilliseconds))
-                signal.signal()
-            }
+        let fd: Int32
+        do { fd = try spool.openWakeupFIFO() } catch {
+            logger.error("cannot open the queue's wake-up FIFO; the queue is looked at every 20 ms instead: \(error)")
+            fd = -1
         }
-        defer { ticker.cancel() }
-        let clock = ContinuousClock()
-        do {
-            var scanRequest = spool.scanRequestStamp()
-            var backlog: [(String, Spool.State)] = []
-            var next = 0
-            var rescan = true
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                if next >= backlog.count && rescan {
-                    let busy = inFlight.withLock { $0 }
-                    backlog = dueWork(flushDeferred: spool.takeFlushRequest()).filter { !busy.contains($0.0) }
-                    next = 0
-                    rescan = false
-                }
-                while next < backlog.count {
-                    let (id, state) = backlog[next]
-                    let started = inFlight.withLock { set -> Bool in
-                        guard set.count < configuration.concurrency else { return false }
-                        set.insert(id)
-                        return true
-                    }
-                    guard started else { break }
-                    next += 1
-                    // Unstructured, so that shutdown can stop waiting for a stalled peer: a delivery
-                    // cut short leaves its message in active/, which goes back to incoming/ at start.
-                    Task { [self] in
-                        _ = await process(id, from: state)
-                        inFlight.withLock { _ = $0.remove(id) }
-                        slotFreed.withLock { $0 = true }
-                        signal.signal()
-                    }
-                }
-                // Wait until woken (new mail; a freed slot while work waits), the scan interval passes,
-                // or shutdown begins.
-                let since = clock.now
-                while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    if clock.now - since >= .seconds(configuration.scanInterval) { rescan = true; break }
-                    if woken.withLock({ w in defer { w = false }; return w }) { rescan = true; break }
-                    let stamp = spool.scanRequestStamp()  // `swallow queue retry/release` from another process
-                    if stamp != scanRequest { scanRequest = stamp; rescan = true; break }
-                    if next < backlog.count && slotFreed.withLock({ f in defer { f = false }; return f }) { break }
-                    await signal.wait()
-                }
+        wakeupFD.withLock { $0 = fd }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await loop(fifo: fd)
+            } onCancel: {
+                self.poke()
             }
+        } onGracefulShutdown: {
+            self.poke()
         }
         // Shutdown: let deliveries in flight finish for up to `shutdownGrace` seconds.
         var waited = 0
@@ -199,14 +173,81 @@ public final class QueueRunner: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(20))
             waited += 20
         }
+        wakeupFD.withLock { $0 = -1 }
+        if fd >= 0 { close(fd) }
         let left = inFlight.withLock { $0.count }
         if left > 0 {
             logger.notice("stopping with \(left) deliveries in flight; they are retried at the next start")
         }
     }
 
-    /// How often the runner looks at the `wakeup` file, the clock and shutdown, milliseconds.
-    static let tickMilliseconds = 20
+    private func loop(fifo: Int32) async {
+        var scanRequest = spool.scanRequestStamp()
+        var backlog: [(String, Spool.State)] = []
+        var next = 0
+        var rescan = true
+        var lastScan = clock.now()
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if next >= backlog.count && rescan {
+                let busy = inFlight.withLock { $0 }
+                backlog = dueWork(flushDeferred: spool.takeFlushRequest()).filter { !busy.contains($0.0) }
+                next = 0
+                rescan = false
+                lastScan = clock.now()
+            }
+            while next < backlog.count {
+                let (id, state) = backlog[next]
+                let started = inFlight.withLock { set -> Bool in
+                    guard set.count < configuration.concurrency else { return false }
+                    set.insert(id)
+                    return true
+                }
+                guard started else { break }
+                next += 1
+                // Unstructured, so that shutdown can stop waiting for a stalled peer: a delivery
+                // cut short leaves its message in active/, which goes back to incoming/ at start.
+                Task { [self] in
+                    _ = await process(id, from: state)
+                    inFlight.withLock { _ = $0.remove(id) }
+                    slotFreed.withLock { $0 = true }
+                    poke()
+                }
+            }
+            // Wait until woken (new mail; a freed slot while work waits; a request from another
+            // process), the earliest deferred message is due, the scan interval passes, or shutdown.
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                if woken.withLock({ w in defer { w = false }; return w }) { rescan = true; break }
+                let stamp = spool.scanRequestStamp()  // `swallow queue retry/release` from another process
+                if stamp != scanRequest { scanRequest = stamp; rescan = true; break }
+                if next < backlog.count && slotFreed.withLock({ f in defer { f = false }; return f }) { break }
+                let now = clock.now()
+                var deadline = lastScan + configuration.scanInterval
+                if let due = schedule.withLock({ $0.earliest }) { deadline = min(deadline, due) }
+                if now >= deadline {
+                    rescan = true
+                    if next >= backlog.count { break }
+                    // Work still waits for a slot, so a scan could start nothing now: wait for a slot
+                    // (the scan follows once the backlog is started).
+                    deadline = now + configuration.scanInterval
+                }
+                let milliseconds = fifo >= 0 ? Int32(clamping: (deadline - now) * 1000) : 20
+                await configuration.blocking.run { Self.waitForWakeup(fifo, milliseconds: milliseconds) }
+            }
+        }
+    }
+
+    /// Blocks in `poll(2)` until a byte arrives in the FIFO (then reads every byte there) or
+    /// `milliseconds` pass. Without a FIFO it just sleeps.
+    private static func waitForWakeup(_ fd: Int32, milliseconds: Int32) {
+        guard fd >= 0 else {
+            usleep(useconds_t(max(0, milliseconds)) * 1000)
+            return
+        }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, milliseconds) > 0 else { return }
+        var sink = [UInt8](repeating: 0, count: 512)
+        while sink.withUnsafeMutableBytes({ read(fd, $0.baseAddress!, $0.count) }) > 0 {}
+    }
 
     /// Messages to try now: all of `incoming/`, then the due ones of `deferred/` (all of them when
     /// `flushDeferred`).
@@ -225,6 +266,7 @@ public final class QueueRunner: Service, Sendable {
         }
         let pendingRecords = unrecorded.withLock { $0 }
         var learned: [String: Int] = [:]
+        var earliest: Int?
         for id in deferred {
             let at: Int
             if let t = known[id] {
@@ -235,7 +277,7 @@ public final class QueueRunner: Service, Sendable {
             } else {
                 continue  // taken or removed meanwhile
             }
-            if at <= now { work.append((id, .deferred)) }
+            if at <= now { work.append((id, .deferred)) } else { earliest = min(earliest ?? at, at) }
         }
         schedule.withLock { s in
             if known.count != deferred.count - learned.count {
@@ -244,6 +286,7 @@ public final class QueueRunner: Service, Sendable {
                 s.nextAttempt = s.nextAttempt.filter { listed.contains($0.key) }
             }
             s.nextAttempt.merge(learned) { current, _ in current }
+            s.earliest = earliest
         }
         return work
     }
@@ -317,7 +360,10 @@ public final class QueueRunner: Service, Sendable {
                 return
             }
             // Known before the entry is visible in deferred/, so that no scan reads its envelope.
-            schedule.withLock { $0.nextAttempt[id] = finalEnvelope.nextAttempt }
+            schedule.withLock { s in
+                s.nextAttempt[id] = finalEnvelope.nextAttempt
+                s.earliest = min(s.earliest ?? finalEnvelope.nextAttempt, finalEnvelope.nextAttempt)
+            }
             do {
                 try spool.write(finalEnvelope, .active)
                 try spool.move(id, from: .active, to: .deferred)
@@ -375,42 +421,5 @@ public final class QueueRunner: Service, Sendable {
             i += 1
         }
         return bytes
-    }
-}
-
-/// Wakes one waiting task; a signal sent while nobody waits is kept for the next `wait()`.
-final class WakeSignal: Sendable {
-    private struct State {
-        var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    func signal() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard let w = s.waiter else {
-                s.pending = true
-                return nil
-            }
-            s.waiter = nil
-            return w
-        }
-        waiter?.resume()
-    }
-
-    /// Returns at the next signal (at once when one is pending). One waiter at a time.
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.pending {
-                    s.pending = false
-                    return true
-                }
-                s.waiter = c
-                return false
-            }
-            if now { c.resume() }
-        }
     }
 }

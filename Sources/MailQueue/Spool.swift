@@ -84,14 +84,40 @@ public final class Spool: Sendable {
     }
 
     /// Tells a running queue runner (in another process) to look at the queue now, like Postfix's
-    /// `postqueue -f`: the runner checks the time of the `wakeup` file several times a second. With
-    /// `flushDeferred`, every deferred message is due at that scan whatever its next-attempt time, so
-    /// "retry everything" rewrites no envelope; the request is a file, so one made while the server is
-    /// down is carried out when it starts.
+    /// `postqueue -f`: the `wakeup` file gets a new time, which the runner compares at every scan, and
+    /// a byte goes into the ``wakeupFIFO`` that a running runner waits on (like Postfix's `public/qmgr`
+    /// FIFO), so it looks at once. With `flushDeferred`, every deferred message is due at that scan
+    /// whatever its next-attempt time, so "retry everything" rewrites no envelope; the request is a
+    /// file, so one made while the server is down is carried out when it starts.
     public func requestScan(flushDeferred: Bool = false) {
         // `flush` first: a runner that sees the new `wakeup` time also finds the request.
         if flushDeferred { Self.touch("\(root)/flush") }
         Self.touch("\(root)/wakeup")
+        // No runner (the FIFO has no reader, or is not there): the open fails, and the files above
+        // carry the request to the next start.
+        let fd = open(wakeupFIFO, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        if fd >= 0 {
+            Self.poke(fd)
+            close(fd)
+        }
+    }
+
+    /// `queue/wakeup.fifo`: a running queue runner wakes up at every byte written to it.
+    public var wakeupFIFO: String { "\(root)/wakeup.fifo" }
+
+    /// Opens the ``wakeupFIFO`` for the runner, creating it when missing. Read-write, so that it
+    /// never reads end-of-file when a writer goes away, and non-blocking.
+    func openWakeupFIFO() throws -> Int32 {
+        if mkfifo(wakeupFIFO, 0o600) != 0 && errno != EEXIST { throw QueueError("mkfifo", wakeupFIFO, errno) }
+        let fd = open(wakeupFIFO, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw QueueError("open", wakeupFIFO, errno) }
+        return fd
+    }
+
+    /// Writes one wake-up byte (a full FIFO already holds a wake-up).
+    static func poke(_ fd: Int32) {
+        var byte: UInt8 = 0x0A
+        _ = Glibc.write(fd, &byte, 1)
     }
 
     /// The modification time of the wake-up file (0 when absent), compared by the runner.

@@ -28,7 +28,7 @@ func splitServer(_ s: String, defaultPort: Int) throws -> (String, Int) {
 
 /// The password from `--password-stdin` or `SWALLOW_PASSWORD`.
 func clientPassword(fromStdin: Bool) throws -> String? {
-    if fromStdin { return try readPassword(fromStdin: true, required: true) }
+    if fromStdin { return try readPassword(fromStdin: true, required: true, new: false) }
     if let env = getenv("SWALLOW_PASSWORD") { return String(cString: env) }
     return nil
 }

@@ -220,6 +220,7 @@ struct QueueCommand: AsyncParsableCommand {
                                                           tail: ByteBuffer(bytes: dsn.render(now: now, boundary: "\(newID)/\(c.hostname)")))
                     try spool.commit(id: newID, envelope: QueueEnvelope(id: newID, sender: "", recipients: [e.sender], created: now))
                 } catch { throw fail("cannot queue the notification: \(error)") }
+                spool.requestScan()  // a running server sends the notification at once
             }
             spool.remove(id, .hold)
             print("\(id) bounced\(e.sender.isEmpty ? " (null sender: no notification)" : " to <\(e.sender)>")")

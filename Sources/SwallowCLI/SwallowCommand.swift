@@ -211,12 +211,14 @@ func withDirectory(_ options: ConfigOption, create: Bool = false, _ body: (SQLit
     }
 }
 
-/// Reads a password: one line from stdin with `--password-stdin`, or twice from the terminal.
-func readPassword(fromStdin: Bool, required: Bool) throws -> String? {
+/// Reads a password: one line from stdin with `--password-stdin`, or twice from the terminal. A
+/// `new` password (`user add`, `user passwd`) must have ``minimumPasswordLength`` characters; one to
+/// log in with (`send`, `fetch`) only must not be empty — the server decides whether it is right.
+func readPassword(fromStdin: Bool, required: Bool, new: Bool = true) throws -> String? {
     if fromStdin {
         guard let line = readLine(strippingNewline: true) else { throw fail("no password on standard input") }
         let pw = line.hasSuffix("\r") ? String(line.dropLast()) : line
-        try checkPasswordLength(pw)
+        if new { try checkPasswordLength(pw) } else if pw.isEmpty { throw fail("the password is empty") }
         return pw
     }
     guard isatty(STDIN_FILENO) == 1 else {

@@ -211,3 +211,14 @@ def test_config_reference_is_the_readme_block(swallow_bin):
     readme = (REPO_ROOT / "README.md").read_text()
     block = re.search(r"## Configuration\n.*?```toml\n(.*?)```", readme, flags=re.S).group(1)
     assert run(swallow_bin, "config", "reference").stdout == block
+
+
+def test_login_passwords_of_send_and_fetch_have_no_minimum(swallow_bin):
+    """The minimum applies to new passwords only: `send`/`fetch` pass what they are given to the server
+    (here nothing listens, so they fail on the connection, not on the password's length)."""
+    for args in (["send", "--server", "127.0.0.1:1", "--user", "u@x.test", "--password-stdin", "--from", "u@x.test",
+                  "--to", "v@x.test", "--subject", "s", "--body", "b"],
+                 ["fetch", "--server", "127.0.0.1:1", "--user", "u@x.test", "--password-stdin", "--maildir", "/nonexistent/m"]):
+        result = run(swallow_bin, *args, input="short\n")
+        assert result.returncode != 0
+        assert "too short" not in result.stderr, result.stderr
