@@ -294,6 +294,7 @@ let package = Package(
             dependencies: ["MailQueue", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        .testTarget(name: "ListenerSupportTests", dependencies: ["ListenerSupport"], swiftSettings: strict),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", .product(name: "SQLiteNIO", package: "sqlite-nio")],
