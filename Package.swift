@@ -60,7 +60,8 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        // What every protocol listener shares: binding, connection limits, graceful drain.
+        // What every protocol listener shares: binding, connection limits, graceful drain, and the
+        // connection lifecycle (ConnectionLifecycle, ServerConnection).
         .target(
             name: "ListenerSupport",
             dependencies: [
@@ -68,6 +69,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -97,7 +99,6 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -112,7 +113,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -294,6 +294,7 @@ let package = Package(
             dependencies: ["MailQueue", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        .testTarget(name: "ListenerSupportTests", dependencies: ["ListenerSupport"], swiftSettings: strict),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery", "MailCore", "MailTesting"], swiftSettings: strict),

@@ -16,48 +16,40 @@ public protocol DrainableConnection: AnyObject {
 /// What every protocol listener shares: binding, connection limits, implicit TLS, and a graceful
 /// drain at shutdown. SMTP and POP3 give it a factory for their connection handler.
 public final class TCPListener: Service, Sendable {
-    /// Listener settings.
-    public struct Configuration: Sendable {
-        /// Name for logs.
-        public var name: String
-        /// Addresses to bind.
-        public var addresses: [(host: String, port: Int)]
-        /// For implicit TLS (RFC 8314), the context to wrap every connection in.
-        public var implicitTLS: NIOSSLContext?
-        /// Sent (then close) when a connection is over the limits.
-        public var refusal: String
-        /// How long sessions may take to finish at shutdown.
-        public var shutdownGrace: TimeAmount
-
-        /// Creates settings.
-        public init(name: String, addresses: [(host: String, port: Int)], implicitTLS: NIOSSLContext?, refusal: String,
-                    shutdownGrace: TimeAmount) {
-            self.name = name
-            self.addresses = addresses
-            self.implicitTLS = implicitTLS
-            self.refusal = refusal
-            self.shutdownGrace = shutdownGrace
-        }
-    }
-
     /// Makes the protocol handler for a new connection.
     public typealias HandlerFactory = @Sendable () -> any ChannelHandler & DrainableConnection
 
-    private let configuration: Configuration
+    private let endpoint: ListenerEndpoint
+    /// Sent (then close) when a connection is over the limits.
+    private let refusal: String
     private let registry: ConnectionRegistry
     private let group: any EventLoopGroup
     private let logger: Logger
     private let makeHandler: HandlerFactory
     private let boundChannels = NIOLockedValueBox<[any Channel]>([])
 
-    /// Creates a listener; nothing is bound until ``bind()`` or ``run()``.
-    public init(configuration: Configuration, registry: ConnectionRegistry, group: any EventLoopGroup, logger: Logger,
-                makeHandler: @escaping HandlerFactory) {
-        self.configuration = configuration
+    /// Creates a listener for `endpoint`; nothing is bound until ``bind()`` or ``run()``. `refusal` is
+    /// the one line (CRLF included) a connection over the limits gets.
+    public init(endpoint: ListenerEndpoint, refusal: String, registry: ConnectionRegistry, group: any EventLoopGroup,
+                logger: Logger, makeHandler: @escaping HandlerFactory) {
+        self.endpoint = endpoint
+        self.refusal = refusal
         self.registry = registry
         self.group = group
         self.logger = logger
         self.makeHandler = makeHandler
+    }
+
+    /// Creates a listener for a protocol's `configuration`; each connection's handler gets the one
+    /// ``ListenerContext`` that shares it.
+    public convenience init<C: ListenerConfiguration>(
+        _ configuration: C, refusal: String, registry: ConnectionRegistry, group: any EventLoopGroup, logger: Logger,
+        makeHandler: @escaping @Sendable (ListenerContext<C>) -> any ChannelHandler & DrainableConnection
+    ) {
+        let context = ListenerContext(configuration)
+        self.init(endpoint: configuration.endpoint, refusal: refusal, registry: registry, group: group, logger: logger) {
+            makeHandler(context)
+        }
     }
 
     /// Binds every address; returns the bound addresses (useful with port 0).
@@ -69,9 +61,9 @@ public final class TCPListener: Service, Sendable {
         let registry = self.registry
         let logger = self.logger
         let makeHandler = self.makeHandler
-        let tls = configuration.implicitTLS
-        let refusal = configuration.refusal
-        let name = configuration.name
+        let tls = endpoint.implicitTLS ? endpoint.tls : nil
+        let refusal = self.refusal
+        let name = endpoint.name
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -102,7 +94,7 @@ public final class TCPListener: Service, Sendable {
             }
         var channels: [any Channel] = []
         do {
-            for a in configuration.addresses {
+            for a in endpoint.addresses {
                 channels.append(try await bootstrap.bind(host: a.host, port: a.port).get())
             }
         } catch {
@@ -130,12 +122,12 @@ public final class TCPListener: Service, Sendable {
         }
         for c in channels { try? await c.close() }
         registry.requestShutdown()
-        let deadline = NIODeadline.now() + configuration.shutdownGrace
+        let deadline = NIODeadline.now() + endpoint.shutdownGrace
         while registry.count > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if registry.count > 0 {
-            logger.notice("closing \(registry.count) connections at the shutdown deadline", metadata: ["listener": "\(configuration.name)"])
+            logger.notice("closing \(registry.count) connections at the shutdown deadline", metadata: ["listener": "\(endpoint.name)"])
             registry.deadlinePassed()
             let hard = NIODeadline.now() + .seconds(2)
             while registry.count > 0 && NIODeadline.now() < hard { try? await Task.sleep(for: .milliseconds(20)) }

@@ -355,6 +355,47 @@ private func loggedIn(_ list: [Machine.MessageInfo] = messages) -> Machine {
         #expect(m.messageUnavailable() == err("Message could not be read", code: "SYS/TEMP"))
     }
 
+    @Test func retrievalResponsesAndTheRetrievedSet() {
+        var m = loggedIn()
+        #expect(m.line("RETR 2") == .sendMessage(index: 1, topLines: nil))
+        #expect(m.messageResponse(index: 1, topLines: nil) == .ok("200 octets"))
+        #expect(m.messageResponse(index: 1, topLines: 5) == .ok("Top of message follows"))
+        m.messageSent(index: 1, topLines: 5)
+        #expect(m.retrievedMessages.isEmpty, "TOP does not mark a message seen")
+        m.messageSent(index: 1, topLines: nil)
+        m.messageSent(index: 1, topLines: nil)
+        m.messageSent(index: 2, topLines: nil)
+        #expect(m.retrievedMessages == [1, 2])
+        #expect(m.retrievals == 3)
+        #expect(m.line("QUIT") == .update(deleted: []))
+        #expect(m.retrievedMessages == [1, 2], "UPDATE reads them")
+    }
+
+    @Test func lineReceivedIsACommandOrTheSASLResponse() {
+        var m = Machine(configuration: plainTLS, implicitTLS: true)
+        #expect(m.lineReceived(Array("AUTH PLAIN".utf8)) == .send(.continuation(), then: .readSASLResponse))
+        #expect(m.lineReceived(Array("*".utf8)) == err("Authentication cancelled"), "the line after '+ ' is the response")
+        #expect(m.lineReceived(Array("NOOP".utf8)) == err("Not authenticated"), "then lines are commands again")
+        _ = m.lineReceived(Array("AUTH PLAIN".utf8))
+        #expect(m.lineTooLong() == err("Line too long"))
+        #expect(m.lineReceived(Array("STAT".utf8)) == err("Not authenticated"), "a too-long response ends the exchange")
+    }
+
+    @Test func updatingAndTheDrainDeadline() {
+        var m = loggedIn()
+        #expect(!m.isUpdating)
+        #expect(m.line("QUIT") == .update(deleted: []))
+        #expect(m.isUpdating)
+        #expect(m.shutdownDeadlinePassed() == .close)
+        #expect(m.isUpdating, "the UPDATE in flight still completes and releases the maildrop")
+        #expect(m.updateFinished(success: true) == signOff)
+        #expect(!m.isUpdating)
+
+        var t = loggedIn()
+        #expect(t.shutdownDeadlinePassed() == .close)
+        #expect(t.line("QUIT") == .none, "no UPDATE after the deadline")
+    }
+
     // MARK: Timers and shutdown
 
     @Test func timeoutInTransactionClosesWithoutUpdate() {

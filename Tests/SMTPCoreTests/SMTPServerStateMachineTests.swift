@@ -820,6 +820,14 @@ struct SMTPServerAuthenticatedSessionTests {
         #expect(m.sessionFacts.authenticatedAs == "alice@example.test")
     }
 
+    @Test("a mechanism the delegate runs no exchange for: 504 5.5.4, and the session is ready again")
+    func delegateExchangeUnavailable() {
+        var m = submission()
+        #expect(m.commandReceived(.auth("SCRAM-SHA-256 AQID")) == .saslResponse(mechanism: "SCRAM-SHA-256", response: [1, 2, 3], first: true))
+        #expect(m.saslExchangeUnavailable() == send(504, .init(5, 5, 4), "Unrecognized authentication type"))
+        #expect(m.commandReceived(.auth("PLAIN")) == send(334, nil, "", then: .readSASLResponse))
+    }
+
     @Test("no initial response: an empty 334 first; bad base64 and * end the exchange")
     func delegateExchangeWithoutInitialResponse() {
         var m = submission()

@@ -18,7 +18,8 @@ import SASL
 //   sendLines(response, lines)  a status line and a dot-terminated list (CAPA, LIST, UIDL)
 //   authenticate(user, password) ask the delegate; then authenticationSucceeded/Failed
 //   openMaildrop(user)      lock and list; then maildropOpened / maildropUnavailable
-//   sendMessage(index, topLines)  "+OK" then stream message `index` (0-based) dot-stuffed, then "."
+//   sendMessage(index, topLines)  messageResponse(…) then stream message `index` (0-based) dot-stuffed,
+//                           then "."; then messageSent (or messageUnavailable before the "+OK")
 //   update(deleted:)        apply deletions; then updateFinished
 //   close                   drop the connection without a reply (autologout)
 public struct POP3ServerStateMachine: Sendable {
@@ -89,6 +90,10 @@ public struct POP3ServerStateMachine: Sendable {
     private var state: State = .authorization(user: nil)
     private let configuration: Configuration
     private var tlsActive: Bool
+    /// Messages sent whole by RETR: UPDATE marks them seen.
+    public private(set) var retrievedMessages = Set<Int>()
+    /// RETR commands answered in full (for the `disconnect` record).
+    public private(set) var retrievals = 0
 
     /// A machine for a new connection; `implicitTLS` for the pop3s listener (RFC 8314).
     public init(configuration: Configuration, implicitTLS: Bool = false) {
@@ -104,6 +109,12 @@ public struct POP3ServerStateMachine: Sendable {
         return false
     }
 
+    /// `true` while UPDATE applies deletions (the maildrop stays locked until it finishes).
+    public var isUpdating: Bool {
+        if case .updating = state { return true }
+        return false
+    }
+
     /// The greeting (RFC 1939 §4).
     public func connectionEstablished() -> Action {
         .send(.ok("\(configuration.hostname) POP3 server ready (Swallow)"), then: .readCommands)
@@ -113,6 +124,12 @@ public struct POP3ServerStateMachine: Sendable {
     public mutating func lineTooLong() -> Action {
         if case .saslResponse = state { state = .authorization(user: nil) }
         return .send(.err("Line too long"), then: .readCommands)
+    }
+
+    /// A whole line arrived: the client's response in an AUTH exchange, or a command.
+    public mutating func lineReceived(_ line: [UInt8]) -> Action {
+        if case .saslResponse = state { return saslResponseReceived(line) }
+        return commandReceived(POP3Command.parse(line))
     }
 
     /// A command line parsed (or not).
@@ -254,6 +271,20 @@ public struct POP3ServerStateMachine: Sendable {
             : .send(.err("Mailbox temporarily unavailable", code: "SYS/TEMP"), then: .readCommands)
     }
 
+    /// The status line before message `index` of a ``Action/sendMessage(index:topLines:)``.
+    public func messageResponse(index: Int, topLines: Int?) -> POP3Response {
+        guard topLines == nil else { return .ok("Top of message follows") }
+        guard case .transaction(let messages, _) = state else { preconditionFailure("messageResponse in state \(state)") }
+        return .ok("\(messages[index].size) octets")
+    }
+
+    /// Message `index` went out whole (with its final "."); a RETR marks it retrieved (seen at UPDATE).
+    public mutating func messageSent(index: Int, topLines: Int?) {
+        guard topLines == nil else { return }
+        retrievedMessages.insert(index)
+        retrievals += 1
+    }
+
     /// Streaming a message failed (file vanished or unreadable).
     public func messageUnavailable() -> Action {
         .send(.err("Message could not be read", code: "SYS/TEMP"), then: .readCommands)
@@ -292,6 +323,12 @@ public struct POP3ServerStateMachine: Sendable {
             state = .closed
             return .send(.err("Server shutting down", code: "SYS/TEMP"), then: .close)
         }
+    }
+
+    /// The drain deadline passed: close without a reply (an UPDATE in flight still completes).
+    public mutating func shutdownDeadlinePassed() -> Action {
+        if !isUpdating { state = .closed }
+        return .close
     }
 
     // MARK: Helpers

@@ -433,6 +433,12 @@ public struct SMTPServerStateMachine: Sendable {
         return authenticating(exchange, action)
     }
 
+    /// The delegate runs no exchange for the mechanism of a ``Action/saslResponse(mechanism:response:first:)``:
+    /// `504 5.5.4`.
+    public mutating func saslExchangeUnavailable() -> Action {
+        authenticationFailed(SMTPAuthenticationStateMachine.unrecognized)
+    }
+
     /// The delegate refused: `535 5.7.8`, or its own reply (`454 4.7.0` when the account is throttled,
     /// `421 4.7.0` — which closes the session — when the client is).
     public mutating func authenticationFailed(_ reply: SMTPReply? = nil) -> Action {
