@@ -297,6 +297,16 @@ let package = Package(
         .testTarget(name: "ListenerSupportTests", dependencies: ["ListenerSupport"], swiftSettings: strict),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
+        .testTarget(
+            name: "SMTPServerTests",
+            dependencies: [
+                "SMTPServer", "SMTPCore", "ListenerSupport", "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery", "MailCore", "MailTesting"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", .product(name: "SQLiteNIO", package: "sqlite-nio")],
                     swiftSettings: strict),
