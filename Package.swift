@@ -307,6 +307,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "POP3ServerTests",
+            dependencies: [
+                "POP3Server", "POP3Core", "ListenerSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MailDeliveryTests", dependencies: ["MailDelivery", "MailCore", "MailTesting"], swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", .product(name: "SQLiteNIO", package: "sqlite-nio")],
                     swiftSettings: strict),
