@@ -119,10 +119,18 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        // What the SMTP and POP3 clients share: the response queue with timeouts.
+        // What the SMTP and POP3 clients share: TLS settings, connecting, the handler's queue, errors
+        // and STARTTLS/STLS upgrade.
         .target(
             name: "ClientSupport",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         // The SMTP client library (NIO adapter over SMTPCore's client side).
@@ -292,6 +300,19 @@ let package = Package(
         .testTarget(
             name: "MailQueueTests",
             dependencies: ["MailQueue", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ClientSupportTests",
+            dependencies: [
+                "ClientSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
