@@ -119,10 +119,18 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        // What the SMTP and POP3 clients share: the response queue with timeouts.
+        // What the SMTP and POP3 clients share: TLS settings, connecting, the handler's queue, errors
+        // and STARTTLS/STLS upgrade.
         .target(
             name: "ClientSupport",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            exclude: ["README.md"],
             swiftSettings: strict
         ),
         // The SMTP client library (NIO adapter over SMTPCore's client side).
@@ -133,8 +141,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             exclude: ["README.md"],
             swiftSettings: strict
@@ -147,8 +153,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             exclude: ["README.md"],
             swiftSettings: strict
@@ -295,6 +299,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ListenerSupportTests", dependencies: ["ListenerSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ClientSupportTests",
+            dependencies: [
+                "ClientSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SASLTests", dependencies: ["SASL", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore"], swiftSettings: strict),
         .testTarget(

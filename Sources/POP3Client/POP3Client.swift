@@ -1,8 +1,8 @@
+import ClientSupport
 import MailCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOSSL
 import POP3Core
 
 /// How a ``POP3Client`` connects.
@@ -22,6 +22,15 @@ public struct POP3ClientConfiguration: Sendable {
         case systemTrustStore
         case customCA(pemFile: String)
         case insecureNoVerification
+
+        /// The same setting in ``ClientTLS``'s terms.
+        var clientTLS: ClientTLS.Verification {
+            switch self {
+            case .systemTrustStore: .systemTrustStore
+            case .customCA(let file): .customCA(pemFile: file)
+            case .insecureNoVerification: .insecureNoVerification
+            }
+        }
     }
 
     public var host: String
@@ -53,8 +62,7 @@ public struct POP3ClientConfiguration: Sendable {
 /// await pop.quit()
 /// ```
 public final class POP3Client: Sendable {
-    private let channel: any Channel
-    private let handler: NIOLoopBound<POP3ClientHandler>
+    private let connection: ClientConnection<POP3ClientHandler>
     private let configuration: POP3ClientConfiguration
     private let state = NIOLockedValueBox(State())
 
@@ -71,54 +79,21 @@ public final class POP3Client: Sendable {
     /// `true` when the server advertised PIPELINING (RFC 2449).
     public var supportsPipelining: Bool { capabilities["PIPELINING"] != nil }
 
-    private init(channel: any Channel, handler: NIOLoopBound<POP3ClientHandler>, configuration: POP3ClientConfiguration) {
-        self.channel = channel
-        self.handler = handler
+    private init(_ connection: ClientConnection<POP3ClientHandler>, configuration: POP3ClientConfiguration) {
+        self.connection = connection
         self.configuration = configuration
     }
 
     /// Connects, reads the greeting and CAPA, and performs STLS when configured.
     public static func connect(_ configuration: POP3ClientConfiguration,
                                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(POP3ClientError) -> POP3Client {
-        var tlsContext: NIOSSLContext?
-        if configuration.security != .plain {
-            do {
-                var tls = TLSConfiguration.makeClientConfiguration()
-                tls.minimumTLSVersion = .tlsv12
-                switch configuration.certificateVerification {
-                case .systemTrustStore: break
-                case .customCA(let f): tls.trustRoots = .file(f)
-                case .insecureNoVerification: tls.certificateVerification = .none
-                }
-                tlsContext = try NIOSSLContext(configuration: tls)
-            } catch {
-                throw POP3ClientError(kind: .tls("\(error)"), isPermanent: true)
-            }
-        }
-        let name = configuration.serverName ?? configuration.host
-        let sni: String? = CIDR.parseIP(name) == nil ? name : nil
-        let loop = eventLoopGroup.any()
-        let channel: any Channel
-        let h: NIOLoopBound<POP3ClientHandler>
-        do {
-            h = try await loop.submit { NIOLoopBound(POP3ClientHandler(), eventLoop: loop) }.get()
-            let tls = tlsContext
-            channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(configuration.connectTimeout)
-                .channelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture {
-                        if configuration.security == .implicitTLS, let tls {
-                            try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
-                        }
-                        try ch.pipeline.syncOperations.addHandler(h.value)
-                    }
-                }
-                .connect(host: configuration.host, port: configuration.port).get()
-        } catch {
-            throw POP3ClientError(kind: .connectFailed(NetworkErrorText.describe(error)), isPermanent: false)
-        }
-        let client = POP3Client(channel: channel, handler: h, configuration: configuration)
-        do throws(POP3ClientError) {
+        let connection = try await ClientConnection<POP3ClientHandler>.connect(
+            host: configuration.host, port: configuration.port, eventLoopGroup: eventLoopGroup,
+            connectTimeout: configuration.connectTimeout,
+            verification: configuration.security == .plain ? nil : configuration.certificateVerification.clientTLS,
+            serverName: configuration.serverName, implicitTLS: configuration.security == .implicitTLS) { POP3ClientHandler() }
+        let client = POP3Client(connection, configuration: configuration)
+        try await connection.closingOnFailure { () async throws(POP3ClientError) in
             if configuration.security == .implicitTLS { client.state.withLockedValue { $0.encrypted = true } }
             let greeting = try await client.status(command: "greeting")
             guard greeting.ok else { throw POP3ClientError.refused(greeting, command: "greeting") }
@@ -130,20 +105,11 @@ public final class POP3Client: Sendable {
                 }
                 let r = try await client.simple("STLS")
                 _ = r
-                do {
-                    let tls = tlsContext!
-                    try await loop.flatSubmit { h.value.startTLS(tls: tls, serverHostname: sni, eventLoop: loop) }.get()
-                } catch let e as POP3ClientError {
-                    throw e
-                } catch {
-                    throw POP3ClientError(kind: .tls("\(error)"), isPermanent: false)
-                }
+                // No limit on the handshake here (the SMTP client has one).
+                try await connection.startTLS(timeout: nil)
                 client.state.withLockedValue { $0.encrypted = true }
                 try await client.readCapabilities()
             }
-        } catch {
-            try? await channel.close()
-            throw error
         }
         return client
     }
@@ -267,12 +233,12 @@ public final class POP3Client: Sendable {
 
     /// `QUIT`: the server deletes what was marked; throws if it reports it could not.
     public func quit() async throws(POP3ClientError) {
-        defer { Task { [channel] in try? await channel.close() } }
+        defer { Task { [connection] in await connection.close() } }
         _ = try await simple("QUIT")
     }
 
     /// Closes without QUIT (nothing is deleted).
-    public func close() async { try? await channel.close() }
+    public func close() async { await connection.close() }
 
     // MARK: I/O
 
@@ -326,11 +292,9 @@ public final class POP3Client: Sendable {
     }
 
     private func send(_ line: String, multiLine: Bool) async throws(POP3ClientError) {
-        let h = handler
-        let loop = channel.eventLoop
         do {
-            try await loop.submit { h.value.expect(multiLine: multiLine) }.get()
-            try await channel.writeAndFlush(ByteBuffer(string: line + "\r\n"))
+            try await connection.submit { handler, loop in loop.makeSucceededFuture(handler.expect(multiLine: multiLine)) }
+            try await connection.channel.writeAndFlush(ByteBuffer(string: line + "\r\n"))
         } catch {
             throw POP3ClientError(kind: .connectionClosed, isPermanent: false)
         }
@@ -344,15 +308,6 @@ public final class POP3Client: Sendable {
     }
 
     private func item(command: String) async throws(POP3ClientError) -> POP3ClientHandler.Item {
-        let h = handler
-        let loop = channel.eventLoop
-        let timeout = configuration.timeout
-        do {
-            return try await loop.flatSubmit { h.value.next(timeout: timeout, eventLoop: loop, command: command) }.get()
-        } catch let e as POP3ClientError {
-            throw e
-        } catch {
-            throw POP3ClientError(kind: .connectionClosed, command: command, isPermanent: false)
-        }
+        try await connection.next(timeout: configuration.timeout, command: command)
     }
 }

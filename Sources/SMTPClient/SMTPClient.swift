@@ -1,8 +1,8 @@
+import ClientSupport
 import MailCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOSSL
 import SASL
 import SMTPCore
 
@@ -17,8 +17,7 @@ import SMTPCore
 /// await client.quit()
 /// ```
 public final class SMTPClient: Sendable {
-    private let channel: any Channel
-    private let handler: NIOLoopBound<SMTPClientHandler>
+    private let connection: ClientConnection<SMTPClientHandler>
     private let configuration: SMTPClientConfiguration
     private let state = NIOLockedValueBox(State())
 
@@ -39,72 +38,31 @@ public final class SMTPClient: Sendable {
         var needsReset = false
     }
 
-    private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, configuration: SMTPClientConfiguration) {
-        self.channel = channel
-        self.handler = handler
+    private init(_ connection: ClientConnection<SMTPClientHandler>, configuration: SMTPClientConfiguration) {
+        self.connection = connection
         self.configuration = configuration
     }
 
     /// Connects, secures and authenticates as `configuration` says.
     public static func connect(_ configuration: SMTPClientConfiguration,
                                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws(SMTPClientError) -> SMTPClient {
-        let tls: NIOSSLContext?
-        do {
-            tls = configuration.security == .plain ? nil : try makeTLSContext(configuration)
-        } catch {
-            throw SMTPClientError(kind: .tls("\(error)"), isPermanent: true)
+        let verification: ClientTLS.Verification = switch configuration.certificateVerification {
+        case .systemTrustStore: .systemTrustStore
+        case .customCA(let file): .customCA(pemFile: file)
+        case .insecureNoVerification: .insecureNoVerification
         }
-        let serverName = Self.sniName(configuration)
-        let channel: any Channel
-        let handlerBox: NIOLoopBound<SMTPClientHandler>
-        do {
-            let loop = eventLoopGroup.any()
-            let h = try await loop.submit { NIOLoopBound(SMTPClientHandler(), eventLoop: loop) }.get()
-            handlerBox = h
-            channel = try await ClientBootstrap(group: loop)
-                .connectTimeout(configuration.timeouts.connect)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture {
-                        if configuration.security == .implicitTLS, let tls {
-                            try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
-                        }
-                        try ch.pipeline.syncOperations.addHandler(h.value)
-                    }
-                }
-                .connect(host: configuration.host, port: configuration.port).get()
-        } catch {
-            throw SMTPClientError(kind: .connectFailed(NetworkErrorText.describe(error)), isPermanent: false)
-        }
-        let client = SMTPClient(channel: channel, handler: handlerBox, configuration: configuration)
-        do {
-            try await client.open(tls: tls, serverName: serverName)
-        } catch {
-            try? await channel.close()
-            throw error
-        }
+        let connection = try await ClientConnection<SMTPClientHandler>.connect(
+            host: configuration.host, port: configuration.port, eventLoopGroup: eventLoopGroup, connectTimeout: configuration.timeouts.connect,
+            verification: configuration.security == .plain ? nil : verification, serverName: configuration.serverName,
+            implicitTLS: configuration.security == .implicitTLS, makeHandler: { SMTPClientHandler() })
+        let client = SMTPClient(connection, configuration: configuration)
+        try await connection.closingOnFailure { () async throws(SMTPClientError) in try await client.open() }
         return client
-    }
-
-    static func sniName(_ c: SMTPClientConfiguration) -> String? {
-        let name = c.serverName ?? c.host
-        return CIDR.parseIP(name) == nil ? name : nil
-    }
-
-    static func makeTLSContext(_ c: SMTPClientConfiguration) throws -> NIOSSLContext {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        switch c.certificateVerification {
-        case .systemTrustStore: break
-        case .customCA(let file): tls.trustRoots = .file(file)
-        case .insecureNoVerification: tls.certificateVerification = .none
-        }
-        return try NIOSSLContext(configuration: tls)
     }
 
     // MARK: Session setup
 
-    private func open(tls: NIOSSLContext?, serverName: String?) async throws(SMTPClientError) {
+    private func open() async throws(SMTPClientError) {
         if configuration.security == .implicitTLS { state.withLockedValue { $0.encrypted = true } }
         let greeting = try await reply(timeout: configuration.timeouts.greeting, command: "connection greeting")
         state.withLockedValue { $0.greeting = greeting }
@@ -118,19 +76,7 @@ public final class SMTPClient: Sendable {
                     if configuration.security == .startTLS { throw .refused(r, command: "STARTTLS") }
                     break
                 }
-                guard let tls else { preconditionFailure("STARTTLS without a TLS context") }
-                do {
-                    let h = handler
-                    let loop = channel.eventLoop
-                    let handshakeTimeout = configuration.timeouts.command
-                    try await loop.flatSubmit {
-                        h.value.startTLS(tls: tls, serverHostname: serverName, eventLoop: loop, timeout: handshakeTimeout)
-                    }.get()
-                } catch let e as SMTPClientError {
-                    throw e
-                } catch {
-                    throw SMTPClientError(kind: .tls("\(error)"), isPermanent: false)
-                }
+                try await connection.startTLS(timeout: configuration.timeouts.command)
                 state.withLockedValue { $0.encrypted = true }
                 try await hello()
             } else if configuration.security == .startTLS {
@@ -248,14 +194,13 @@ public final class SMTPClient: Sendable {
         let transaction = try SMTPClientTransaction(from: from, to: to, message: SMTPMessageEncoder(message),
                                                     capabilities: capabilities, mailParameters: mailParameters,
                                                     allowChunking: configuration.useChunking)
-        let channel = self.channel
-        let handler = self.handler
+        let channel = connection.channel
         let timeouts = configuration.timeouts
         let outcome: SMTPClientTransaction.Outcome
         do {
-            outcome = try await channel.eventLoop.flatSubmit { [transaction] in
-                TransactionDriver(transaction, channel: channel, handler: handler.value, timeouts: timeouts).run()
-            }.get()
+            outcome = try await connection.submit { [transaction] handler, _ in
+                TransactionDriver(transaction, channel: channel, handler: handler, timeouts: timeouts).run()
+            }
         } catch let e as SMTPClientError {
             throw e
         } catch {
@@ -291,19 +236,19 @@ public final class SMTPClient: Sendable {
     /// Sends QUIT and closes the connection.
     public func quit() async {
         _ = try? await command("QUIT")
-        try? await channel.close()
+        await connection.close()
     }
 
     /// Closes without QUIT.
     public func close() async {
-        try? await channel.close()
+        await connection.close()
     }
 
     // MARK: I/O
 
     /// Writes `bytes` (in blocks that must each leave within `timeouts.dataBlock`).
     private func write(_ bytes: ByteBuffer) async throws(SMTPClientError) {
-        let channel = self.channel
+        let channel = connection.channel
         let limit = configuration.timeouts.dataBlock
         do {
             try await channel.eventLoop.flatSubmit { TransactionDriver.write(bytes, on: channel, blockTimeout: limit) }.get()
@@ -315,15 +260,7 @@ public final class SMTPClient: Sendable {
     }
 
     private func reply(timeout: TimeAmount, command: String) async throws(SMTPClientError) -> SMTPReply {
-        let h = handler
-        let loop = channel.eventLoop
-        do {
-            return try await loop.flatSubmit { h.value.nextReply(timeout: timeout, eventLoop: loop, command: command) }.get()
-        } catch let e as SMTPClientError {
-            throw e
-        } catch {
-            throw SMTPClientError(kind: .connectionClosed, command: command, isPermanent: false)
-        }
+        try await connection.next(timeout: timeout, command: command)
     }
 
     /// Sends one command line and reads its reply; `label` replaces the line in errors (AUTH data).

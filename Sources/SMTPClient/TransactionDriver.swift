@@ -1,3 +1,4 @@
+import ClientSupport
 import NIOCore
 import SMTPCore
 
@@ -48,7 +49,7 @@ final class TransactionDriver {
                 let timeout = lastCommand == "end of data" || lastCommand == "BDAT" ? timeouts.dataTermination
                     : lastCommand == "DATA" ? timeouts.dataInitiation : timeouts.command
                 // Replies already received are taken here, in this loop: no callback per reply.
-                if let ready = handler.receivedReply(command: lastCommand) {
+                if let ready = handler.takeReceived(command: lastCommand) {
                     switch ready {
                     case .success(let reply):
                         action = transaction.replyReceived(reply)
@@ -59,7 +60,7 @@ final class TransactionDriver {
                     }
                 }
                 let bound = NIOLoopBound(self, eventLoop: channel.eventLoop)
-                handler.nextReply(timeout: timeout, eventLoop: channel.eventLoop, command: lastCommand).whenComplete { result in
+                handler.next(timeout: timeout, eventLoop: channel.eventLoop, command: lastCommand).whenComplete { result in
                     let driver = bound.value
                     switch result {
                     case .success(let reply): driver.step(driver.transaction.replyReceived(reply))
