@@ -361,18 +361,28 @@ class SwallowServer:
         return mailbox_dir(self.data_dir, address)
 
     def maildir_files(self, address: str, sub: str = "new") -> list[Path]:
-        d = self.maildir_path(address) / sub
-        if not d.is_dir():
-            return []
-        return sorted(p for p in d.iterdir() if p.is_file())
+        """Message files in `sub`; a Maildir (or subdirectory) not created yet has none."""
+        return _files_in(self.maildir_path(address) / sub)
 
     def raw_messages(self, address: str) -> list[bytes]:
-        """Raw bytes of every message in new/ and cur/, read through Python's mailbox.Maildir."""
+        """Raw bytes of every message in new/ and cur/, in the order of Python's mailbox.Maildir keys
+        (the name up to the ':' info). A Maildir that does not exist yet, or is being created (new/
+        made, cur/ not yet), has no messages so far rather than being an error: the server may be
+        creating it right now (a DSN to a first-time recipient). A file moved from new/ to cur/ between
+        listing and reading is read from its new place."""
         path = self.maildir_path(address)
-        if not path.is_dir():
-            return []
-        md = mailbox.Maildir(str(path), factory=None, create=False)
-        return [md.get_bytes(key) for key in sorted(md.keys())]
+        while True:
+            found: dict[str, Path] = {}
+            for sub in ("new", "cur"):
+                for f in _files_in(path / sub):
+                    found[f.name.split(mailbox.Maildir.colon, 1)[0]] = f
+            out = []
+            try:
+                for key in sorted(found):
+                    out.append(found[key].read_bytes())
+            except FileNotFoundError:
+                continue  # renamed under us (new/ → cur/): list again
+            return out
 
     def maildir_messages(self, address: str) -> list[email.message.EmailMessage]:
         return [email.message_from_bytes(raw, policy=email.policy.default) for raw in self.raw_messages(address)]
@@ -392,13 +402,22 @@ class SwallowServer:
 # daemons run as peers (Postfix): private instances on 127.0.0.1, files under a traversable /tmp dir
 
 
+def proc_status_kib(pid: int, field: str) -> int:
+    """A KiB figure (VmRSS, VmHWM, …) from /proc/<pid>/status. A process that is gone, or a zombie
+    (no memory fields any more), is a failure: a dead server must never pass a memory bound."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError as exc:
+        raise AssertionError(f"cannot read /proc/{pid}/status (process gone?): {exc!r}") from exc
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status (process exited?)")
+
+
 def rss_kib(pid: int) -> int:
-    """Resident memory of process `pid` (VmRSS), KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
+    """Resident memory of process `pid` (VmRSS), KiB; fails when the process is gone."""
+    return proc_status_kib(pid, "VmRSS")
 
 
 def fill_up(directory: Path) -> int:
@@ -470,23 +489,56 @@ def wait_port(port: int, timeout: float = 20.0, what: str = "server") -> None:
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
+    """The first truthy value of `predicate()`, polled every 50 ms. A FileNotFoundError from the
+    predicate (a directory it lists is not there yet, or is being created) counts as "not yet"; the
+    last one is reported if the time runs out."""
     deadline = time.monotonic() + timeout
+    missing: FileNotFoundError | None = None
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except FileNotFoundError as exc:
+            value, missing = None, exc
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}" + (f" (last: {missing!r})" if missing else ""))
         time.sleep(0.05)
 
 
-def maildir_files(path: Path) -> list[Path]:
+def assert_stays(predicate, duration: float, what: str = "condition", detail=None, interval: float = 0.05) -> None:
+    """`predicate()` is truthy at every poll for `duration` seconds; fails at the first poll where it is
+    not (with `detail()` in the message when given). For "X must still hold after a while": it watches
+    the whole window instead of looking once after a sleep."""
+    start = time.monotonic()
+    while True:
+        if not predicate():
+            extra = f"\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"{what} stopped holding after {time.monotonic() - start:.1f} s{extra}")
+        if time.monotonic() - start >= duration:
+            return
+        time.sleep(interval)
+
+
+def _files_in(d: Path) -> list[Path]:
+    """Regular files in directory `d`, sorted; none when `d` does not exist (yet)."""
+    try:
+        entries = list(d.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
     out = []
-    for sub in ("new", "cur"):
-        d = path / sub
-        if d.is_dir():
-            out += [p for p in d.iterdir() if p.is_file()]
+    for p in entries:
+        try:
+            if p.is_file():
+                out.append(p)
+        except FileNotFoundError:
+            pass
     return sorted(out)
+
+
+def maildir_files(path: Path) -> list[Path]:
+    """Message files in new/ and cur/ of Maildir `path`; a Maildir not (fully) created yet has none."""
+    return sorted(_files_in(path / "new") + _files_in(path / "cur"))
 
 
 def session_pids(pid: int) -> list[int]:

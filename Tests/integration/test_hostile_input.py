@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import poplib
 import re
@@ -27,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (CLI_TIMEOUT, IO_TIMEOUT, SWALLOW_BIN, RawSMTP, SwallowServer, free_port,
-                      insecure_tls_context, wait_for, wait_port)
+                      insecure_tls_context, proc_status_kib, wait_for, wait_port)
 from test_queue import ScriptedSMTP
 
 ALICE = "alice@example.test"
@@ -49,31 +50,34 @@ def report(line: str) -> None:
     print(f"\n[hostile figures] {line}")
 
 
-def proc_status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for {pid}")
-
-
 class RSSWatch:
     """Samples the server's VmRSS every 20 ms while the block runs; `growth_mib` is the largest
-    increase over the value at entry (also counting a VmHWM rise the sampler may have missed)."""
+    increase over the value at entry (also counting a VmHWM rise the sampler may have missed).
+    A server whose /proc/<pid>/status cannot be read (it died, or is a zombie) at entry, during the
+    block or at exit fails the test: a dead server has no memory growth to measure, it is a failure."""
 
     def __init__(self, server: SwallowServer):
+        self.server = server
         self.pid = server.proc.pid
         self.samples: list[int] = []
+        self.sample_error: AssertionError | None = None
         self._stop = threading.Event()
 
     def _run(self):
         while not self._stop.is_set():
             try:
                 self.samples.append(proc_status_kib(self.pid, "VmRSS"))
-            except (OSError, AssertionError):
+            except AssertionError as exc:
+                self.sample_error = exc
                 return
             self._stop.wait(0.02)
 
+    def _check_alive(self, when: str) -> None:
+        code = self.server.proc.poll()
+        assert code is None, f"swallow serve exited with {code} {when}\n{self.server.log_tail()}"
+
     def __enter__(self):
+        self._check_alive("before the measurement")
         self.base = proc_status_kib(self.pid, "VmRSS")
         self.hwm_before = proc_status_kib(self.pid, "VmHWM")
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -83,11 +87,13 @@ class RSSWatch:
     def __exit__(self, *exc):
         self._stop.set()
         self.thread.join()
-        try:
-            self.end = proc_status_kib(self.pid, "VmRSS")
-            hwm_after = proc_status_kib(self.pid, "VmHWM")
-        except (OSError, AssertionError):
-            self.end = hwm_after = self.base
+        # Raised even when the block failed: "the server died" explains the block's error.
+        self._check_alive("during the measurement")
+        if self.sample_error is not None:
+            raise AssertionError(f"VmRSS could not be sampled during the measurement: {self.sample_error}\n"
+                                 f"{self.server.log_tail()}")
+        self.end = proc_status_kib(self.pid, "VmRSS")
+        hwm_after = proc_status_kib(self.pid, "VmHWM")
         self.peak = max(self.samples + [self.end, self.base])
         if hwm_after > self.hwm_before:
             self.peak = max(self.peak, hwm_after)
@@ -1105,13 +1111,74 @@ def test_throttled_address_cannot_reset_the_throttle_by_spraying_user_names(make
     assert answer == refused, f"after spraying {n} user names from a throttled address, bob's login answered {answer!r}"
 
 
+# Timing comparisons (known vs unknown user). Samples are taken in adjacent pairs, the order inside a
+# pair alternating (known first, then unknown first), so load, CPU frequency and cache state affect
+# both kinds alike; the estimate is the per-pair ratio unknown/known, summarised by its median (within
+# TIMING_TOLERANCE) and by its 25 %-trimmed mean (within TRIMMED_TOLERANCE; both in log space, i.e.
+# geometric). A 20 % difference fails both. Measured on a loaded 2-core machine (load average 4–10)
+# the paired median stayed within about ±3 % of 1 (unpaired medians of the same data: up to ±10 %);
+# overloaded on purpose (two extra busy loops, hash times ×3, so only ~45 pairs in the time budget)
+# the trimmed mean once reached 0.883, hence its slightly wider bound, still short of 1.2.
+TIMING_TOLERANCE = 1.10
+TRIMMED_TOLERANCE = 1.15
+
+
+def paired_timings(attempt, *, max_pairs: int, min_pairs: int, budget: float, warmup: int = 3,
+                   before_pair=None) -> list[tuple[float, float]]:
+    """(known, unknown) durations from `attempt(kind)` (which returns seconds), in adjacent pairs whose
+    order alternates (`before_pair()`, untimed, runs before each); stops after `max_pairs` or `budget`
+    seconds, and fails with fewer than `min_pairs`."""
+    for _ in range(warmup):  # page cache, SQLite statements, allocator
+        attempt("known")
+        attempt("unknown")
+    pairs: list[tuple[float, float]] = []
+    deadline = time.monotonic() + budget
+    while len(pairs) < max_pairs and time.monotonic() < deadline:
+        if before_pair is not None:
+            before_pair()
+        if len(pairs) % 2 == 0:
+            k = attempt("known")
+            u = attempt("unknown")
+        else:
+            u = attempt("unknown")
+            k = attempt("known")
+        pairs.append((k, u))
+    assert len(pairs) >= min_pairs, f"only {len(pairs)} timing pairs in {budget} s (at least {min_pairs} needed)"
+    return pairs
+
+
+def trimmed_mean(values: list[float], fraction: float = 0.25) -> float:
+    xs = sorted(values)
+    k = int(len(xs) * fraction)
+    return statistics.fmean(xs[k:len(xs) - k])
+
+
+def assert_same_timing(pairs: list[tuple[float, float]], what: str, unit: float, unit_name: str) -> None:
+    """The paired ratio unknown/known: its median within 1/TIMING_TOLERANCE … TIMING_TOLERANCE, its
+    trimmed mean within 1/TRIMMED_TOLERANCE … TRIMMED_TOLERANCE."""
+    logs = [math.log(u / k) for k, u in pairs]
+    paired_median = math.exp(statistics.median(logs))
+    paired_trimmed = math.exp(trimmed_mean(logs))
+    known = statistics.median(k for k, _ in pairs)
+    unknown = statistics.median(u for _, u in pairs)
+    summary = (f"{what}: {len(pairs)} pairs; median known {known / unit:.3f} {unit_name}, unknown {unknown / unit:.3f} "
+               f"{unit_name}; paired ratio unknown/known: median {paired_median:.3f}, trimmed mean {paired_trimmed:.3f}")
+    report(summary)
+    for name, ratio, tolerance in (("median", paired_median, TIMING_TOLERANCE),
+                                   ("trimmed mean", paired_trimmed, TRIMMED_TOLERANCE)):
+        assert 1 / tolerance <= ratio <= tolerance, (
+            f"unknown and known users take measurably different times ({name} of the paired ratio {ratio:.3f}, "
+            f"allowed {1 / tolerance:.3f}…{tolerance:.3f}): {summary}")
+
+
 @pytest.mark.parametrize("method", ["smtp-plain", "smtp-login", "pop3-user-pass", "pop3-auth-plain"])
 def test_wrong_password_and_unknown_user_look_the_same(make_server, method):
-    """Byte-identical refusal, and about the same time (median of 9 each, interleaved; failure delay 0
-    so the password hash work is what is compared): 0.5 ≤ unknown/known ≤ 2."""
-    server = start_server(make_server, submission=method.startswith("smtp"), pop3=method.startswith("pop3"))
+    """Byte-identical refusal, and the same time (failure delay 0 so the password hash work is what is
+    compared): up to 150 interleaved pairs (at most 15 s), paired ratio unknown/known within
+    TIMING_TOLERANCE by median and by trimmed mean (see assert_same_timing)."""
+    server = start_server(make_server, submission=method.startswith("smtp"), pop3=method.startswith("pop3"),
+                          smtp_extra={"max_errors": 100000})  # each refusal counts as an SMTP error
     answers: dict[str, set] = {"known": set(), "unknown": set()}
-    times: dict[str, list[float]] = {"known": [], "unknown": []}
     users = {"known": ALICE, "unknown": "nobody@example.test"}
     if method.startswith("smtp"):
         r = raw_submission(server, user=None)
@@ -1128,7 +1195,10 @@ def test_wrong_password_and_unknown_user_look_the_same(make_server, method):
                 r.send(base64.b64encode(b"wrong password").decode() + "\r\n")
                 t0 = time.perf_counter()
                 reply = r.read_reply()
-            return time.perf_counter() - t0, "\n".join(reply[1])
+            elapsed = time.perf_counter() - t0
+            assert reply is not None, f"connection closed after {kind} {user}"
+            answers[kind].add("\n".join(reply[1]))
+            return elapsed
     else:
         c = RawPOP3(server.pop3_port)
         assert c.line().startswith(b"+OK")
@@ -1142,19 +1212,13 @@ def test_wrong_password_and_unknown_user_look_the_same(make_server, method):
                 c.sock.sendall(b"AUTH PLAIN " + auth_plain(user, "wrong password").encode() + b"\r\n")
             t0 = time.perf_counter()
             line = c.line()
-            return time.perf_counter() - t0, line
+            elapsed = time.perf_counter() - t0
+            answers[kind].add(line)
+            return elapsed
 
-    attempt("known")  # warm up (page cache, SQLite statement)
-    attempt("unknown")
-    for _ in range(9):
-        for kind in ("known", "unknown"):
-            elapsed, answer = attempt(kind)
-            times[kind].append(elapsed)
-            answers[kind].add(answer)
+    pairs = paired_timings(attempt, max_pairs=150, min_pairs=40, budget=15.0)
     assert len(answers["known"]) == 1 and answers["known"] == answers["unknown"], answers
-    known, unknown = statistics.median(times["known"]), statistics.median(times["unknown"])
-    report(f"{method}: wrong password median {known * 1000:.1f} ms, unknown user median {unknown * 1000:.1f} ms")
-    assert 0.5 <= unknown / known <= 2.0, (times, known, unknown)
+    assert_same_timing(pairs, f"{method} wrong password vs unknown user", 1e-3, "ms")
 
 
 @pytest.mark.parametrize("listener", ["mx", "submission"])
@@ -1179,25 +1243,46 @@ def test_vrfy_and_expn_do_not_reveal_users(make_server, listener):
 
 
 def test_rcpt_unknown_user_is_550_and_timing_similar(make_server):
-    """`550 5.1.1` for an unknown local user, `250 2.1.5` for a known one; the median RCPT round trip
-    (30 each, interleaved) differs by less than 3 ms or by a factor within 0.5…2 (a loose bound)."""
-    server = start_server(make_server, smtp_extra={"max_errors": 1000})
+    """`550 5.1.1` for an unknown local user, `250 2.1.5` for a known one (alice+tag); the RCPT round
+    trips, up to 3,000 interleaved pairs (at most 10 s), have a paired ratio unknown/known within
+    TIMING_TOLERANCE by median and by trimmed mean.
+
+    Each pair runs in a new transaction (RSET, MAIL; untimed), so the known recipient is really added
+    and the envelope does not grow. The 50 known and 50 unknown addresses used are each asked once
+    before the measurement: docs/smtp.md says a cached answer is given without leaving the event loop,
+    positive or negative, and that path must not depend on whether the user exists (a negative answer
+    that is not cached, a tarpit, an extra lookup for unknown users all fail). A first lookup differs
+    by design: a user is found one SQLite query earlier than a miss is established (measured ≈10–15 %
+    either way, depending on the address shape), which the 550 reveals anyway."""
+    server = start_server(make_server, smtp_extra={"max_errors": 1000000})
+    replies: dict[str, set] = {"known": set(), "unknown": set()}
+    addresses = {"known": [f"alice+t{i}@example.test" for i in range(50)],
+                 "unknown": [f"nobody{i}@example.test" for i in range(50)]}
     with server.raw() as s:
         s.greet()
         s.cmd("MAIL FROM:<sender@remote.test>", 250)
-        times = {"known": [], "unknown": []}
-        for i in range(32):
-            for kind in ("known", "unknown"):
-                rcpt = f"alice+t{i}@example.test" if kind == "known" else f"nobody{i}@example.test"
-                t0 = time.perf_counter()
-                if kind == "known":
-                    s.cmd(f"RCPT TO:<{rcpt}>", 250, "2.1.5")
-                else:
-                    lines = s.cmd(f"RCPT TO:<{rcpt}>", 550, "5.1.1")
-                    assert lines == ["550 5.1.1 Recipient address rejected: User unknown"], lines
-                if i >= 2:  # the first two are warm-up
-                    times[kind].append(time.perf_counter() - t0)
+        for known, unknown in zip(addresses["known"], addresses["unknown"]):  # fill the cache
+            s.cmd(f"RCPT TO:<{known}>", 250, "2.1.5")
+            s.cmd(f"RCPT TO:<{unknown}>", 550, "5.1.1")
+        counter = {"known": 0, "unknown": 0}
+
+        def new_transaction():
+            s.send("RSET\r\nMAIL FROM:<sender@remote.test>\r\n")
+            s.expect(250)
+            s.expect(250)
+
+        def attempt(kind):
+            command = f"RCPT TO:<{addresses[kind][counter[kind] % 50]}>\r\n".encode()
+            counter[kind] += 1
+            t0 = time.perf_counter()
+            s.sock.sendall(command)
+            line = s.read_line()
+            elapsed = time.perf_counter() - t0
+            replies[kind].add(line)
+            return elapsed
+
+        pairs = paired_timings(attempt, max_pairs=3000, min_pairs=500, budget=10.0, before_pair=new_transaction)
+        assert s.buf == b"", s.buf
         s.cmd("QUIT", 221)
-    known, unknown = statistics.median(times["known"]), statistics.median(times["unknown"])
-    report(f"RCPT known median {known * 1e6:.0f} µs, unknown median {unknown * 1e6:.0f} µs")
-    assert abs(unknown - known) < 0.003 or 0.5 <= unknown / known <= 2.0, (known, unknown)
+    assert replies == {"known": {b"250 2.1.5 Ok"}, "unknown": {b"550 5.1.1 Recipient address rejected: User unknown"}}, replies
+    assert_same_timing(pairs, "RCPT known vs unknown (cached answers)", 1e-6, "µs")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOSTNAME, IO_TIMEOUT, free_port, insecure_tls_context, require_tool
+from conftest import HOSTNAME, IO_TIMEOUT, free_port, insecure_tls_context, require_tool, rss_kib
 
 PASSWORD = "correct horse battery staple"
 ALICE = "alice@example.test"
@@ -182,13 +182,6 @@ def report(line: str) -> None:
     if out:
         with open(out, "a", encoding="utf-8") as f:
             f.write(line + "\n")
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -458,40 +451,68 @@ def test_auth_plain_initial_response_and_continuation(pop_server):
 
 
 def test_stls_injection_is_discarded(pop_server):
-    """`STLS\\r\\nCAPA\\r\\n` in one segment: the CAPA must not be answered inside TLS (CVE-2011-0411 class)."""
+    """`STLS\\r\\nCAPA\\r\\n` in one segment: the CAPA must not be answered inside TLS (CVE-2011-0411 class).
+
+    docs/pop3.md: plaintext pipelined after STLS is discarded and the session starts over inside TLS.
+    That is the only passing behaviour: an answer to the injected CAPA, a dropped connection, a failed
+    handshake or a dead server all fail."""
+    deliver(pop_server, message(1))
+    injected = b"CAPA\r\n"
     sock = socket.create_connection((pop_server.host, pop_server.pop3_port), timeout=IO_TIMEOUT)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = b""
     while b"\r\n" not in buf:
-        buf += sock.recv(4096)
+        chunk = sock.recv(4096)
+        assert chunk, "closed before the greeting"
+        buf += chunk
     assert buf.startswith(b"+OK")
-    sock.sendall(b"STLS\r\nCAPA\r\n")
+    sock.sendall(b"STLS\r\n" + injected)
     buf = b""
     while b"\r\n" not in buf:
         chunk = sock.recv(1)  # one byte at a time: nothing after the +OK may be consumed as plaintext
         assert chunk, "closed before answering STLS"
         buf += chunk
-    assert buf.startswith(b"+OK"), buf
-    tls = insecure_tls_context().wrap_socket(sock, server_hostname=HOSTNAME)
+    assert buf == b"+OK Begin TLS negotiation\r\n", buf
+    try:
+        tls = insecure_tls_context().wrap_socket(sock, server_hostname=HOSTNAME)
+    except (ssl.SSLError, OSError) as exc:
+        raise AssertionError(f"TLS handshake after STLS failed (the injected bytes must be discarded, not "
+                             f"break the session): {exc!r}\n{pop_server.log_tail()}")
     tls.settimeout(1.5)
     try:
         early = tls.recv(4096)
     except (socket.timeout, TimeoutError):
-        early = b""
-    except (ssl.SSLError, ConnectionResetError):
-        return  # dropping the connection is an acceptable answer too
-    assert early == b"", f"the pipelined plaintext CAPA was executed: {early!r}"
+        early = None  # the only good outcome: nothing unasked, connection open
+    except (ssl.SSLError, OSError) as exc:
+        raise AssertionError(f"connection broken right after the STLS handshake: {exc!r}\n{pop_server.log_tail()}")
+    assert early is None, (f"the pipelined plaintext CAPA was executed: {early!r}" if early
+                           else f"closed right after the STLS handshake\n{pop_server.log_tail()}")
     tls.settimeout(IO_TIMEOUT)
     tls.sendall(b"CAPA\r\n")
     reply = b""
     while not reply.endswith(b"\r\n.\r\n"):
         chunk = tls.recv(4096)
-        assert chunk
+        assert chunk, f"closed inside the CAPA answer: {reply!r}"
         reply += chunk
     assert reply.startswith(b"+OK") and b"STLS" not in reply
     assert reply.count(b"+OK") == 1
-    tls.sendall(b"QUIT\r\n")
+    assert b"\r\nSASL PLAIN\r\n" in reply, reply  # login is allowed now: the session is the TLS one
+    # the session works inside TLS
+    f = tls.makefile("rb")
+    tls.sendall(f"USER {ALICE}\r\nPASS {PASSWORD}\r\nSTAT\r\nQUIT\r\n".encode())
+    answers = [f.readline() for _ in range(4)]
+    assert [a[:3] for a in answers] == [b"+OK"] * 4, answers
+    assert answers[2].startswith(b"+OK 1 "), answers
+    assert f.readline() == b"", "the server must close after QUIT"
+    f.close()
     tls.close()
+    wanted = f"discarding {len(injected)} plaintext bytes pipelined after STLS"
+    assert wanted in pop_server.log_text(), f"no {wanted!r} in the log\n{pop_server.log_tail()}"
+    # The server lives on and serves a new connection.
+    assert pop_server.proc.poll() is None, f"swallow serve exited with {pop_server.proc.returncode}\n{pop_server.log_tail()}"
+    client = pop(pop_server)
+    assert client.stat()[0] == 1
+    client.quit()
 
 
 def test_pipelined_commands_in_one_segment(pop_server):

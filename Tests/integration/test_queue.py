@@ -345,6 +345,59 @@ def queue_list(server) -> str:
     return server.cli("queue", "list").stdout
 
 
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def queue_entry(server, qid: str) -> str:
+    """The `swallow queue list` line of `qid` ("" when it is not queued)."""
+    return next((l for l in queue_list(server).splitlines() if l.startswith(qid)), "")
+
+
+def next_attempt_in(line: str) -> int:
+    """Seconds until the next attempt, from a deferred `queue list` line (`… next in 59s …`; whole
+    minutes from 120 s on, so the value is rounded down)."""
+    m = re.search(r" next in (\d+)([smhd]) ", line)
+    assert m, f"no 'next in' in {line!r}"
+    return int(m.group(1)) * _AGE_UNITS[m.group(2)]
+
+
+def no_dsn_for(server, qid: str) -> bool:
+    """No DSN was generated for `qid`: none in the sender's Maildir, and the log has no "sender
+    notified" record for it."""
+    notified = [l for l in server.log_text().splitlines() if l.endswith("[MailQueue] sender notified") and f"id={qid} " in l]
+    return server.raw_messages(SENDER) == [] and notified == []
+
+
+def assert_deferred_until_later(server, qid: str, *, at_least: int, attempts: int = 1) -> str:
+    """Asserts the state that rules out anything more happening to `qid` for `at_least` seconds
+    (instead of sleeping and looking whether something happened): it is the only message queued, in
+    deferred/ with `attempts` attempts and its next attempt at least `at_least` s ahead, and no DSN
+    was generated. The runner queues or delivers a DSN before it moves the message to deferred/
+    (QueueRunner.process), so none can still come from this attempt; a DSN queued for a remote
+    sender would show up as a second entry. Returns the `queue list` line."""
+    ids = queue_ids(server)
+    assert ids == {"incoming": [], "active": [], "deferred": [qid], "hold": [], "corrupt": []}, \
+        f"{ids}\n{queue_list(server)}"
+    line = queue_entry(server, qid)
+    assert "  deferred  " in line and f"  attempts {attempts}" in line, line
+    assert next_attempt_in(line) >= at_least, f"next attempt too soon (wanted ≥ {at_least} s): {line}"
+    assert no_dsn_for(server, qid), f"a DSN for {qid}:\n{server.log_tail()}"
+    return line
+
+
+def assert_queue_finished(server) -> None:
+    """Nothing left that could be delivered later: every queue state and queue/tmp/ (messages being
+    written) are empty, so no further attempt for any message can come."""
+    assert queue_empty(server), f"{queue_ids(server)}\n{queue_list(server)}"
+    tmp = server.data_dir / "queue" / "tmp"
+    assert not tmp.is_dir() or os.listdir(tmp) == [], os.listdir(tmp)
+
+
+def delivery_records(server, qid: str) -> list[str]:
+    """The log's "delivered" records of queue message `qid` (one per recipient and successful attempt)."""
+    return [l for l in server.log_text().splitlines() if l.endswith("[MailQueue] delivered") and f"id={qid} " in l]
+
+
 def wait_queue_empty(server, timeout: float = 20.0):
     try:
         wait_for(lambda: queue_empty(server), timeout=timeout, what="an empty queue")
@@ -400,9 +453,12 @@ def test_delivered_first_try_to_second_swallow(make_server, dns, receiver):
     wait_queue_empty(sender)
     assert dns.asked("remote.test", "MX") and dns.asked("mx.remote.test", "A")
     assert f"id={qid}" in sender.log_text() or qid in sender.log_text()
-    time.sleep(1.5)  # nothing arrives twice
+    # Nothing can arrive twice or bounce later: nothing is queued any more (so no attempt can follow),
+    # the log records exactly one delivery, and no DSN was generated.
+    assert_queue_finished(sender)
+    assert len(delivery_records(sender, qid)) == 1, delivery_records(sender, qid)
     assert len(receiver.raw_messages("carol@remote.test")) == 1
-    assert sender.raw_messages(SENDER) == []  # no DSN
+    assert no_dsn_for(sender, qid)
 
 
 def test_tcp_fallback_and_implicit_mx(make_server, dns, receiver):
@@ -434,9 +490,10 @@ def test_4xx_then_delivered_on_retry(make_server, dns):
         assert all(t["rcpts"] == ["<user@flaky.test>"] for t in peer.transactions)
         assert peer.transactions[0]["data"] == peer.transactions[1]["data"]
         assert b"Subject: defer once\r\n" in peer.transactions[1]["data"]
-        time.sleep(2.5)  # no further attempt after the 250
+        assert_queue_finished(sender)  # nothing queued: no further attempt after the 250 can come
         assert len(peer.transactions) == 2
-        assert sender.raw_messages(SENDER) == []
+        assert len(delivery_records(sender, qid)) == 1, delivery_records(sender, qid)
+        assert no_dsn_for(sender, qid)
     finally:
         peer.stop()
 
@@ -504,7 +561,7 @@ def test_null_mx_and_nxdomain_bounce_immediately(make_server, dns, sink):
 
 def test_partial_recipient_failure(make_server, dns, receiver):
     sender = make_sender(make_server, dns, receiver.port)
-    submit(sender, ["carol@remote.test", "nobody@remote.test"], "partial")
+    qid = submit(sender, ["carol@remote.test", "nobody@remote.test"], "partial")
     assert len(receiver.wait_messages("carol@remote.test", 1, timeout=15)) == 1
     [dsn] = wait_dsns(sender, 1)
     _, per_rcpt, _ = dsn_reports(dsn)
@@ -512,22 +569,27 @@ def test_partial_recipient_failure(make_server, dns, receiver):
     assert per_rcpt["nobody@remote.test"]["Status"] == "5.1.1"
     assert per_rcpt["nobody@remote.test"]["Action"] == "failed"
     wait_queue_empty(sender)
-    time.sleep(1.5)
+    assert_queue_finished(sender)  # nothing queued: carol's copy cannot come twice
+    assert [re.search(r" to=(\S+)", l).group(1) for l in delivery_records(sender, qid)] == ["carol@remote.test"]
     assert len(receiver.raw_messages("carol@remote.test")) == 1
 
 
 def test_local_and_remote_recipients_each_once(make_server, dns, receiver):
     sender = make_sender(make_server, dns, receiver.port)
-    submit(sender, [LOCAL_OTHER, "carol@remote.test", "dave@remote.test"], "mixed")
+    qid = submit(sender, [LOCAL_OTHER, "carol@remote.test", "dave@remote.test"], "mixed")
     assert len(receiver.wait_messages("carol@remote.test", 1, timeout=15)) == 1
     assert len(receiver.wait_messages("dave@remote.test", 1, timeout=15)) == 1
     assert len(sender.wait_messages(LOCAL_OTHER, 1)) == 1
     wait_queue_empty(sender)
-    time.sleep(2.5)
+    # Nothing queued any more, so nothing can come twice: each remote recipient delivered once by the
+    # queue (the local one at intake, never by the queue), and no DSN.
+    assert_queue_finished(sender)
+    assert sorted(re.search(r" to=(\S+)", l).group(1) for l in delivery_records(sender, qid)) == \
+        ["carol@remote.test", "dave@remote.test"], delivery_records(sender, qid)
     assert len(receiver.raw_messages("carol@remote.test")) == 1
     assert len(receiver.raw_messages("dave@remote.test")) == 1
     assert len(sender.raw_messages(LOCAL_OTHER)) == 1
-    assert sender.raw_messages(SENDER) == []
+    assert no_dsn_for(sender, qid)
     local = sender.maildir_messages(LOCAL_OTHER)[0]
     remote = receiver.maildir_messages("dave@remote.test")[0]
     assert local["Message-ID"] == remote["Message-ID"]
@@ -660,9 +722,12 @@ def test_queue_commands_while_the_server_runs(make_server, dns, sink):
     peer = sink(port=port)
     assert "1 message scheduled for delivery now" in sender.cli("queue", "retry").stdout
     wait_for(lambda: "command test 3" in peer.subjects(), timeout=10, what="the retried message at the sink")
-    time.sleep(1.5)
+    # The retried message is recorded and gone; the held one is still in hold/, which the runner never
+    # takes from (only `queue release` moves it out), so it cannot be delivered later either.
+    wait_for(lambda: queue_ids(sender) == {"incoming": [], "active": [], "deferred": [], "hold": [held], "corrupt": []},
+             timeout=10, what="only the held message left in the queue")
     assert peer.subjects() == ["command test 3"]  # the held one stays
-    assert queue_ids(sender)["hold"] == [held]
+    assert delivery_records(sender, held) == [] and len(delivery_records(sender, retried)) == 1
     assert f"{held} released" in sender.cli("queue", "release", held).stdout
     wait_for(lambda: "command test 0" in peer.subjects(), timeout=10, what="the released message at the sink")
     wait_queue_empty(sender)
@@ -696,12 +761,7 @@ def test_restart_in_the_middle_of_1000_messages(make_server, dns, receiver, caps
     receiver.start()
 
     def delivered() -> list[str]:
-        out = []
-        for sub in ("new", "cur"):
-            d = receiver.maildir_path("carol@remote.test") / sub
-            if d.is_dir():
-                out += [p.name for p in d.iterdir()]
-        return out
+        return [p.name for p in maildir_files(receiver.maildir_path("carol@remote.test"))]
 
     wait_for(lambda: len(delivered()) >= total * 0.3, timeout=60, what="30% delivered")
     sender.kill9()
@@ -710,7 +770,7 @@ def test_restart_in_the_middle_of_1000_messages(make_server, dns, receiver, caps
     sender.start()
     wait_for(lambda: len(delivered()) >= total, timeout=90, what=f"{total} delivered")
     wait_queue_empty(sender, timeout=30)
-    time.sleep(1.0)
+    assert_queue_finished(sender)  # nothing queued any more: no later (duplicate) delivery can come
     msgs = receiver.maildir_messages("carol@remote.test")
     got = [m["Subject"] for m in msgs]
     distinct = set(got)
@@ -747,18 +807,13 @@ def test_graceful_restart_in_the_middle_of_1000_messages(make_server, dns, recei
     receiver.start()
 
     def delivered() -> int:
-        n = 0
-        for sub in ("new", "cur"):
-            d = receiver.maildir_path("carol@remote.test") / sub
-            if d.is_dir():
-                n += sum(1 for _ in d.iterdir())
-        return n
+        return len(maildir_files(receiver.maildir_path("carol@remote.test")))
 
     wait_for(lambda: delivered() >= total * 0.3, timeout=60, what="30% delivered")
     sender.stop()  # SIGTERM, then waits for the process to exit
     sender.start()
     wait_for(lambda: delivered() >= total, timeout=90, what=f"{total} delivered")
     wait_queue_empty(sender, timeout=30)
-    time.sleep(1.0)
+    assert_queue_finished(sender)  # nothing queued any more: no later (duplicate) delivery can come
     got = [m["Subject"] for m in receiver.maildir_messages("carol@remote.test")]
     assert sorted(got) == sorted(subjects), f"{len(got)} messages, {len(set(got))} distinct"
