@@ -94,28 +94,16 @@ import Testing
         ("[pop3]\nautologout = 0\n", "pop3.autologout", "must be at least 1"),
     ] as [(String, String, String)])
     func keysCheckTypeAndRange(text: String, key: String, message: String) {
-        do {
-            _ = try ServerConfiguration.parse(text)
-            Issue.record("accepted \(text)")
-        } catch let e as ConfigurationError {
-            #expect(e.key == key)
-            #expect(e.message == message)
-            #expect(e.line != nil)
-        } catch {
-            Issue.record("unexpected error \(error)")
-        }
+        let e = #expect(throws: ConfigurationError.self) { try ServerConfiguration.parse(text) }
+        #expect(e?.key == key)
+        #expect(e?.message == message)
+        #expect(e?.line != nil)
     }
 
     @Test func unknownTopLevelKeyListsKeysAndSections() {
-        do {
-            _ = try ServerConfiguration.parse("hostnme = \"x\"\n")
-            Issue.record("accepted a typo")
-        } catch let e as ConfigurationError {
-            #expect(e.key == "hostnme")
-            #expect(e.line == 1)
-            #expect(e.message.contains("data_dir, delivery, dns, domains, hostname"))
-        } catch {
-            Issue.record("unexpected error \(error)")
-        }
+        let e = #expect(throws: ConfigurationError.self) { try ServerConfiguration.parse("hostnme = \"x\"\n") }
+        #expect(e?.key == "hostnme")
+        #expect(e?.line == 1)
+        #expect(e?.message.contains("data_dir, delivery, dns, domains, hostname") == true)
     }
 }
