@@ -153,27 +153,7 @@ enum MIMEShowFormatter {
     }
 
     static func json(_ message: MIMEMessage, includeData: Bool) -> String {
-        func str(_ s: String?) -> String {
-            guard let s else { return "null" }
-            var o = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case "\n": o += "\\n"
-                case "\r": o += "\\r"
-                case "\t": o += "\\t"
-                default:
-                    if u.value < 0x20 || u.value == 0x7F {
-                        let h = String(u.value, radix: 16)
-                        o += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                    } else {
-                        o.unicodeScalars.append(u)
-                    }
-                }
-            }
-            return o + "\""
-        }
+        func str(_ s: String?) -> String { s.map(QuotedLiteral.quote) ?? "null" }
         func addresses(_ list: [MailboxAddress]) -> String {
             "[" + list.map { "{\"name\": \(str($0.displayName)), \"address\": \(str($0.address))}" }.joined(separator: ", ") + "]"
         }

@@ -1,3 +1,4 @@
+import MailCore
 import TOMLKit
 
 /// One configuration key, declared once in its section's table: its TOML name, the one-line
@@ -71,7 +72,7 @@ struct ConfigSection<Section> {
 
     var erased: AnyConfigSection {
         AnyConfigSection(
-            name: name, doc: doc, keyNames: keys.map(\.name),
+            name: name, doc: doc,
             apply: { table, c, reader in
                 try reader.checkKeys(table, path: name, allowed: Set(keys.map(\.name)), also: tables)
                 for key in keys {
@@ -119,32 +120,13 @@ enum ConfigRendering { case reference, effective }
 struct AnyConfigSection {
     let name: String
     let doc: String?
-    let keyNames: [String]
     let apply: (TOMLTable, inout ServerConfiguration, ConfigReader) throws -> Void
     let lines: (ServerConfiguration, ConfigRendering) -> [ConfigLine]
 }
 
 /// TOML literals.
 enum TOMLText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if ch.value < 0x20 || ch.value == 0x7F {
-                    let hex = String(ch.value, radix: 16, uppercase: true)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(ch)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ s: String) -> String { QuotedLiteral.quote(s) }
 
     static func strings(_ list: [String]) -> String { "[" + list.map(string).joined(separator: ", ") + "]" }
 }
