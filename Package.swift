@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "DNSClient", targets: ["DNSClient"]),
         .library(name: "DNSCore", targets: ["DNSCore"]),
         .library(name: "POP3Core", targets: ["POP3Core"]),
+        .library(name: "IMAPCore", targets: ["IMAPCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -80,6 +81,14 @@ let package = Package(
         .target(
             name: "POP3Core",
             dependencies: ["MailCore", "SASL", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // IMAP grammar (commands, responses), parser, encoder, message data (ENVELOPE, BODYSTRUCTURE,
+        // sections, search) and the server session machine. Pure (sans-I/O).
+        .target(
+            name: "IMAPCore",
+            dependencies: ["MailCore", "SASL", "MIME", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
@@ -273,6 +282,11 @@ let package = Package(
         .testTarget(
             name: "POP3CoreTests",
             dependencies: ["POP3Core", "MailTesting", "MailCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IMAPCoreTests",
+            dependencies: ["IMAPCore", "MailTesting", "MailCore", "MIME", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "MIMETests", dependencies: ["MIME", "MailCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
