@@ -125,6 +125,19 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // The IMAP NIO adapter.
+        .target(
+            name: "IMAPServer",
+            dependencies: [
+                "IMAPCore", "ListenerSupport", "MailCore", "SASL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         // What the SMTP and POP3 clients share: TLS settings, connecting, the handler's queue, errors
         // and STARTTLS/STLS upgrade.
         .target(

@@ -1,0 +1,433 @@
+import IMAPCore
+import ListenerSupport
+import Logging
+import MailCore
+import NIOCore
+
+/// The IMAP protocol on the shared ``ServerConnection`` shell: bytes → ``IMAPCommandParser`` →
+/// ``IMAPServerStateMachine`` → `run`. Store work runs off the event loop with reads paused; FETCH
+/// output is produced in chunks of ``IMAPListener/Configuration/fetchChunk`` octets and the next
+/// chunk waits until the client has taken the last one, so a client that never reads a large FETCH
+/// holds at most one chunk (and is logged out by the timer). Changes to the selected mailbox come
+/// from the store's `changed` callback: pushed at once during IDLE, otherwise announced when a
+/// command completes (the machine decides which may go out when).
+final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
+    private var machine: IMAPServerStateMachine
+    private var parser: IMAPCommandParser
+    private let delegate: any IMAPServerDelegate
+    private var account: (any IMAPAccount)?
+    private var mailbox: (any IMAPSelectedMailbox)?
+    private var appendSink: (any IMAPAppendSink)?
+    private var appendPending: [ByteBuffer] = []
+    private var appendPendingBytes = 0
+    private var appendFailure: MailboxError?
+    private var user: String?
+    private var commands = 0
+
+    init(listener: ListenerContext<IMAPListener.Configuration>, delegate: any IMAPServerDelegate, logger: Logger) {
+        self.delegate = delegate
+        self.machine = IMAPServerStateMachine(configuration: listener.configuration.machine,
+                                              implicitTLS: listener.configuration.endpoint.implicitTLS)
+        self.parser = IMAPCommandParser(configuration: listener.configuration.parser)
+        super.init(listener: listener, logger: logger, shutdownWaitsForWork: false)
+    }
+
+    // MARK: The shell's hooks
+
+    override var startTLSCommand: String { "STARTTLS" }
+    override var idleTimeout: TimeAmount { machine.isAuthenticated ? configuration.autologout : configuration.loginTimeout }
+    override var bufferedByteCount: Int { parser.bufferedByteCount }
+    override func discardBufferedBytes() { parser.discardBufferedBytes() }
+    override func greet(context: ChannelHandlerContext) { run(machine.connectionEstablished(), context: context) }
+    override func tlsEstablished(version: String, context: ChannelHandlerContext) { machine.tlsEstablished() }
+    override func received(_ bytes: ByteBuffer, context: ChannelHandlerContext) { parser.append(bytes) }
+
+    override func timedOut(_ phase: TimeoutPhase, context: ChannelHandlerContext) {
+        switch phase {
+        case .handshake, .busy:
+            logger.notice(phase == .handshake ? "autologout during the TLS handshake" : "autologout while the client does not read")
+            closeNow(context: context)
+        case .idle:
+            logger.notice("autologout")
+            run(machine.autologoutTimerFired(), context: context)
+        }
+    }
+
+    override func drainRequested(context: ChannelHandlerContext) {
+        run(machine.shutdownRequested(), context: context)
+        context.flush()
+    }
+
+    override func sessionAbandoned() {
+        if let sink = appendSink {
+            appendSink = nil
+            Task { await sink.abort() }
+        }
+    }
+
+    override func disconnected(context: ChannelHandlerContext) {
+        releaseMailbox()
+        if let account {
+            self.account = nil
+            Task { await account.close() }
+        }
+        logger.info("disconnect", metadata: ["user": "\(user?.logEscaped() ?? "-")", "commands": "\(commands)"])
+    }
+
+    // MARK: Input
+
+    override func handleNext(context: ChannelHandlerContext) -> Bool {
+        guard let item = parser.next() else { return false }
+        switch item {
+        case .command(let command):
+            commands += 1
+            takeUpdate()
+            run(machine.commandReceived(command), context: context)
+        case .continuationRequested(let tag, let size):
+            run(machine.continuationRequested(tag: tag, size: size), context: context)
+        case .appendStarted(let tag, let name, let message, let synchronizing):
+            commands += 1
+            takeUpdate()
+            run(machine.appendStarted(tag: tag, mailbox: name, message: message, synchronizing: synchronizing), context: context)
+        case .appendData(let bytes):
+            appendReceived(bytes, context: context)
+        case .appendFinished:
+            run(machine.appendDataFinished(), context: context)
+        case .saslResponse(let line):
+            run(machine.saslResponseReceived(line), context: context)
+        case .idleDone:
+            takeUpdate()
+            run(machine.idleDone(), context: context)
+        case .error(let error):
+            run(machine.parseFailed(error), context: context)
+        }
+        return true
+    }
+
+    /// Hands the store's pending changes to the machine (cheap when nothing changed).
+    private func takeUpdate() {
+        guard let mailbox else { return }
+        let update = mailbox.takeUpdate()
+        if !update.isEmpty || update.highestModSeq != nil { _ = machine.mailboxUpdated(update) }
+    }
+
+    /// The store says the selected mailbox changed (on this connection's event loop).
+    private func mailboxChanged(context: ChannelHandlerContext) {
+        guard !isClosed, let mailbox, machine.isIdling else { return }
+        run(machine.mailboxUpdated(mailbox.takeUpdate()), context: context)
+        context.flush()
+    }
+
+    // MARK: Output
+
+    private func write(_ responses: [IMAPResponse], context: ChannelHandlerContext) {
+        guard !responses.isEmpty else { return }
+        let encoder = IMAPResponseEncoder(options: machine.encoderOptions)
+        var out = context.channel.allocator.buffer(capacity: 128 * responses.count)
+        for r in responses { encoder.encode(r, into: &out) }
+        context.write(wrapOutboundOut(out), promise: nil)
+    }
+
+    private func apply(_ continuation: IMAPServerStateMachine.Continuation, context: ChannelHandlerContext) {
+        switch continuation {
+        case .readCommands: parser.setMode(.commands)
+        case .readSASLResponse: parser.setMode(.saslResponse)
+        case .readIdle:
+            parser.setMode(.idle)
+            context.flush()
+        case .acceptLiteral:
+            context.flush()
+            parser.literalAccepted()
+        case .rejectLiteral: parser.literalRejected()
+        case .startTLS: startTLS(context: context)
+        case .startCompression:
+            // Not offered (IMAPServerStateMachine.Configuration.compressionAvailable is false).
+            closeAfterFlush(context: context)
+        case .close: closeAfterFlush(context: context)
+        }
+    }
+
+    /// Runs store work off the loop; the result (errors other than ``MailboxError`` become
+    /// `[UNAVAILABLE]`, logged) goes to `then` after the mailbox's changes were taken.
+    private func ask<T: Sendable>(_ what: String, context: ChannelHandlerContext, _ work: @escaping @Sendable () async throws -> T,
+                                  then: @escaping (Result<T, MailboxError>) -> IMAPServerStateMachine.Action) {
+        context.flush()
+        offLoop(context, { () async -> Result<T, MailboxError> in
+            do { return .success(try await work()) } catch let e as MailboxError { return .failure(e) } catch {
+                return .failure(.unavailable)
+            }
+        }, restartTimer: true) { result in
+            if case .failure(.unavailable) = result { self.logger.error("\(what) failed: the store is unavailable") }
+            self.takeUpdate()
+            self.run(then(result), context: context)
+        }
+    }
+
+    /// The only place that writes, closes, starts TLS or calls the delegate.
+    private func run(_ action: IMAPServerStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .send(let responses, let then):
+            write(responses, context: context)
+            apply(then, context: context)
+        case .verifyPassword(let user, let password):
+            context.flush()
+            let delegate = self.delegate
+            let ip = remoteIP
+            offLoop(context, { await delegate.authenticate(user: user, password: password, remoteIP: ip) }, restartTimer: true) { ok in
+                if !ok { self.logger.notice("authentication failed", metadata: ["login": "\(user.logEscaped())"]) }
+                self.run(self.machine.passwordVerified(ok, user: user), context: context)
+            }
+        case .lookUpSCRAMCredentials(let user):
+            context.flush()
+            let delegate = self.delegate
+            let ip = remoteIP
+            offLoop(context, { await delegate.scramCredentials(user: user, remoteIP: ip) }, restartTimer: true) { found in
+                self.run(self.machine.scramCredentialsFound(found.credentials, userExists: found.userExists), context: context)
+            }
+        case .openSession(let user):
+            let delegate = self.delegate
+            let ip = remoteIP
+            offLoop(context, { () async -> Result<any IMAPAccount, MailboxError> in
+                do { return .success(try await delegate.openAccount(user: user, remoteIP: ip)) } catch let e as MailboxError {
+                    return .failure(e)
+                } catch {
+                    return .failure(.unavailable)
+                }
+            }, ifClosed: { result in
+                if case .success(let account) = result { Task { await account.close() } }
+            }, restartTimer: true) { result in
+                switch result {
+                case .success(let account):
+                    self.account = account
+                    self.user = user
+                    self.logger.user = user.logEscaped()
+                    self.logger.info("login")
+                    self.run(self.machine.sessionOpened(.success(())), context: context)
+                case .failure(let error):
+                    if case .limit = error { self.logger.notice("login refused: too many connections", metadata: ["login": "\(user.logEscaped())"]) }
+                    self.run(self.machine.sessionOpened(.failure(error)), context: context)
+                }
+            }
+        case .select(let name, let readOnly, let qresync):
+            releaseMailbox()
+            guard let account else { preconditionFailure("SELECT without an account") }
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            let changed: @Sendable () -> Void = {
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.mailboxChanged(context: context)
+                }
+            }
+            context.flush()
+            offLoop(context, { () async -> Result<(any IMAPSelectedMailbox, SelectedMailboxInfo), MailboxError> in
+                do { return .success(try await account.select(name, readOnly: readOnly, qresync: qresync, changed: changed)) } catch let e as MailboxError {
+                    return .failure(e)
+                } catch {
+                    return .failure(.unavailable)
+                }
+            }, ifClosed: { result in
+                if case .success(let (mailbox, _)) = result { mailbox.close() }
+            }, restartTimer: true) { result in
+                switch result {
+                case .success(let (mailbox, info)):
+                    self.mailbox = mailbox
+                    self.run(self.machine.mailboxSelected(.success(info)), context: context)
+                case .failure(let error):
+                    if case .unavailable = error { self.logger.error("SELECT failed: the store is unavailable") }
+                    self.run(self.machine.mailboxSelected(.failure(error)), context: context)
+                }
+            }
+        case .unselect(let responses):
+            releaseMailbox()
+            write(responses, context: context)
+        case .listMailboxes:
+            guard let account else { preconditionFailure("LIST without an account") }
+            ask("LIST", context: context, { try await account.mailboxes() }) { self.machine.mailboxesListed($0) }
+        case .status(let names):
+            guard let account else { preconditionFailure("STATUS without an account") }
+            ask("STATUS", context: context, { try await account.status(of: names) }) { self.machine.statusesFetched($0) }
+        case .create(let name, let use):
+            guard let account else { preconditionFailure("CREATE without an account") }
+            ask("CREATE", context: context, { try await account.create(name, specialUse: use) }) { self.machine.mailboxOperationCompleted($0) }
+        case .delete(let name):
+            guard let account else { preconditionFailure("DELETE without an account") }
+            ask("DELETE", context: context, { try await account.delete(name) }) { self.machine.mailboxOperationCompleted($0) }
+        case .rename(let from, let to):
+            guard let account else { preconditionFailure("RENAME without an account") }
+            ask("RENAME", context: context, { try await account.rename(from, to: to) }) { self.machine.mailboxOperationCompleted($0) }
+        case .subscribe(let name):
+            guard let account else { preconditionFailure("SUBSCRIBE without an account") }
+            ask("SUBSCRIBE", context: context, { try await account.subscribe(name) }) { self.machine.mailboxOperationCompleted($0) }
+        case .unsubscribe(let name):
+            guard let account else { preconditionFailure("UNSUBSCRIBE without an account") }
+            ask("UNSUBSCRIBE", context: context, { try await account.unsubscribe(name) }) { self.machine.mailboxOperationCompleted($0) }
+        case .quota:
+            guard let account else { preconditionFailure("GETQUOTA without an account") }
+            ask("GETQUOTA", context: context, { try await account.quota() }) { self.machine.quotaFetched($0) }
+        case .fetch(let request):
+            fetch(request, context: context)
+        case .search(let request):
+            guard let mailbox else { preconditionFailure("SEARCH without a mailbox") }
+            ask("SEARCH", context: context, { try await mailbox.search(request) }) { self.machine.searchCompleted($0) }
+        case .sort(let request, let criteria):
+            guard let mailbox else { preconditionFailure("SORT without a mailbox") }
+            ask("SORT", context: context, { try await mailbox.sort(request, by: criteria) }) { self.machine.sortCompleted($0) }
+        case .thread(let request, let algorithm):
+            guard let mailbox else { preconditionFailure("THREAD without a mailbox") }
+            ask("THREAD", context: context, { try await mailbox.thread(request, algorithm: algorithm) }) { self.machine.threadCompleted($0) }
+        case .store(let request):
+            guard let mailbox else { preconditionFailure("STORE without a mailbox") }
+            ask("STORE", context: context, { try await mailbox.store(request) }) { self.machine.storeCompleted($0) }
+        case .copy(let uids, let target, let move):
+            guard let mailbox else { preconditionFailure("COPY without a mailbox") }
+            ask(move ? "MOVE" : "COPY", context: context, { try await mailbox.copy(uids, to: target, move: move) }) { self.machine.copyCompleted($0) }
+        case .expunge(let uids):
+            guard let mailbox else { preconditionFailure("EXPUNGE without a mailbox") }
+            ask("EXPUNGE", context: context, { try await mailbox.expunge(uids) }) { self.machine.expungeCompleted($0) }
+        case .beginAppend(let name, let message, let continuation, let then):
+            guard let account else { preconditionFailure("APPEND without an account") }
+            appendSink = account.appendSink(mailbox: name, message: message)
+            appendPending = []
+            appendPendingBytes = 0
+            appendFailure = nil
+            write(continuation, context: context)
+            apply(then, context: context)
+        case .commitAppend:
+            guard let sink = appendSink else { preconditionFailure("commitAppend without a sink") }
+            appendSink = nil
+            let pending = appendPending
+            let failure = appendFailure
+            appendPending = []
+            appendPendingBytes = 0
+            ask("APPEND", context: context, { () async throws -> (uidValidity: UInt32, uid: UInt32) in
+                if let failure {
+                    await sink.abort()
+                    throw failure
+                }
+                do {
+                    for chunk in pending { try await sink.write(chunk) }
+                    return try await sink.commit()
+                } catch {
+                    await sink.abort()
+                    throw error
+                }
+            }) { self.machine.appendCompleted($0) }
+        case .close:
+            closeNow(context: context)
+        }
+    }
+
+    // MARK: APPEND
+
+    private func appendReceived(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        guard let sink = appendSink, appendFailure == nil else { return }  // a refused APPEND: discard
+        appendPending.append(bytes)
+        appendPendingBytes += bytes.readableBytes
+        guard appendPendingBytes >= 1 << 20 else { return }
+        let chunks = appendPending
+        appendPending = []
+        appendPendingBytes = 0
+        offLoop(context, { () async -> MailboxError? in
+            do {
+                for chunk in chunks { try await sink.write(chunk) }
+                return nil
+            } catch let e as MailboxError {
+                return e
+            } catch {
+                return .unavailable
+            }
+        }) { failure in
+            if let failure { self.appendFailure = failure }
+        }
+    }
+
+    // MARK: FETCH
+
+    private func fetch(_ request: FetchRequest, context: ChannelHandlerContext) {
+        guard let mailbox else { preconditionFailure("FETCH without a mailbox") }
+        context.flush()
+        beginWork()
+        fetchChunk(request, from: 0, missing: [], mailbox: mailbox, context: context)
+    }
+
+    /// Builds the responses of the messages from `index` on until a chunk is full, writes them, and
+    /// goes on once the client took them.
+    private func fetchChunk(_ request: FetchRequest, from index: Int, missing: [UInt32], mailbox: any IMAPSelectedMailbox,
+                            context: ChannelHandlerContext) {
+        let encoder = IMAPResponseEncoder(options: machine.encoderOptions)
+        let limit = configuration.fetchChunk
+        let needsContent = FetchResponseBuilder.needsContent(request.attributes)
+        let marksSeen = request.setsSeen && FetchResponseBuilder.setsSeen(request.attributes)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let promise = context.eventLoop.makePromise(of: (ByteBuffer, Int, [UInt32], MailboxError?).self)
+        let build: @Sendable () async -> (ByteBuffer, Int, [UInt32], MailboxError?) = {
+            var out = ByteBufferAllocator().buffer(capacity: 4096)
+            var i = index
+            var gone = missing
+            while i < request.messages.count, out.readableBytes < limit {
+                let m = request.messages[i]
+                i += 1
+                guard var facts = mailbox.facts(of: m.uid) else {
+                    gone.append(m.uid)
+                    continue
+                }
+                if let since = request.changedSince, facts.modSeq <= since { continue }
+                do {
+                    var content: ByteBuffer?
+                    if needsContent { content = try await mailbox.content(of: m.uid) }
+                    if marksSeen, !facts.flags.contains(.seen), let now = try await mailbox.markSeen([m.uid]).first {
+                        facts.flags = now.flags
+                        facts.modSeq = now.modSeq
+                    }
+                    var items = try FetchResponseBuilder.items(request.attributes, facts: facts, message: content)
+                    if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(facts.flags)) }
+                    encoder.encode(.fetch(sequenceNumber: m.sequenceNumber, items), into: &out)
+                } catch MailboxError.expungeIssued {
+                    gone.append(m.uid)
+                } catch let e as MailboxError {
+                    return (out, i, gone, e)
+                } catch {
+                    return (out, i, gone, .unavailable)
+                }
+                if !needsContent, !marksSeen, i - index >= 512 { break }
+            }
+            return (out, i, gone, nil)
+        }
+        promise.completeWithTask(build)
+        promise.futureResult.whenSuccess { result in
+            let (handler, context) = bound.value
+            let (out, next, gone, failure) = result
+            guard !handler.isClosed else { return }
+            let done = next >= request.messages.count || failure != nil
+            let written = context.writeAndFlush(handler.wrapOutboundOut(out))
+            if done {
+                guard handler.finishWork() else { return }
+                handler.takeUpdate()
+                if let failure {
+                    handler.logger.error("FETCH failed: \(failure)")
+                    handler.run(handler.machine.fetchCompleted(missing: gone + request.messages[next...].map(\.uid)), context: context)
+                } else {
+                    handler.run(handler.machine.fetchCompleted(missing: gone), context: context)
+                }
+                handler.restartIdleTimer(context: context)
+                handler.resume(context: context)
+                return
+            }
+            written.whenComplete { _ in
+                let (handler, context) = bound.value
+                guard !handler.isClosed else { return }
+                handler.restartIdleTimer(context: context)
+                handler.fetchChunk(request, from: next, missing: gone, mailbox: mailbox, context: context)
+            }
+        }
+    }
+
+    private func releaseMailbox() {
+        guard let mailbox else { return }
+        self.mailbox = nil
+        mailbox.close()
+    }
+}
