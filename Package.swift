@@ -244,7 +244,7 @@ let package = Package(
         .target(
             name: "MailServer",
             dependencies: [
-                "SMTPServer", "SMTPClient", "POP3Server", "POP3Core", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
+                "SMTPServer", "SMTPClient", "POP3Server", "POP3Core", "IMAPServer", "IMAPCore", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
                 "MailQueue", "MailDelivery", "DNSClient", "SASL", "MIME",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

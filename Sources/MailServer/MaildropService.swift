@@ -38,7 +38,7 @@ final class MaildropService: POP3ServerDelegate {
         guard acquired else { throw POP3MaildropError.inUse }
         do {
             let drop = try await threadPool.runIfActive { try MaildirMaildrop(path: path) }
-            return MaildirPOP3Maildrop(drop: drop, threadPool: threadPool) { [locked] in
+            return MaildirPOP3Maildrop(drop: drop, threadPool: threadPool, changed: store.changed) { [locked] in
                 _ = locked.withLockedValue { $0.remove(path) }
             }
         } catch {
@@ -55,7 +55,10 @@ final class MaildirPOP3Maildrop: POP3Maildrop {
     private let unlock: @Sendable () -> Void
     private let released = NIOLockedValueBox(false)
 
-    init(drop: MaildirMaildrop, threadPool: NIOThreadPool, unlock: @escaping @Sendable () -> Void) {
+    private let changed: (@Sendable (String) -> Void)?
+
+    init(drop: MaildirMaildrop, threadPool: NIOThreadPool, changed: (@Sendable (String) -> Void)?, unlock: @escaping @Sendable () -> Void) {
+        self.changed = changed
         self.drop = drop
         self.threadPool = threadPool
         self.unlock = unlock
@@ -71,6 +74,7 @@ final class MaildirPOP3Maildrop: POP3Maildrop {
 
     func update(deleted: Set<Int>, retrieved: Set<Int>) async throws {
         try await threadPool.runIfActive { try self.drop.update(deleted: deleted, retrieved: retrieved) }
+        changed?(drop.path)
     }
 
     func release() async {

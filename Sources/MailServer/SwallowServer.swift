@@ -1,4 +1,6 @@
 import DNSClient
+import IMAPCore
+import IMAPServer
 import Directory
 import ListenerSupport
 import Foundation
@@ -24,6 +26,9 @@ import Glibc
 /// The composition root: opens the data directory, the directory database, TLS material and the
 /// store, wires the intake to the listeners, and runs them until SIGTERM/SIGINT.
 public final class SwallowServer: Sendable {
+    /// The release this binary is (`swallow --version`, IMAP ID).
+    public static let version = "0.2.0-dev"
+
     /// The configuration in force.
     public let configuration: ServerConfiguration
     /// The TLS material (fingerprint for logs).
@@ -91,7 +96,11 @@ public final class SwallowServer: Sendable {
                 throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open \(layout.database): \(error)")
             }
             cleanup.push { try? await directory.close() }
-            let store = MaildirStore(root: layout.mail, hostname: c.hostname)
+            var store = MaildirStore(root: layout.mail, hostname: c.hostname)
+            // Deliveries and POP3 deletions wake the IMAP sessions that watch the folder.
+            let hub = MailboxEventHub()
+            let changes = FolderChanges()
+            store.changed = { path in changes.service?.folderChangedOnDisk(path) }
             let spool: Spool
             do { spool = try Spool(root: layout.queue) } catch {
                 throw ConfigurationError(key: "data_dir", line: nil, message: "cannot open the queue in \(layout.queue): \(error)")
@@ -113,6 +122,10 @@ public final class SwallowServer: Sendable {
                 inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
             outbound.attach(runner)
             let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
+            let imapService = IMAPService(authenticator: authenticator, store: store, threadPool: threadPool, hub: hub,
+                                          maxSessionsPerUser: c.imap.maxConnectionsPerUser)
+            changes.service = imapService
+            let imapRegistry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
             let smtpRegistry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
             let pop3Registry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))
             let grace = TimeAmount.seconds(Int64(c.smtp.shutdownGrace))
@@ -154,6 +167,22 @@ public final class SwallowServer: Sendable {
                 bound.append((name, try await listen("\(name).listen", list) { try await pop3.bind() }))
                 cleanup.push { await pop3.drain() }
                 services.append(pop3)
+            }
+            for (name, list, implicit) in [("imap", c.imap.listen, false), ("imaps", c.imaps.listen, true)] where !list.isEmpty {
+                let imap = IMAPListener(
+                    configuration: .init(name: name, addresses: addresses(list),
+                                         machine: .init(hostname: c.hostname, tlsAvailable: true,
+                                                        allowPlaintextAuthentication: c.imap.allowPlaintextAuth,
+                                                        appendLimit: c.imap.maxLiteral,
+                                                        serverID: [.init(name: "name", value: "Swallow"),
+                                                                   .init(name: "version", value: SwallowServer.version)]),
+                                         parser: .init(maxCommandSize: c.imap.maxCommandSize, maxAppendSize: c.imap.maxLiteral),
+                                         tls: tls.context, implicitTLS: implicit, autologout: .seconds(Int64(c.imap.autologout)),
+                                         loginTimeout: .seconds(Int64(c.imap.loginTimeout)), shutdownGrace: grace),
+                    delegate: imapService, registry: imapRegistry, group: group, logger: logger)
+                bound.append((name, try await listen("\(name).listen", list) { try await imap.bind() }))
+                cleanup.push { await imap.drain() }
+                services.append(imap)
             }
             return SwallowServer(configuration: c, tls: tls, boundAddresses: bound, services: services, cleanup: cleanup,
                                  logger: logger, queueRunner: runner)

@@ -20,7 +20,7 @@ public struct MaildirStore: Sendable {
     /// Root of all mailboxes (`<data_dir>/mail`).
     public let root: String
     private let hostname: String
-    private static let counter = Counter()
+    static let counter = Counter()
     /// Concurrent deliveries into one `new/` share its `fsync` (group commit).
     static let directorySync = DirectorySync()
     /// Maildirs known to exist, so a delivery does not stat three directories each time.
@@ -90,8 +90,14 @@ public struct MaildirStore: Sendable {
     public func deliver(headers: [UInt8], spool: SpoolFile?, tail: ByteBuffer, to mailboxes: [Mailbox]) throws -> Receipt {
         precondition(!mailboxes.isEmpty, "deliver() without mailboxes")
         let dirs = try mailboxes.map { try ensureMaildir($0) }
-        return try deliver(headers: headers, spool: spool, tail: tail, toMaildirs: dirs)
+        let receipt = try deliver(headers: headers, spool: spool, tail: tail, toMaildirs: dirs)
+        if let changed { for d in dirs { changed(d) } }
+        return receipt
     }
+
+    /// Called with a Maildir's path after a delivery into it (or, from POP3, after deletions): IMAP
+    /// sessions watching it are told (`MailServer`'s mailbox event hub). `nil`: nobody listens.
+    public var changed: (@Sendable (String) -> Void)?
 
     /// Creates `tmp/`, `new/`, `cur/` under any Maildir path (durably).
     ///

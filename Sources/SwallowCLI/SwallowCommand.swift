@@ -25,7 +25,7 @@ public struct SwallowCommand: AsyncParsableCommand {
 }
 
 /// The version `swallow --version` prints.
-public let swallowVersion = "0.2.0-dev"
+public let swallowVersion = SwallowServer.version
 
 /// `--config FILE`, shared by every command.
 struct ConfigOption: ParsableArguments {

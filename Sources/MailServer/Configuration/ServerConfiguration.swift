@@ -29,6 +29,10 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var pop3: POP3
     /// The POP3 listener with implicit TLS.
     public var pop3s: POP3S
+    /// The IMAP listener with STARTTLS, and IMAP settings.
+    public var imap: IMAP
+    /// The IMAP listener with implicit TLS.
+    public var imaps: IMAPS
     /// Password checks and brute-force throttling.
     public var auth: Auth
     /// Outbound delivery: port, relays, retries.
@@ -48,7 +52,7 @@ public struct ServerConfiguration: Hashable, Sendable {
     public static var embeddedDefault: ServerConfiguration {
         ServerConfiguration(hostname: systemHostname(), domains: ["localhost"], dataDirectory: "./swallow-data",
                             postmaster: nil, recipientDelimiter: "+", smtp: SMTP(), submission: Submission(),
-                            submissions: Submissions(), pop3: POP3(), pop3s: POP3S(), auth: Auth(),
+                            submissions: Submissions(), pop3: POP3(), pop3s: POP3S(), imap: IMAP(), imaps: IMAPS(), auth: Auth(),
                             delivery: Delivery(), routes: [], dns: DNS(), tls: TLS(), limits: Limits(), log: Log())
     }
 
@@ -98,7 +102,7 @@ extension ServerConfiguration {
     /// Every section's table, in the order of the reference (`[[routes]]` comes after `[delivery]`).
     static var sections: [AnyConfigSection] {
         [general.erased, SMTP.table.erased, Submission.table.erased, Submissions.table.erased, POP3.table.erased,
-         POP3S.table.erased, Auth.table.erased, Delivery.table.erased, DNS.table.erased, TLS.table.erased,
+         POP3S.table.erased, IMAP.table.erased, IMAPS.table.erased, Auth.table.erased, Delivery.table.erased, DNS.table.erased, TLS.table.erased,
          Limits.table.erased, Log.table.erased]
     }
 
@@ -112,7 +116,7 @@ extension ServerConfiguration {
             .optionalString("postmaster", \.postmaster, example: TOMLText.string("alice@example.test"),
                             "where postmaster@<domain> goes (default: its own mailbox)"),
             .string("recipient_delimiter", \.recipientDelimiter, "user+tag@domain → user; \"\" disables"),
-        ], tables: Set(["smtp", "submission", "submissions", "pop3", "pop3s", "auth", "delivery", "routes", "dns", "tls", "limits", "log"]))
+        ], tables: Set(["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "auth", "delivery", "routes", "dns", "tls", "limits", "log"]))
     }
 
     /// Parses and validates configuration text.
@@ -194,6 +198,7 @@ extension ServerConfiguration {
         guard !dataDirectory.isEmpty else { throw fail("data_dir", "must not be empty") }
         var hostPorts = [("smtp.listen", smtp.listen), ("submission.listen", submission.listen),
                          ("submissions.listen", submissions.listen), ("pop3.listen", pop3.listen), ("pop3s.listen", pop3s.listen),
+                         ("imap.listen", imap.listen), ("imaps.listen", imaps.listen),
                          ("dns.nameservers", dns.nameservers), ("routes.via", routes.map(\.via))]
         if let s = delivery.smarthost { hostPorts.append(("delivery.smarthost", [s])) }
         for (key, list) in hostPorts {

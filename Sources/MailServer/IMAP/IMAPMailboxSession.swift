@@ -1,0 +1,282 @@
+import IMAPCore
+import IMAPServer
+import MailCore
+import MailStore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One session's selected folder: the shared ``MaildirFolder`` index plus what this session has
+/// been shown (`known`), so ``takeUpdate()`` reports each change by others exactly once and never
+/// the session's own.
+final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
+    let folder: MaildirFolder
+    let account: MaildirAccount
+    let service: IMAPService
+    private struct State {
+        var known: FolderSnapshot
+        var dirty = false
+        var token: Int?
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    init(folder: MaildirFolder, account: MaildirAccount, service: IMAPService, changed: @escaping @Sendable () -> Void) {
+        self.folder = folder
+        self.account = account
+        self.service = service
+        let state = NIOLockedValueBox(State(known: folder.snapshot()))
+        self.state = state
+        let token = service.hub.watch(folder.path) {
+            state.withLockedValue { $0.dirty = true }
+            changed()
+        }
+        state.withLockedValue { $0.token = token }
+    }
+
+    var knownSnapshot: FolderSnapshot { state.withLockedValue { $0.known } }
+
+    static func flags(_ m: MaildirMessage) -> MessageFlags {
+        MessageFlags(uid: m.uid, flags: m.flags.map(IMAPFlag.init), modSeq: m.modSeq)
+    }
+
+    func takeUpdate() -> MailboxUpdate {
+        guard state.withLockedValue({ s -> Bool in defer { s.dirty = false }; return s.dirty }) else { return MailboxUpdate() }
+        let now = folder.snapshot()
+        return state.withLockedValue { s in
+            let changes = now.changes(since: s.known)
+            let keywordsChanged = now.keywords != s.known.keywords
+            s.known = now
+            return MailboxUpdate(expunged: changes.expunged, appended: changes.added.map(\.uid),
+                                 flags: changes.flagsChanged.map(Self.flags),
+                                 keywords: keywordsChanged ? now.keywords.map(IMAPFlag.init) : nil,
+                                 highestModSeq: now.highestModSeq)
+        }
+    }
+
+    private func known(_ uid: UInt32) -> MaildirMessage? {
+        state.withLockedValue { s in
+            let m = s.known.messages
+            var lo = 0
+            var hi = m.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if m[mid].uid < uid { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < m.count && m[lo].uid == uid ? m[lo] : nil
+        }
+    }
+
+    /// Records this session's own changes in what it was shown.
+    private func learn(changed: [MaildirMessage], removed: [UInt32] = []) {
+        state.withLockedValue { s in
+            if !removed.isEmpty {
+                let gone = Set(removed)
+                s.known.messages.removeAll { gone.contains($0.uid) }
+            }
+            guard !changed.isEmpty else { return }
+            var byUID: [UInt32: MaildirMessage] = [:]
+            for c in changed { byUID[c.uid] = c }
+            for i in s.known.messages.indices {
+                if let c = byUID[s.known.messages[i].uid] {
+                    s.known.messages[i] = c
+                    s.known.highestModSeq = max(s.known.highestModSeq, c.modSeq)
+                }
+            }
+        }
+    }
+
+    func facts(of uid: UInt32) -> MessageFacts? {
+        guard let m = known(uid) else { return nil }
+        let date = (try? folder.internalDate(uid: uid)) ?? 0
+        return MessageFacts(uid: uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
+                            internalDate: IMAPDateTime(secondsSince1970: date), modSeq: m.modSeq)
+    }
+
+    private func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        do { return try await service.threadPool.runIfActive(work) } catch { throw IMAPService.map(error) }
+    }
+
+    func content(of uid: UInt32) async throws -> ByteBuffer {
+        let folder = self.folder
+        return try await blocking { Self.crlf(try folder.readMessage(uid: uid)) }
+    }
+
+    /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays.
+    static func crlf(_ bytes: [UInt8]) -> ByteBuffer {
+        var out = ByteBufferAllocator().buffer(capacity: bytes.count + bytes.count / 30 + 2)
+        bytes.withUnsafeBufferPointer { p in
+            var start = 0
+            var i = 0
+            while i < p.count {
+                if p[i] == 0x0A, i == 0 || p[i - 1] != 0x0D {
+                    out.writeBytes(UnsafeBufferPointer(rebasing: p[start..<i]))
+                    out.writeBytes([0x0D, 0x0A])
+                    start = i + 1
+                }
+                i += 1
+            }
+            out.writeBytes(UnsafeBufferPointer(rebasing: p[start..<p.count]))
+        }
+        return out
+    }
+
+    func markSeen(_ uids: [UInt32]) async throws -> [MessageFlags] {
+        let folder = self.folder
+        let result = try await blocking { try folder.store(["\\Seen"], .add, uids: uids) }
+        learn(changed: result.changed)
+        if !result.changed.isEmpty { service.hub.post(folder.path) }
+        return uids.compactMap { known($0).map(Self.flags) }
+    }
+
+    func search(_ request: SearchRequest) async throws -> (uids: [UInt32], highestModSeq: UInt64?) {
+        let evaluator = MailboxSearch(session: self)
+        return try await evaluator.run(request)
+    }
+
+    func sort(_ request: SearchRequest, by criteria: [SortCriterion]) async throws -> [UInt32] {
+        try await MailboxSearch(session: self).sort(request, by: criteria)
+    }
+
+    func thread(_ request: SearchRequest, algorithm: String) async throws -> [ThreadNode] {
+        try await MailboxSearch(session: self).thread(request, algorithm: algorithm)
+    }
+
+    func store(_ request: StoreRequest) async throws -> StoreOutcome {
+        let folder = self.folder
+        let m = request.modification
+        let op: FlagOperation = switch m.operation {
+        case .replace: .replace
+        case .add: .add
+        case .remove: .remove
+        }
+        let names = m.flags.map(\.name)
+        let result = try await blocking { try folder.store(names, op, uids: request.uids, unchangedSince: m.unchangedSince) }
+        learn(changed: result.changed)
+        if !result.changed.isEmpty { service.hub.post(folder.path) }
+        // Every message of the set is reported with its flags now (RFC 9051 §6.4.6), changed or not.
+        let failed = Set(result.failedUnchangedSince)
+        let gone = Set(result.gone)
+        let updated = request.uids.filter { !failed.contains($0) && !gone.contains($0) }.compactMap { known($0).map(Self.flags) }
+        return StoreOutcome(updated: updated, modified: result.failedUnchangedSince)
+    }
+
+    func copy(_ uids: [UInt32], to mailbox: String, move: Bool) async throws -> CopyOutcome {
+        let folder = self.folder
+        let account = self.account
+        let (pairs, destination) = try await blocking { () throws -> ([UIDPair], MaildirFolder) in
+            let target = try account.openFolder(mailbox)
+            let pairs = move ? try folder.move(uids: uids, to: target) : try folder.copy(uids: uids, to: target)
+            return (pairs, target)
+        }
+        if move { learn(changed: [], removed: pairs.map(\.source)) }
+        service.hub.post(destination.path)
+        if move, destination.path != folder.path { service.hub.post(folder.path) }
+        return CopyOutcome(uidValidity: destination.snapshot().uidValidity, source: pairs.map(\.source),
+                           destination: pairs.map(\.destination))
+    }
+
+    func expunge(_ uids: [UInt32]?) async throws -> [UInt32] {
+        let folder = self.folder
+        let candidates = state.withLockedValue { s in
+            s.known.messages.filter { $0.flags.contains("\\Deleted") }.map(\.uid)
+        }
+        let targets = uids.map { Set($0) }.map { only in candidates.filter { only.contains($0) } } ?? candidates
+        guard !targets.isEmpty else { return [] }
+        let removed = try await blocking { try folder.expunge(uids: targets) }
+        learn(changed: [], removed: removed)
+        if !removed.isEmpty { service.hub.post(folder.path) }
+        return removed
+    }
+
+    func close() {
+        if let token = state.withLockedValue({ s -> Int? in defer { s.token = nil }; return s.token }) {
+            service.hub.cancel(folder.path, token)
+        }
+    }
+}
+
+/// An APPEND's message, spooled into the account's `tmp/` and then handed to the folder.
+final class IMAPAppendFile: IMAPAppendSink, @unchecked Sendable {
+    let account: MaildirAccount
+    let mailbox: String
+    let message: AppendMessage
+    let service: IMAPService
+    private let path: String
+    private let fd = NIOLockedValueBox<Int32>(-1)
+
+    private static let counter = NIOLockedValueBox(0)
+
+    init(account: MaildirAccount, mailbox: String, message: AppendMessage, service: IMAPService) {
+        self.account = account
+        self.mailbox = mailbox
+        self.message = message
+        self.service = service
+        let n = Self.counter.withLockedValue { c -> Int in c += 1; return c }
+        self.path = "\(account.root)/tmp/append.\(getpid()).\(n).\(time(nil))"
+    }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        let path = self.path
+        let fd = self.fd
+        try await service.threadPool.runIfActive {
+            var descriptor = fd.withLockedValue { $0 }
+            if descriptor < 0 {
+                descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard descriptor >= 0 else { throw IMAPService.map(StoreError("open", path)) }
+                fd.withLockedValue { $0 = descriptor }
+            }
+            try bytes.withUnsafeReadableBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw IMAPService.map(StoreError("write", path))
+                    }
+                    offset += n
+                }
+            }
+        }
+    }
+
+    func commit() async throws -> (uidValidity: UInt32, uid: UInt32) {
+        let path = self.path
+        let account = self.account
+        let mailbox = self.mailbox
+        let flags = message.flags.map(\.name)
+        let date = message.internalDate?.secondsSince1970
+        let fd = self.fd
+        do {
+            let (folder, uid) = try await service.threadPool.runIfActive { () throws -> (MaildirFolder, UInt32) in
+                let descriptor = fd.withLockedValue { d -> Int32 in defer { d = -1 }; return d }
+                if descriptor >= 0 { Glibc.close(descriptor) } else {
+                    // An empty message: nothing was written.
+                    let d = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+                    if d >= 0 { Glibc.close(d) }
+                }
+                defer { unlink(path) }
+                let folder = try account.openFolder(mailbox)
+                let uid = try folder.append(contentsOf: path, flags: flags, internalDate: date)
+                return (folder, uid)
+            }
+            service.hub.post(folder.path)
+            return (folder.snapshot().uidValidity, uid)
+        } catch {
+            throw IMAPService.map(error)
+        }
+    }
+
+    func abort() async {
+        let path = self.path
+        let fd = self.fd
+        _ = try? await service.threadPool.runIfActive {
+            let descriptor = fd.withLockedValue { d -> Int32 in defer { d = -1 }; return d }
+            if descriptor >= 0 { Glibc.close(descriptor) }
+            unlink(path)
+        }
+    }
+}
