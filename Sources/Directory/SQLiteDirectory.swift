@@ -35,6 +35,7 @@ public final class SQLiteDirectory: UserDirectory {
     struct ResolutionCache {
         var stamp: [FileStamp] = []
         var entries: [String: RecipientResolution] = [:]
+        var quotas: [String: Int?] = [:]
     }
 
     private init(connection: SQLiteConnection, policy: DirectoryPolicy, path: String) {
@@ -51,10 +52,46 @@ public final class SQLiteDirectory: UserDirectory {
             if c.stamp != stamp {
                 c.stamp = stamp
                 c.entries.removeAll(keepingCapacity: true)
+                c.quotas.removeAll(keepingCapacity: true)
                 return nil
             }
             return c.entries[address.canonicalKey]
         }
+    }
+
+    public func cachedQuota(of mailbox: String) -> Int?? {
+        let stamp = currentStamp()
+        return cache.withLock { c in
+            if c.stamp != stamp {
+                c.stamp = stamp
+                c.entries.removeAll(keepingCapacity: true)
+                c.quotas.removeAll(keepingCapacity: true)
+                return nil
+            }
+            return c.quotas[mailbox.lowercased()]
+        }
+    }
+
+    public func quota(of mailbox: String) async throws -> Int? {
+        let key = mailbox.lowercased()
+        if let known = cachedQuota(of: key) { return known }
+        let stamp = currentStamp()
+        let rows = try await connection.query("SELECT quota FROM users WHERE address = ?", [.text(key)])
+        let limit = rows.first?.column("quota")?.integer
+        cache.withLock { c in
+            guard c.stamp == stamp else { return }
+            if c.quotas.count >= 50_000 { c.quotas.removeAll(keepingCapacity: true) }
+            c.quotas[key] = .some(limit)
+        }
+        return limit
+    }
+
+    /// Sets a user's storage limit in octets (`nil`: none), enforced at delivery and APPEND.
+    public func setQuota(_ address: String, bytes: Int?) async throws {
+        let key = try canonicalLocalAddress(address)
+        guard try await isUser(key) else { throw DirectoryError.noSuchUser(key) }
+        _ = try await connection.query("UPDATE users SET quota = ? WHERE address = ?",
+                                       [bytes.map { .integer($0) } ?? .null, .text(key)])
     }
 
     /// Opens (creating if needed) the database at `path`.
@@ -86,7 +123,11 @@ public final class SQLiteDirectory: UserDirectory {
         if !columns.contains("scram") {
             _ = try await conn.query("ALTER TABLE users ADD COLUMN scram TEXT", [])
         }
-        _ = try await conn.query("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
+        // Schema 3: a storage limit per user (`swallow user quota`), octets; NULL is none.
+        if !columns.contains("quota") {
+            _ = try await conn.query("ALTER TABLE users ADD COLUMN quota INTEGER", [])
+        }
+        _ = try await conn.query("UPDATE meta SET value = '3' WHERE key = 'schema'", [])
         return SQLiteDirectory(connection: conn, policy: policy, path: path)
     }
 
@@ -252,6 +293,13 @@ public final class SQLiteDirectory: UserDirectory {
     public func listUsers() async throws -> [(address: String, hasPassword: Bool)] {
         try await connection.query("SELECT address, password FROM users ORDER BY address", []).map {
             ($0.column("address")?.string ?? "", $0.column("password")?.string != nil)
+        }
+    }
+
+    /// All users with their storage limits (octets; `nil` for none).
+    public func listQuotas() async throws -> [(address: String, quota: Int?)] {
+        try await connection.query("SELECT address, quota FROM users ORDER BY address", []).map {
+            ($0.column("address")?.string ?? "", $0.column("quota")?.integer)
         }
     }
 

@@ -25,11 +25,19 @@ public protocol UserDirectory: Sendable {
     /// The resolution of `address` if it is known without waiting (a cache that is still valid);
     /// `nil` means: call ``resolve(_:)``.
     func cachedResolution(_ address: EmailAddress) -> RecipientResolution?
+    /// The storage limit of a mailbox (canonical `local@domain`) in octets, or `nil` for none.
+    func quota(of mailbox: String) async throws -> Int?
+    /// ``quota(of:)`` if known without waiting: `.some(nil)` is "no limit", `nil` means: ask.
+    func cachedQuota(of mailbox: String) -> Int??
 }
 
 extension UserDirectory {
     /// No cache.
     public func cachedResolution(_ address: EmailAddress) -> RecipientResolution? { nil }
+    /// No quotas.
+    public func quota(of mailbox: String) async throws -> Int? { nil }
+    /// No cache.
+    public func cachedQuota(of mailbox: String) -> Int?? { nil }
 }
 
 /// Settings that shape recipient resolution.

@@ -29,12 +29,14 @@ final class Intake: SMTPServerDelegate {
     let authenticator: Authenticator
     let submission: SubmissionPolicy
     let rateLimiter: SendingRateLimiter
+    let quota: QuotaService
 
     /// The intake for configuration `c`: host name, domains, relay networks and submission limits
     /// come from it; the stores and services it calls are passed in.
     init(configuration c: ServerConfiguration, layout: DataLayout, directory: any UserDirectory, store: MaildirStore,
-         queue: OutboundQueue, authenticator: Authenticator, threadPool: NIOThreadPool, logger: Logger) {
+         queue: OutboundQueue, authenticator: Authenticator, quota: QuotaService, threadPool: NIOThreadPool, logger: Logger) {
         self.queue = queue
+        self.quota = quota
         self.authenticator = authenticator
         self.submission = SubmissionPolicy(c.submission)
         self.rateLimiter = SendingRateLimiter(perHour: submission.maxMessagesPerHour)
@@ -55,12 +57,16 @@ final class Intake: SMTPServerDelegate {
         if case .reject(let reply) = recipients.verdict(recipient, resolution, envelope: envelope, connection: connection) {
             throw SMTPRejection(reply)
         }
+        if case .mailboxes(let boxes)? = resolution, let full = await quota.refusal(for: boxes) { throw SMTPRejection(full) }
     }
 
     func immediateRecipientVerdict(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) -> SMTPRecipientVerdict? {
         guard case .mailbox(let address) = recipient else { return recipients.verdict(recipient, nil, envelope: envelope, connection: connection) }
         guard let known = directory.cachedResolution(address) else { return nil }
-        return recipients.verdict(recipient, known, envelope: envelope, connection: connection)
+        let verdict = recipients.verdict(recipient, known, envelope: envelope, connection: connection)
+        // A mailbox with a storage limit is checked on the slow path (its use may need a scan).
+        if case .accept = verdict, case .mailboxes(let boxes) = known, !quota.knownUnlimited(boxes) { return nil }
+        return verdict
     }
 
     // MARK: Authentication and senders (RFC 4954, RFC 6409)

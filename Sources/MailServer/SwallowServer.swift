@@ -113,8 +113,9 @@ public final class SwallowServer: Sendable {
             } catch {
                 throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
             }
+            let quota = QuotaService(directory: directory, store: store, threadPool: threadPool, permanent: c.limits.overQuotaPermanent)
             let intake = Intake(configuration: c, layout: layout, directory: directory, store: store, queue: outbound,
-                                authenticator: authenticator, threadPool: threadPool, logger: logger)
+                                authenticator: authenticator, quota: quota, threadPool: threadPool, logger: logger)
             let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
             let runner = QueueRunner(
                 spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
@@ -122,7 +123,7 @@ public final class SwallowServer: Sendable {
                 inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
             outbound.attach(runner)
             let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
-            let imapService = IMAPService(authenticator: authenticator, store: store, threadPool: threadPool, hub: hub,
+            let imapService = IMAPService(authenticator: authenticator, store: store, threadPool: threadPool, hub: hub, quota: quota,
                                           maxSessionsPerUser: c.imap.maxConnectionsPerUser)
             changes.service = imapService
             let imapRegistry = ConnectionRegistry(limits: .init(total: c.smtp.maxConnections, perIP: c.smtp.maxConnectionsPerIP))

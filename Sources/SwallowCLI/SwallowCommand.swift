@@ -14,7 +14,7 @@ public struct SwallowCommand: AsyncParsableCommand {
         commandName: "swallow",
         abstract: "Swallow: an SMTP/POP3 mail server.",
         version: swallowVersion,
-        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, QueueCommand.self, Send.self, Fetch.self, MIMECommand.self])
+        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, MailboxCommand.self, QueueCommand.self, Send.self, Fetch.self, MIMECommand.self])
 
     public init() {}
 
@@ -259,7 +259,7 @@ func promptHidden(_ prompt: String) throws -> String {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage users (mailboxes that can log in).",
-        subcommands: [Add.self, List.self, Remove.self, Passwd.self])
+        subcommands: [Add.self, List.self, Remove.self, Passwd.self, Quota.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user. Without a password the user receives mail but cannot log in.",

@@ -8,6 +8,10 @@ extension ServerConfiguration {
         /// A message already carrying this many `Received:` fields is refused (`554 5.4.6`, a mail
         /// loop). Default 50 (Postfix `hopcount_limit`).
         public var maxHops = 50
+        /// Mail for a user at or over the storage limit (`swallow user quota`) is refused for good
+        /// (`552 5.2.2`) instead of deferred (`452 4.2.2`). Default false (Dovecot's
+        /// `quota_full_tempfail = no` is the opposite choice).
+        public var overQuotaPermanent = false
     }
 }
 
@@ -17,6 +21,7 @@ extension ServerConfiguration.Limits {
             .int("max_message_size", \.maxMessageSize, min: 1024, "octets, advertised as SIZE (RFC 1870) → 552 5.3.4"),
             .int("max_recipients", \.maxRecipients, min: 1, "per message → 452 4.5.3"),
             .int("max_hops", \.maxHops, min: 1, "a message already carrying this many Received: fields → 554 5.4.6 (mail loop)"),
+            .bool("over_quota_permanent", \.overQuotaPermanent, "a user over the storage limit gets 552 5.2.2 instead of 452 4.2.2"),
         ])
     }
 }

@@ -202,6 +202,7 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
 /// An APPEND's message, spooled into the account's `tmp/` and then handed to the folder.
 final class IMAPAppendFile: IMAPAppendSink, @unchecked Sendable {
     let account: MaildirAccount
+    let user: String
     let mailbox: String
     let message: AppendMessage
     let service: IMAPService
@@ -210,8 +211,9 @@ final class IMAPAppendFile: IMAPAppendSink, @unchecked Sendable {
 
     private static let counter = NIOLockedValueBox(0)
 
-    init(account: MaildirAccount, mailbox: String, message: AppendMessage, service: IMAPService) {
+    init(account: MaildirAccount, user: String, mailbox: String, message: AppendMessage, service: IMAPService) {
         self.account = account
+        self.user = user
         self.mailbox = mailbox
         self.message = message
         self.service = service
@@ -251,6 +253,12 @@ final class IMAPAppendFile: IMAPAppendSink, @unchecked Sendable {
         let date = message.internalDate?.secondsSince1970
         let fd = self.fd
         do {
+            // RFC 9208 §4.2: an APPEND that would go over the limit fails with [OVERQUOTA].
+            let (limit, used) = try await service.quota.state(of: user)
+            if let limit, used + message.size > limit {
+                await abort()
+                throw IMAPCore.MailboxError.overQuota
+            }
             let (folder, uid) = try await service.threadPool.runIfActive { () throws -> (MaildirFolder, UInt32) in
                 let descriptor = fd.withLockedValue { d -> Int32 in defer { d = -1 }; return d }
                 if descriptor >= 0 { Glibc.close(descriptor) } else {
@@ -264,6 +272,7 @@ final class IMAPAppendFile: IMAPAppendSink, @unchecked Sendable {
                 return (folder, uid)
             }
             service.hub.post(folder.path)
+            service.quota.added(message.size, to: user)
             return (folder.snapshot().uidValidity, uid)
         } catch {
             throw IMAPService.map(error)

@@ -1,3 +1,4 @@
+import Directory
 import IMAPCore
 import IMAPServer
 import MailCore
@@ -19,9 +20,12 @@ final class IMAPService: IMAPServerDelegate {
     let threadPool: NIOThreadPool
     let hub: MailboxEventHub
     let maxSessionsPerUser: Int
+    let quota: QuotaService
     private let sessions = NIOLockedValueBox<[String: Int]>([:])
 
-    init(authenticator: Authenticator, store: MaildirStore, threadPool: NIOThreadPool, hub: MailboxEventHub, maxSessionsPerUser: Int) {
+    init(authenticator: Authenticator, store: MaildirStore, threadPool: NIOThreadPool, hub: MailboxEventHub, quota: QuotaService,
+         maxSessionsPerUser: Int) {
+        self.quota = quota
         self.authenticator = authenticator
         self.store = store
         self.threadPool = threadPool
@@ -64,7 +68,7 @@ final class IMAPService: IMAPServerDelegate {
             release(key)
             throw Self.map(error)
         }
-        return IMAPAccountSession(account: account, service: self) { [weak self] in self?.release(key) }
+        return IMAPAccountSession(account: account, user: key, service: self) { [weak self] in self?.release(key) }
     }
 
     private func release(_ key: String) {
@@ -108,12 +112,15 @@ final class IMAPService: IMAPServerDelegate {
 /// One logged-in user's account.
 final class IMAPAccountSession: IMAPAccount, @unchecked Sendable {
     let account: MaildirAccount
+    /// The canonical `local@domain`.
+    let user: String
     let service: IMAPService
     private let onClose: @Sendable () -> Void
     private let closed = NIOLockedValueBox(false)
 
-    init(account: MaildirAccount, service: IMAPService, onClose: @escaping @Sendable () -> Void) {
+    init(account: MaildirAccount, user: String, service: IMAPService, onClose: @escaping @Sendable () -> Void) {
         self.account = account
+        self.user = user
         self.service = service
         self.onClose = onClose
     }
@@ -212,13 +219,17 @@ final class IMAPAccountSession: IMAPAccount, @unchecked Sendable {
     }
 
     func appendSink(mailbox: String, message: AppendMessage) -> any IMAPAppendSink {
-        IMAPAppendFile(account: account, mailbox: mailbox, message: message, service: service)
+        IMAPAppendFile(account: account, user: user, mailbox: mailbox, message: message, service: service)
     }
 
     func quota() async throws -> QuotaUsage {
-        let account = self.account
-        let used = try await blocking { try account.storageUsed().bytes }
-        return QuotaUsage(usedBytes: UInt64(used), limitBytes: nil)
+        do {
+            let limit = try await service.quota.directory.quota(of: user)
+            let used = try await service.quota.used(user)
+            return QuotaUsage(usedBytes: UInt64(used), limitBytes: limit.map(UInt64.init))
+        } catch {
+            throw IMAPService.map(error)
+        }
     }
 
     func close() async {
