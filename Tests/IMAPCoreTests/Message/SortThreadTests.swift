@@ -64,6 +64,13 @@ import Testing
             // Alone.
             Self.message(7, "Message-ID: <g@x>\nSubject: lonely\nDate: 1 Jan 2025 08:00 +0000\n"),
         ]
+        // Dovecot 2.3.19 on these seven messages: THREAD REFERENCES → (7)((3)(4))(1 (2 5)(6)),
+        // THREAD ORDEREDSUBJECT → (7)(3 4)(1 (2)(5)(6)).
+        #expect(MessageThreader.orderedSubject(m) == [
+            ThreadNode(message: 7),
+            ThreadNode(message: 3, children: [ThreadNode(message: 4)]),
+            ThreadNode(message: 1, children: [ThreadNode(message: 2), ThreadNode(message: 5), ThreadNode(message: 6)]),
+        ])
         #expect(MessageThreader.references(m) == [
             ThreadNode(message: 7),
             ThreadNode(message: nil, children: [ThreadNode(message: 3), ThreadNode(message: 4)]),
