@@ -24,6 +24,9 @@ public struct MIMEParser: Sendable {
         public var maximumHeaderBytes: Int = 1 << 20
         /// Most fields in one part's header section.
         public var maximumHeaderFields: Int = 5_000
+        /// Whether leaves keep a copy of their body in ``MIMEPart/body``. `false` leaves `body` empty,
+        /// for callers that slice the input with ``MIMEPart/ranges`` instead (IMAP sections).
+        public var retainsBodies: Bool = true
 
         /// The defaults: depth 50, 10,000 parts, 1 MiB and 5,000 fields per header section.
         public init() {}
@@ -76,6 +79,15 @@ public struct MIMEParser: Sendable {
         /// ```
         /// Returns the fields and where the body starts.
         mutating func parseHeaderSection(_ range: Range<Int>, path: [Int], skipUnixFrom: Bool) -> (headers: MIMEHeaders, bodyStart: Int) {
+            let r = parseHeaderSectionWithStart(range, path: path, skipUnixFrom: skipUnixFrom)
+            return (r.headers, r.bodyStart)
+        }
+
+        /// Like ``parseHeaderSection(_:path:skipUnixFrom:)``, also returning where the section starts
+        /// (after a skipped mbox `From ` line).
+        mutating func parseHeaderSectionWithStart(_ range: Range<Int>, path: [Int], skipUnixFrom: Bool)
+            -> (headers: MIMEHeaders, headerStart: Int, bodyStart: Int) {
+            var headerStart = range.lowerBound
             var fields: [MIMEHeaderField] = []
             var currentName: [UInt8]?
             var currentValue: [UInt8] = []
@@ -115,6 +127,7 @@ public struct MIMEParser: Sendable {
                     continue
                 }
                 if isFirst, skipUnixFrom, line.contentEnd - line.start >= 5, Array(bytes[line.start..<(line.start + 5)]) == Array("From ".utf8) {
+                    headerStart = line.end
                     continue
                 }
                 var i = line.start
@@ -133,12 +146,12 @@ public struct MIMEParser: Sendable {
             }
             flush(&fields)
             if fields.count > configuration.maximumHeaderFields { fields.removeLast(fields.count - configuration.maximumHeaderFields) }
-            return (MIMEHeaders(fields), bodyStart)
+            return (MIMEHeaders(fields), headerStart, bodyStart)
         }
 
         mutating func parsePart(_ range: Range<Int>, depth: Int, defaultType: ContentType, path: [Int], skipUnixFrom: Bool = false) -> MIMEPart {
             partCount += 1
-            let (headers, bodyStart) = parseHeaderSection(range, path: path, skipUnixFrom: skipUnixFrom)
+            let (headers, headerStart, bodyStart) = parseHeaderSectionWithStart(range, path: path, skipUnixFrom: skipUnixFrom)
             let bodyRange = min(bodyStart, range.upperBound)..<range.upperBound
             var contentType = defaultType
             if let raw = headers["Content-Type"] {
@@ -153,20 +166,23 @@ public struct MIMEParser: Sendable {
             let cte = headers["Content-Transfer-Encoding"].map(ContentTransferEncoding.init(headerValue:)) ?? .sevenBit
             var part = MIMEPart(headers: headers, contentType: contentType, contentDisposition: disposition,
                                 transferEncoding: cte, body: [], encodedSize: bodyRange.count, children: [])
+            part.ranges = MIMEPart.ByteRanges(header: min(headerStart, bodyRange.lowerBound)..<bodyRange.lowerBound, body: bodyRange)
+            // Leaves keep a copy of their body unless the caller slices the input itself.
+            func leafBody() -> [UInt8] { configuration.retainsBodies ? Array(bytes[bodyRange]) : [] }
 
             if contentType.isMultipart {
                 guard let boundary = contentType.boundary, !boundary.isEmpty else {
                     note(.missingBoundary, "multipart without a boundary parameter; kept as one part", path)
-                    part.body = Array(bytes[bodyRange])
+                    part.body = leafBody()
                     return part
                 }
                 guard depth < configuration.maximumDepth else {
                     note(.depthLimitExceeded, "nesting deeper than \(configuration.maximumDepth); kept as one part", path)
-                    part.body = Array(bytes[bodyRange])
+                    part.body = leafBody()
                     return part
                 }
                 guard let ranges = splitMultipart(bodyRange, boundary: Array(boundary.utf8), path: path) else {
-                    part.body = Array(bytes[bodyRange])
+                    part.body = leafBody()
                     return part
                 }
                 let childDefault = contentType.subtype == "digest"
@@ -184,12 +200,12 @@ public struct MIMEParser: Sendable {
             if contentType.type == "message" {
                 guard depth < configuration.maximumDepth else {
                     note(.depthLimitExceeded, "nesting deeper than \(configuration.maximumDepth); kept as one part", path)
-                    part.body = Array(bytes[bodyRange])
+                    part.body = leafBody()
                     return part
                 }
                 guard partCount < configuration.maximumParts else {
                     note(.partLimitExceeded, "more than \(configuration.maximumParts) parts; the rest were dropped", path)
-                    part.body = Array(bytes[bodyRange])
+                    part.body = leafBody()
                     return part
                 }
                 if contentType.subtype == "delivery-status" {
@@ -202,10 +218,15 @@ public struct MIMEParser: Sendable {
                 switch cte {
                 case .base64, .quotedPrintable:
                     // Not allowed by RFC 2046 §5.2.1, but seen: decode, then parse the result.
+                    // The decoded octets are not in the input, so the parts inside keep their bodies and
+                    // have no ranges.
                     let decoded = cte.decode(bytes[bodyRange]).bytes
-                    var inner = State(bytes: decoded, configuration: configuration)
+                    var innerConfiguration = configuration
+                    innerConfiguration.retainsBodies = true
+                    var inner = State(bytes: decoded, configuration: innerConfiguration)
                     inner.partCount = partCount
-                    let child = inner.parsePart(0..<decoded.count, depth: depth + 1, defaultType: .defaultPlain, path: path + [0])
+                    var child = inner.parsePart(0..<decoded.count, depth: depth + 1, defaultType: .defaultPlain, path: path + [0])
+                    child.removeRanges()
                     partCount = inner.partCount
                     diagnostics.append(contentsOf: inner.diagnostics.prefix(max(0, 1000 - diagnostics.count)))
                     part.children = [child]
@@ -215,14 +236,14 @@ public struct MIMEParser: Sendable {
                 return part
             }
 
-            part.body = Array(bytes[bodyRange])
+            part.body = leafBody()
             switch cte {
             case .other(let name):
                 note(.unknownTransferEncoding, "unknown Content-Transfer-Encoding \(name.prefix(40).debugDescription); body taken as is", path)
             case .base64:
-                if !MIMEBase64.isWellFormed(part.body) { note(.invalidBase64, "base64 body with invalid characters or padding", path) }
+                if !MIMEBase64.isWellFormed(bytes[bodyRange]) { note(.invalidBase64, "base64 body with invalid characters or padding", path) }
             case .quotedPrintable:
-                if !QuotedPrintable.decode(part.body).wellFormed { note(.invalidQuotedPrintable, "quoted-printable body with invalid escapes", path) }
+                if !QuotedPrintable.decode(bytes[bodyRange]).wellFormed { note(.invalidQuotedPrintable, "quoted-printable body with invalid escapes", path) }
             default:
                 break
             }

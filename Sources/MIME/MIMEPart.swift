@@ -21,6 +21,25 @@ public struct MIMEPart: Hashable, Sendable {
     public var encodedSize: Int
     /// Body parts (multipart), or the embedded message (`message/*`).
     public var children: [MIMEPart]
+    /// Where the part's header section and body lie in the octets given to ``MIMEParser``; `nil` for
+    /// parts made by hand and for parts inside a `message/*` body that had to be transfer-decoded
+    /// before it could be parsed (their octets are not in the input).
+    public var ranges: ByteRanges?
+
+    /// Offsets of a part in the parsed input.
+    public struct ByteRanges: Hashable, Sendable {
+        /// The header section, including the empty line that ends it (when there is one).
+        public var header: Range<Int>
+        /// The body: after the empty line up to the end of the part (for a body part, up to the line
+        /// break that belongs to the next delimiter, RFC 2046 §5.1.1).
+        public var body: Range<Int>
+
+        /// Creates ranges.
+        public init(header: Range<Int>, body: Range<Int>) {
+            self.header = header
+            self.body = body
+        }
+    }
 
     /// Creates a part.
     public init(headers: MIMEHeaders, contentType: ContentType, contentDisposition: ContentDisposition?,
@@ -67,6 +86,12 @@ public struct MIMEPart: Hashable, Sendable {
         if v.hasPrefix("<") { v.removeFirst() }
         if v.hasSuffix(">") { v.removeLast() }
         return v
+    }
+
+    /// Clears ``ranges`` here and in every descendant.
+    mutating func removeRanges() {
+        ranges = nil
+        for i in children.indices { children[i].removeRanges() }
     }
 
     /// This part and all its descendants, depth first, parents before children.

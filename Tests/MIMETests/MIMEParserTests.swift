@@ -197,3 +197,33 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct MIMEPartRangeTests {
+    @Test func rangesLocateHeadersAndBodiesInTheInput() {
+        let raw = Array("From ignored\nSubject: r\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--b--\r\n".utf8)
+        var configuration = MIMEParser.Configuration()
+        configuration.retainsBodies = false
+        let m = MIMEParser(configuration: configuration).parse(raw)
+        func text(_ r: Range<Int>?) -> String { r.map { String(decoding: raw[$0], as: UTF8.self) } ?? "nil" }
+        #expect(text(m.root.ranges?.header) == "Subject: r\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n")
+        let part = m.root.children[0]
+        #expect(text(part.ranges?.header) == "Content-Type: message/rfc822\r\n\r\n")
+        #expect(text(part.ranges?.body) == "Subject: in\r\n\r\nbody")
+        #expect(text(part.children[0].ranges?.header) == "Subject: in\r\n\r\n")
+        #expect(text(part.children[0].ranges?.body) == "body")
+        #expect(part.children[0].body.isEmpty)
+        // With the default configuration leaves keep their bodies, and the ranges are the same.
+        let kept = MIMEParser().parse(raw)
+        #expect(kept.root.children[0].children[0].body == Array("body".utf8))
+        #expect(kept.root.children[0].children[0].ranges == part.children[0].ranges)
+    }
+
+    @Test func transferDecodedMessagesHaveNoRanges() {
+        let raw = Array("Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogaW4KCmJvZHkK\n".utf8)
+        let m = MIMEParser().parse(raw)
+        #expect(m.root.ranges != nil)
+        #expect(m.root.children[0].ranges == nil)
+        #expect(m.root.children[0].body == Array("body\n".utf8))
+        #expect(m.root.children[0].headers["Subject"] == "in")
+    }
+}

@@ -37,13 +37,13 @@ public indirect enum BodyStructure: Hashable, Sendable {
 
     /// A leaf part (or a `message/rfc822` part with its own envelope and structure).
     public struct SinglePart: Hashable, Sendable {
-        /// Upper- or lower-case as in the message; `TEXT`/`PLAIN` when absent.
+        /// As written in the message; `text`/`plain` when absent (as Dovecot writes it).
         public var type: String
         public var subtype: String
         public var parameters: [Parameter]
         public var id: String?
         public var description: String?
-        /// `7BIT` when absent.
+        /// As written; `7bit` when absent.
         public var encoding: String
         /// Octets of the body as sent (encoded, CRLF line ends).
         public var size: Int
@@ -58,7 +58,7 @@ public indirect enum BodyStructure: Hashable, Sendable {
         public var location: String?
 
         public init(type: String, subtype: String, parameters: [Parameter] = [], id: String? = nil,
-                    description: String? = nil, encoding: String = "7BIT", size: Int, lines: Int? = nil,
+                    description: String? = nil, encoding: String = "7bit", size: Int, lines: Int? = nil,
                     message: EncapsulatedMessage? = nil, md5: String? = nil, disposition: Disposition? = nil,
                     language: [String]? = nil, location: String? = nil) {
             self.type = type
