@@ -376,8 +376,8 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
                 }
                 if let since = request.changedSince, facts.modSeq <= since { continue }
                 do {
-                    var content: ByteBuffer?
-                    if needsContent { content = try await mailbox.content(of: m.uid) }
+                    var content: MessageStructure?
+                    if needsContent { content = MessageStructure(parsing: try await mailbox.content(of: m.uid)) }
                     if marksSeen, !facts.flags.contains(.seen), let now = try await mailbox.markSeen([m.uid]).first {
                         facts.flags = now.flags
                         facts.modSeq = now.modSeq

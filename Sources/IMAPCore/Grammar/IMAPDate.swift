@@ -54,7 +54,7 @@ public struct IMAPDateTime: Hashable, Sendable {
 
 extension IMAPDateTime {
     /// The UTC date-time of `seconds` since 1970 (zone `+0000`).
-    public init(secondsSince1970 seconds: Int64) {
+    public init(secondsSinceEpoch seconds: Int64) {
         let days = Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
         let rest = Int(seconds - Int64(days) * 86_400)
         // Civil from days (proleptic Gregorian), after Howard Hinnant's well-known algorithm.
@@ -69,17 +69,5 @@ extension IMAPDateTime {
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
         self.init(date: IMAPDate(year: year, month: month, day: day), hour: rest / 3600, minute: rest % 3600 / 60,
                   second: rest % 60, zoneMinutes: 0)
-    }
-
-    /// Seconds since 1970 of this date-time.
-    public var secondsSince1970: Int64 {
-        let y = date.month <= 2 ? date.year - 1 : date.year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = date.month > 2 ? date.month - 3 : date.month + 9
-        let doy = (153 * mp + 2) / 5 + date.day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(zoneMinutes * 60)
     }
 }

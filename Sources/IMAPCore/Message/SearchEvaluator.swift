@@ -2,7 +2,7 @@ import MIME
 import struct NIOCore.ByteBuffer
 
 /// What the server knows about a message without opening it (from its index).
-public struct MessageFacts: Hashable, Sendable {
+public struct SearchFacts: Hashable, Sendable {
     public var sequenceNumber: UInt32
     public var uid: UInt32
     /// The flags, `\Recent` included when the session sees the message as recent.
@@ -151,7 +151,7 @@ public struct SearchEvaluator: Sendable {
     ///   - facts: what the index knows.
     ///   - message: the parsed message; needed only when ``needsMessage`` is `true` (without it,
     ///     keys that read the message do not match).
-    public func matches(_ facts: MessageFacts, message: MessageStructure? = nil) -> Bool {
+    public func matches(_ facts: SearchFacts, message: MessageStructure? = nil) -> Bool {
         var cache = TextCache()
         return evaluate(compiled, facts, message, &cache)
     }
@@ -163,7 +163,7 @@ public struct SearchEvaluator: Sendable {
         var sentDate: IMAPDate??
     }
 
-    private func evaluate(_ key: Compiled, _ facts: MessageFacts, _ message: MessageStructure?, _ cache: inout TextCache) -> Bool {
+    private func evaluate(_ key: Compiled, _ facts: SearchFacts, _ message: MessageStructure?, _ cache: inout TextCache) -> Bool {
         switch key {
         case .all:
             return true

@@ -41,9 +41,8 @@ public enum FetchResponseBuilder {
         }
     }
 
-    /// The items for `attributes`, in order. `message` (CRLF line ends) is required when
-    /// ``needsContent(_:)``.
-    public static func items(_ attributes: [FetchAttribute], facts: MessageFacts, message: ByteBuffer?) throws(MailboxError) -> [FetchItem] {
+    /// The items for `attributes`, in order. `message` is required when ``needsContent(_:)``.
+    public static func items(_ attributes: [FetchAttribute], facts: MessageFacts, message: MessageStructure?) throws(MailboxError) -> [FetchItem] {
         var out: [FetchItem] = []
         out.reserveCapacity(attributes.count)
         for a in attributes {
@@ -61,10 +60,41 @@ public enum FetchResponseBuilder {
         return out
     }
 
-    static func contentItem(_ attribute: FetchAttribute, _ message: ByteBuffer) throws(MailboxError) -> FetchItem {
+    static func contentItem(_ attribute: FetchAttribute, _ m: MessageStructure) throws(MailboxError) -> FetchItem {
         switch attribute {
-        case .rfc822: return .section(name: "RFC822", data: message)
-        default: return .section(name: "BODY[]", data: message)
+        case .envelope: return .envelope(m.envelope)
+        case .bodyStructure(let extensible): return .bodyStructure(m.bodyStructure, extensible: extensible)
+        case .rfc822: return .section(name: "RFC822", data: m.rfc822)
+        case .rfc822Header: return .section(name: "RFC822.HEADER", data: m.rfc822Header)
+        case .rfc822Text: return .section(name: "RFC822.TEXT", data: m.rfc822Text)
+        case .bodySection(let section, let partial, _):
+            return .section(name: "BODY[\(name(of: section))]\(partial.map { "<\($0.offset)>" } ?? "")",
+                            data: m.section(section, partial: partial))
+        case .binary(let part, let partial, _):
+            do {
+                return .section(name: "BINARY[\(part.map(String.init).joined(separator: "."))]\(partial.map { "<\($0.offset)>" } ?? "")",
+                                data: try m.binary(part: part, partial: partial))
+            } catch {
+                throw .unknownTransferEncoding
+            }
+        case .binarySize(let part):
+            do { return .binarySize(part: part, size: try m.binarySize(part: part)) } catch { throw .unknownTransferEncoding }
+        case .uid, .flags, .internalDate, .rfc822Size, .modSeq:
+            preconditionFailure("\(attribute) needs no content")
         }
+    }
+
+    /// The section as it is echoed in the response (RFC 9051 §7.5.2: `BODY[1.HEADER.FIELDS (A B)]`).
+    public static func name(of section: SectionSpecifier) -> String {
+        var parts = section.part.map(String.init)
+        switch section.kind {
+        case .complete: break
+        case .header: parts.append("HEADER")
+        case .headerFields(let names): parts.append("HEADER.FIELDS (\(names.map { $0.uppercased() }.joined(separator: " ")))")
+        case .headerFieldsNot(let names): parts.append("HEADER.FIELDS.NOT (\(names.map { $0.uppercased() }.joined(separator: " ")))")
+        case .text: parts.append("TEXT")
+        case .mime: parts.append("MIME")
+        }
+        return parts.joined(separator: ".")
     }
 }

@@ -93,7 +93,7 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         guard let m = known(uid) else { return nil }
         let date = (try? folder.internalDate(uid: uid)) ?? 0
         return MessageFacts(uid: uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
-                            internalDate: IMAPDateTime(secondsSince1970: date), modSeq: m.modSeq)
+                            internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
     }
 
     private func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -250,7 +250,7 @@ final class IMAPAppendFile: IMAPAppendSink, @unchecked Sendable {
         let account = self.account
         let mailbox = self.mailbox
         let flags = message.flags.map(\.name)
-        let date = message.internalDate?.secondsSince1970
+        let date = message.internalDate?.secondsSinceEpoch
         let fd = self.fd
         do {
             // RFC 9208 §4.2: an APPEND that would go over the limit fails with [OVERQUOTA].

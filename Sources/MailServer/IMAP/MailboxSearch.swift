@@ -1,17 +1,29 @@
 import IMAPCore
+import MIME
 import MailStore
 import NIOCore
 
-/// SEARCH, SORT and THREAD over one session's view of its folder.
+/// SEARCH, SORT and THREAD over one session's view of its folder: flags, sizes and dates come from
+/// the index; a message is read only when the key needs its header or text.
 struct MailboxSearch {
     let session: IMAPMailboxSession
 
     func run(_ request: SearchRequest) async throws -> (uids: [UInt32], highestModSeq: UInt64?) {
+        let evaluator = SearchEvaluator(request.key, largestSequenceNumber: UInt32(request.uids.count),
+                                        largestUID: request.uids.last ?? 0)
         var out: [UInt32] = []
         var highest: UInt64 = 0
         for (i, uid) in request.uids.enumerated() {
             guard let facts = session.facts(of: uid) else { continue }
-            if try await matches(request.key, facts: facts, sequenceNumber: i + 1, largest: request.uids.count, lastUID: request.uids.last ?? 0) {
+            let search = SearchFacts(sequenceNumber: UInt32(i + 1), uid: uid, flags: Set(facts.flags), size: facts.size,
+                                     internalDate: facts.internalDate, modSeq: facts.modSeq)
+            var message: MessageStructure?
+            if evaluator.needsMessage {
+                do { message = MessageStructure(parsing: try await session.content(of: uid)) } catch IMAPCore.MailboxError.expungeIssued {
+                    continue
+                }
+            }
+            if evaluator.matches(search, message: message) {
                 out.append(uid)
                 highest = max(highest, facts.modSeq)
             }
@@ -19,52 +31,47 @@ struct MailboxSearch {
         return (out, out.isEmpty ? nil : highest)
     }
 
+    /// The matching messages with what SORT and THREAD look at (the header section only).
+    private func sortable(_ request: SearchRequest) async throws -> [SortableMessage] {
+        let matching = Set(try await run(request).uids)
+        var out: [SortableMessage] = []
+        let parser = MIMEParser()
+        for (i, uid) in request.uids.enumerated() where matching.contains(uid) {
+            guard let facts = session.facts(of: uid) else { continue }
+            let content: ByteBuffer
+            do { content = try await session.content(of: uid) } catch IMAPCore.MailboxError.expungeIssued { continue }
+            let headers = parser.parseHeaders(Self.headerBytes(content))
+            out.append(SortableMessage(id: uid, sequenceNumber: UInt32(i + 1), size: facts.size, internalDate: facts.internalDate,
+                                       headers: headers))
+        }
+        return out
+    }
+
+    /// The header section (through the first empty line) of a CRLF message.
+    static func headerBytes(_ message: ByteBuffer) -> [UInt8] {
+        let bytes = message.readableBytesView
+        var previousLF = true
+        var end = bytes.endIndex
+        var i = bytes.startIndex
+        while i < bytes.endIndex {
+            let b = bytes[i]
+            if b == 0x0A {
+                if previousLF { end = i + 1; break }
+                previousLF = true
+            } else if b != 0x0D {
+                previousLF = false
+            }
+            i += 1
+        }
+        return Array(bytes[bytes.startIndex..<end])
+    }
+
     func sort(_ request: SearchRequest, by criteria: [SortCriterion]) async throws -> [UInt32] {
-        throw IMAPCore.MailboxError.cannot("SORT is not available yet")
+        MessageSorter.sort(try await sortable(request), by: criteria)
     }
 
     func thread(_ request: SearchRequest, algorithm: String) async throws -> [ThreadNode] {
-        throw IMAPCore.MailboxError.cannot("THREAD is not available yet")
-    }
-
-    private func matches(_ key: SearchKey, facts: MessageFacts, sequenceNumber: Int, largest: Int, lastUID: UInt32) async throws -> Bool {
-        let flags = Set(facts.flags)
-        switch key {
-        case .all: return true
-        case .answered: return flags.contains(.answered)
-        case .deleted: return flags.contains(.deleted)
-        case .draft: return flags.contains(.draft)
-        case .flagged: return flags.contains(.flagged)
-        case .seen: return flags.contains(.seen)
-        case .unanswered: return !flags.contains(.answered)
-        case .undeleted: return !flags.contains(.deleted)
-        case .undraft: return !flags.contains(.draft)
-        case .unflagged: return !flags.contains(.flagged)
-        case .unseen: return !flags.contains(.seen)
-        case .new, .recent: return false
-        case .old: return true
-        case .keyword(let k): return flags.contains(k)
-        case .unkeyword(let k): return !flags.contains(k)
-        case .larger(let n): return UInt64(facts.size) > n
-        case .smaller(let n): return UInt64(facts.size) < n
-        case .uid(let set): return set.resolve(largest: lastUID).contains { $0.contains(facts.uid) }
-        case .sequenceNumbers(let set):
-            return set.resolve(largest: UInt32(largest)).contains { $0.contains(UInt32(sequenceNumber)) }
-        case .modSeq(let m): return facts.modSeq >= m
-        case .before(let d): return facts.internalDate.date < d
-        case .on(let d): return facts.internalDate.date == d
-        case .since(let d): return !(facts.internalDate.date < d)
-        case .not(let k): return try await !matches(k, facts: facts, sequenceNumber: sequenceNumber, largest: largest, lastUID: lastUID)
-        case .or(let a, let b):
-            if try await matches(a, facts: facts, sequenceNumber: sequenceNumber, largest: largest, lastUID: lastUID) { return true }
-            return try await matches(b, facts: facts, sequenceNumber: sequenceNumber, largest: largest, lastUID: lastUID)
-        case .and(let keys):
-            for k in keys where try await !matches(k, facts: facts, sequenceNumber: sequenceNumber, largest: largest, lastUID: lastUID) {
-                return false
-            }
-            return true
-        default:
-            throw IMAPCore.MailboxError.cannot("This search key is not available yet")
-        }
+        let messages = try await sortable(request)
+        return algorithm == "ORDEREDSUBJECT" ? MessageThreader.orderedSubject(messages) : MessageThreader.references(messages)
     }
 }

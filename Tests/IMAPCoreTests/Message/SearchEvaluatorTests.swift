@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct SearchEvaluatorTests {
     static let date = IMAPDateTime(date: IMAPDate(year: 2025, month: 2, day: 3), hour: 23, minute: 30, second: 0, zoneMinutes: 60)
-    let facts = MessageFacts(sequenceNumber: 3, uid: 30, flags: [.seen, IMAPFlag("$Forwarded")], size: 988, internalDate: date, modSeq: 7)
+    let facts = SearchFacts(sequenceNumber: 3, uid: 30, flags: [.seen, IMAPFlag("$Forwarded")], size: 988, internalDate: date, modSeq: 7)
     let mixed = MessageStructure(parsing: MessageFixtures.crlf(MessageFixtures.mixed))
     let encoded = MessageStructure(parsing: MessageFixtures.crlf(MessageFixtures.encodedWords))
 
