@@ -96,6 +96,8 @@ def render_config(
     tls: dict | None = None,
     pop3: dict | None = None,
     pop3s: dict | None = None,
+    imap: dict | None = None,
+    imaps: dict | None = None,
     submission: dict | None = None,
     submissions: dict | None = None,
     auth: dict | None = None,
@@ -115,10 +117,10 @@ def render_config(
     lines += ["", "[smtp]", f'listen = ["127.0.0.1:{port}"]']
     for key, value in smtp.items():
         lines.append(f"{key} = {json.dumps(value)}")
-    # POP3 and submission listeners default to fixed ports (2110/2995/2587/2465); tests that do not ask
-    # for them switch them off so that several servers can run at once.
+    # POP3, IMAP and submission listeners default to fixed ports (2110/2995/2143/2993/2587/2465); tests
+    # that do not ask for them switch them off so that several servers can run at once.
     for name, table in (("submission", submission), ("submissions", submissions), ("pop3", pop3), ("pop3s", pop3s),
-                        ("auth", auth)):
+                        ("imap", imap), ("imaps", imaps), ("auth", auth)):
         if table is None and name == "auth":
             continue
         lines += ["", f"[{name}]"]
