@@ -20,7 +20,7 @@ public struct MaildirStore: Sendable {
     /// Root of all mailboxes (`<data_dir>/mail`).
     public let root: String
     private let hostname: String
-    private static let counter = Counter()
+    static let counter = Counter()
     /// Concurrent deliveries into one `new/` share its `fsync` (group commit).
     static let directorySync = DirectorySync()
     /// Maildirs known to exist, so a delivery does not stat three directories each time.

@@ -58,7 +58,11 @@ public struct MaildirInfo: Hashable, Sendable {
             if let s = Self.system.first(where: { $0.1.lowercased() == f.lowercased() }) {
                 kept.append(s.0)
             } else if !f.hasPrefix("\\") {
-                kept.append(try letterFor(f))
+                if let i = keywords.firstIndex(where: { $0?.lowercased() == f.lowercased() }) {
+                    kept.append(UInt8(ascii: "a") + UInt8(i))
+                } else {
+                    kept.append(try letterFor(f))
+                }
             }  // \Recent and unknown system flags are not stored
         }
         return MaildirInfo(letters: Array(Set(kept)).sorted())
