@@ -299,7 +299,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IMAPCoreTests",
-            dependencies: ["IMAPCore", "MailTesting", "MailCore", "MIME", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["IMAPCore", "MailTesting", "MailCore", "MIME", "SASL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "MIMETests", dependencies: ["MIME", "MailCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),

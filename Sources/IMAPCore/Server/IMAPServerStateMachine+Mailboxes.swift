@@ -13,13 +13,17 @@ extension IMAPServerStateMachine {
             while mailbox.hasSuffix("/") { mailbox.removeLast() }
             guard Self.isValidName(mailbox) else { return bad(tag, "Invalid mailbox name") }
             if mailbox == "INBOX" { return finish(tag, [], .no, .alreadyExists, "INBOX always exists") }
-            let uses = specialUse.map { IMAPFlag($0).name }
-            guard uses.count <= 1 else { return finish(tag, [], .no, .useAttr, "One special use per mailbox") }
-            if let use = uses.first, !Self.specialUses.contains(use) {
-                return finish(tag, [], .no, .useAttr, "Unsupported special use \(use)")
+            guard specialUse.count <= 1 else { return finish(tag, [], .no, .useAttr, "One special use per mailbox") }
+            // Attribute names are case-insensitive (RFC 9051 §9 flag-extension, RFC 6154 §2).
+            var use: String?
+            if let asked = specialUse.first {
+                guard let known = Self.specialUses.first(where: { $0.lowercased() == asked.lowercased() }) else {
+                    return finish(tag, [], .no, .useAttr, "Unsupported special use \(asked)")
+                }
+                use = known
             }
             running = .mailboxOperation(tag: tag, name: "CREATE")
-            return .create(mailbox: mailbox, specialUse: uses.first)
+            return .create(mailbox: mailbox, specialUse: use)
         case .delete(let name):
             guard let mailbox = decode(name), Self.isValidName(mailbox) else { return bad(tag, "Invalid mailbox name") }
             if mailbox == "INBOX" { return finish(tag, [], .no, .cannot, "INBOX cannot be deleted") }
@@ -86,7 +90,7 @@ extension IMAPServerStateMachine {
         }
     }
 
-    static let specialUses: Set<String> = ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"]
+    static let specialUses: [String] = ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"]
 
     /// A Unicode mailbox name the store can hold: not empty, no empty hierarchy levels, no control
     /// characters.
@@ -165,22 +169,21 @@ extension IMAPServerStateMachine {
             } else {
                 out.append(.untagged(status: .ok, code: .permanentFlags(flags, allowsNew: true), text: "Flags permitted"))
             }
+            // RFC 9051 §6.3.2: an IMAP4rev2 SELECT also returns the mailbox's LIST response.
+            if imap4rev2 { out.append(.list(ListItem(attributes: [], delimiter: "/", name: encode(info.name)))) }
             out.append(.untagged(status: .ok, code: .highestModSeq(info.highestModSeq), text: "Highest"))
             if let q = parameters, q.uidValidity == info.uidValidity {
                 // RFC 7162 §3.2.5.2: what vanished among the UIDs the client knows, then what changed.
-                let known = q.knownUIDs ?? SequenceSet([.init(.number(1), .star)])
+                let known = q.knownUIDs ?? SequenceSet.all
                 let largest = max(info.uidNext &- 1, info.uids.last ?? 0)
-                var gone: [UInt32] = []
+                var gone = SelectedMailbox.absent(from: known, largest: largest, present: info.uids)
+                let knownRanges = known.resolve(largest: largest)
                 let present = Set(info.uids)
-                for r in known.resolve(largest: largest) {
-                    let upper = min(r.upperBound, largest)
-                    guard r.lowerBound <= upper else { continue }
-                    // Bounded: the range is clipped to UIDs this mailbox ever assigned.
-                    for u in r.lowerBound...upper where !present.contains(u) { gone.append(u) }
+                for u in info.vanished where !present.contains(u) && knownRanges.contains(where: { $0.contains(u) }) {
+                    gone.append(u...u)
                 }
-                gone += info.vanished.filter { !present.contains($0) }
-                let vanished = Array(Set(gone)).sorted()
-                if !vanished.isEmpty { out.append(.vanished(earlier: true, SequenceSet(values: vanished))) }
+                let vanished = SequenceSet(closedRanges: gone).resolve(largest: .max)
+                if !vanished.isEmpty { out.append(.vanished(earlier: true, SequenceSet(closedRanges: vanished))) }
                 for change in info.changed.sorted(by: { $0.uid < $1.uid }) where change.modSeq > q.modSeq {
                     if let n = view.sequenceNumber(of: change.uid) {
                         out.append(.fetch(sequenceNumber: n, [.uid(change.uid), .flags(change.flags), .modSeq(change.modSeq)]))
@@ -241,7 +244,9 @@ extension IMAPServerStateMachine {
             if case .failure(let error) = result { return no(tag, error) }
             preconditionFailure()
         }
-        // Implied parents (a Maildir++ folder ".A.B" without ".A") are listed as not existing.
+        // Implied parents (a Maildir++ folder ".A.B" without ".A") are listed as not existing. Only
+        // existing mailboxes give a parent children (RFC 5258 §4: a name that is merely subscribed
+        // is no child); a subscribed name still creates its parents' entries for CHILDINFO and LSUB.
         var byName: [String: MailboxInfo] = [:]
         for m in mailboxes { byName[m.name] = m }
         for m in mailboxes {
@@ -250,19 +255,19 @@ extension IMAPServerStateMachine {
                 parts.removeLast()
                 let parent = parts.joined(separator: "/")
                 if var p = byName[parent] {
-                    if !p.hasChildren { p.hasChildren = true; byName[parent] = p }
+                    if m.exists, !p.hasChildren { p.hasChildren = true; byName[parent] = p }
                 } else {
-                    byName[parent] = MailboxInfo(name: parent, subscribed: false, hasChildren: true, exists: false)
+                    byName[parent] = MailboxInfo(name: parent, subscribed: false, hasChildren: m.exists, exists: false)
                 }
             }
         }
-        let subscribedChildren: Set<String> = {
-            var s: Set<String> = []
+        let subscribedDescendants: [String: [String]] = {
+            var s: [String: [String]] = [:]
             for m in byName.values where m.subscribed {
                 var parts = m.name.split(separator: "/", omittingEmptySubsequences: false)
                 while parts.count > 1 {
                     parts.removeLast()
-                    s.insert(parts.joined(separator: "/"))
+                    s[parts.joined(separator: "/"), default: []].append(m.name)
                 }
             }
             return s
@@ -274,12 +279,18 @@ extension IMAPServerStateMachine {
         for name in byName.keys.sorted(by: Self.mailboxOrder) {
             let m = byName[name]!
             guard patterns.contains(where: { $0.matches(name) }) else { continue }
-            let childInfo = sel.recursiveMatch && subscribedChildren.contains(name)
-            if sel.subscribed, !m.subscribed, !childInfo { continue }
+            let descendants = subscribedDescendants[name] ?? []
+            let childInfo = sel.recursiveMatch && !descendants.isEmpty
+            // RFC 3501 §6.3.9: LSUB "%" returns the parent of a subscribed child the pattern does not
+            // reach, flagged \Noselect.
+            let lsubParent = lsub && !m.subscribed && descendants.contains { d in !patterns.contains { $0.matches(d) } }
+            if sel.subscribed, !m.subscribed, !childInfo, !lsubParent { continue }
             if sel.specialUse, m.specialUse == nil { continue }
-            if !m.exists, !m.subscribed, !m.hasChildren { continue }
+            // A name that does not exist is listed as a parent of existing mailboxes, as a
+            // subscription when SUBSCRIBED selects, or for CHILDINFO (RFC 5258 §3, RFC 9051 §6.3.9).
+            if !m.exists, !m.hasChildren, !(sel.subscribed && m.subscribed), !childInfo, !lsubParent { continue }
             var attributes: [String] = []
-            if !m.exists {
+            if lsubParent || !m.exists {
                 attributes.append(lsub || !imap4rev2 && !list.isExtended ? "\\Noselect" : "\\NonExistent")
             }
             if !lsub {

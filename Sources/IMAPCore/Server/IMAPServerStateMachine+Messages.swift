@@ -23,6 +23,8 @@ extension IMAPServerStateMachine {
             return .expunge(uids: uids)
         case .search(let search, let uid):
             guard Self.charsetSupported(search.charset) else {
+                // RFC 5182 §2.1: a failed SEARCH with SAVE leaves `$` empty.
+                if search.returnOptions?.save == true { savedSearch = [] }
                 return finish(tag, [], .no, .badCharset(["UTF-8", "US-ASCII"]), "Unsupported charset", expungesAllowed: uid)
             }
             if Self.mentionsModSeq(search.key) { condStore = true }
@@ -44,14 +46,8 @@ extension IMAPServerStateMachine {
                 // RFC 7162 §3.2.6: UIDs in the set that no longer exist. Swallow keeps no expunge
                 // history, so every absent UID in the range counts (the RFC allows extra UIDs).
                 let largest = max(view.uidNext &- 1, view.largestUID)
-                let present = Set(view.uids)
-                var gone: [UInt32] = []
-                for r in set.resolve(largest: largest) {
-                    let upper = min(r.upperBound, largest)
-                    guard r.lowerBound <= upper else { continue }
-                    for u in r.lowerBound...upper where !present.contains(u) { gone.append(u) }
-                }
-                if !gone.isEmpty { early.append(.vanished(earlier: true, SequenceSet(values: gone))) }
+                let gone = SelectedMailbox.absent(from: set, largest: largest, present: view.uids)
+                if !gone.isEmpty { early.append(.vanished(earlier: true, SequenceSet(closedRanges: gone))) }
             }
             if messages.isEmpty { return ok(tag, early, "FETCH completed", expungesAllowed: uid) }
             running = .fetch(tag: tag, uid: uid)
@@ -150,6 +146,7 @@ extension IMAPServerStateMachine {
     public mutating func searchCompleted(_ result: Result<(uids: [UInt32], highestModSeq: UInt64?), MailboxError>) -> Action {
         guard case .search(let tag, let search, let uid) = running, let view = selected else { preconditionFailure("searchCompleted without SEARCH") }
         guard case .success(let found) = result else {
+            if search.returnOptions?.save == true { savedSearch = [] }
             if case .failure(let error) = result { return finish(tag, [], .no, Self.code(error), Self.text(error), expungesAllowed: uid) }
             preconditionFailure()
         }
@@ -217,6 +214,7 @@ extension IMAPServerStateMachine {
         case .failure(let error): return finish(tag, [], .no, Self.code(error), Self.text(error), expungesAllowed: uid)
         case .success(let outcome):
             var out: [IMAPResponse] = []
+            selected?.supersedePendingFlags(outcome.updated)
             for f in outcome.updated.sorted(by: { $0.uid < $1.uid }) {
                 guard let n = view.sequenceNumber(of: f.uid) else { continue }
                 var items: [FetchItem] = []
@@ -262,6 +260,8 @@ extension IMAPServerStateMachine {
         guard case .expunge(let tag, let close, _) = running else { preconditionFailure("expungeCompleted without EXPUNGE") }
         switch result {
         case .failure(let error):
+            // RFC 9051 §6.4.1: CLOSE answers OK or BAD only; the mailbox is closed either way.
+            if close { return closeMailbox(tag) }
             return no(tag, error)
         case .success(let uids):
             if close { return closeMailbox(tag) }

@@ -265,7 +265,22 @@ public struct IMAPServerStateMachine: Sendable {
         case .syntax, .unknownCommand, .invalidUTF8: code = .clientBug
         }
         var responses: [IMAPResponse]
-        if let tag = error.tag {
+        var commandTag = error.tag
+        switch running {
+        case .idle(let tag):
+            // Anything but DONE ends IDLE with a BAD for it (RFC 2177 §3).
+            running = nil
+            commandTag = tag
+        case .sasl(let tag, _):
+            // An unreadable SASL line (too long) ends the exchange (RFC 9051 §6.2.2).
+            running = nil
+            pendingUser = nil
+            pendingSuccess = false
+            commandTag = tag
+        default:
+            break
+        }
+        if let tag = commandTag {
             if case .literalTooLarge = error.kind {
                 responses = [.tagged(tag: tag, status: .no, code: .tooBig, text: error.message)]
             } else {

@@ -30,7 +30,9 @@ public struct MailboxPattern: Hashable, Sendable {
     /// `true` when `name` (canonical: `INBOX` upper-case) matches.
     public func matches(_ name: String) -> Bool {
         let n = Array(name.unicodeScalars)
-        return Self.match(scalars[...], n[...], delimiter)
+        // The INBOX part of `INBOX` and `INBOX/…` matches in any case (`in%`, `Inbox/*`).
+        let fold = name == "INBOX" || name.hasPrefix("INBOX" + String(delimiter)) ? 5 : 0
+        return Self.match(scalars[...], n[...], delimiter, foldingFirst: fold)
     }
 
     /// `true` when a child of `name` could match (RFC 5258 §3.5 CHILDINFO and implied parents).
@@ -40,7 +42,13 @@ public struct MailboxPattern: Hashable, Sendable {
 
     /// Iterative wildcard matching with backtracking on the last `*`/`%` (linear in practice; the
     /// pattern is at most one command long).
-    private static func match(_ p: ArraySlice<Unicode.Scalar>, _ s: ArraySlice<Unicode.Scalar>, _ d: Unicode.Scalar) -> Bool {
+    private static func match(_ p: ArraySlice<Unicode.Scalar>, _ s: ArraySlice<Unicode.Scalar>, _ d: Unicode.Scalar,
+                              foldingFirst fold: Int) -> Bool {
+        func same(_ a: Unicode.Scalar, _ b: Unicode.Scalar, at i: Int) -> Bool {
+            guard a != b else { return true }
+            guard i - s.startIndex < fold, a.isASCII, b.isASCII else { return false }
+            return Character(a).lowercased() == Character(b).lowercased()
+        }
         var pi = p.startIndex
         var si = s.startIndex
         var starP: Int? = nil
@@ -52,7 +60,7 @@ public struct MailboxPattern: Hashable, Sendable {
                 starIsPercent = p[pi] == "%"
                 starS = si
                 pi += 1
-            } else if pi < p.endIndex, p[pi] == s[si] {
+            } else if pi < p.endIndex, same(p[pi], s[si], at: si) {
                 pi += 1
                 si += 1
             } else if let sp = starP, !(starIsPercent && s[starS] == d) {

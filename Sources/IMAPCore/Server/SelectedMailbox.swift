@@ -78,6 +78,33 @@ struct SelectedMailbox: Sendable {
         return out
     }
 
+    /// The UIDs `set` names, up to `largest`, that are not in `present` (ascending), as ranges: a
+    /// client's `1:*` over a mailbox with UIDs in the billions costs the number of messages, not of
+    /// UIDs (QRESYNC's VANISHED (EARLIER), RFC 7162 §3.2.5.2 and §3.2.6).
+    static func absent(from set: SequenceSet, largest: UInt32, present: [UInt32]) -> [ClosedRange<UInt32>] {
+        var out: [ClosedRange<UInt32>] = []
+        var i = 0
+        for r in set.resolve(largest: largest) {
+            let upper = min(r.upperBound, largest)
+            guard r.lowerBound <= upper else { continue }
+            while i < present.count, present[i] < r.lowerBound { i += 1 }
+            var start = r.lowerBound
+            var reachedUpper = false
+            while i < present.count, present[i] <= upper {
+                let p = present[i]
+                if p > start { out.append(start...(p - 1)) }
+                if p == upper {
+                    reachedUpper = true
+                    break
+                }
+                start = p + 1
+                i += 1
+            }
+            if !reachedUpper { out.append(start...upper) }
+        }
+        return out
+    }
+
     /// Records a change made elsewhere.
     mutating func record(_ update: MailboxUpdate) {
         for u in update.expunged {
@@ -97,6 +124,14 @@ struct SelectedMailbox: Sendable {
         if let k = update.keywords { pendingKeywords = k }
         if let m = update.highestModSeq { highestModSeq = max(highestModSeq, m) }
         if let last = pendingAppended.last { uidNext = max(uidNext, last + 1) }
+    }
+
+    /// Forgets flag changes made elsewhere that `reported` (this session's own STORE result, at
+    /// least as new) already supersedes, so a stale FETCH does not follow the fresh one.
+    mutating func supersedePendingFlags(_ reported: [MessageFlags]) {
+        for f in reported {
+            if let pending = pendingFlags[f.uid], pending.modSeq <= f.modSeq { pendingFlags[f.uid] = nil }
+        }
     }
 
     /// Removes messages this session expunged itself; returns their sequence numbers in the order
@@ -148,5 +183,12 @@ struct SelectedMailbox: Sendable {
             pendingFlags = [:]
         }
         return out
+    }
+}
+
+extension SequenceSet {
+    /// A set of sorted, disjoint closed ranges (as ``resolve(largest:)`` returns them).
+    init(closedRanges: [ClosedRange<UInt32>]) {
+        self.init(closedRanges.map { Range(.number($0.lowerBound), .number($0.upperBound)) })
     }
 }
