@@ -348,6 +348,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
 
     private func fetch(_ request: FetchRequest, context: ChannelHandlerContext) {
         guard let mailbox else { preconditionFailure("FETCH without a mailbox") }
+        write(request.preceding, context: context)
         context.flush()
         beginWork()
         fetchChunk(request, from: 0, missing: [], mailbox: mailbox, context: context)

@@ -123,13 +123,16 @@ private func apply(_ lines: [String], to view: inout [UInt32], newUIDs: [UInt32]
 
     @Test func vanishedEarlier() {
         var m = selected(inboxInfo(gappy), enable: ["QRESYNC"])
-        #expect(m.run("a", fetch("5:13", uid: true, changedSince: 50, vanished: true)) == ["fetch 2=5 3=8 4=13 [UID FLAGS MODSEQ] changedSince 50"])
-        #expect(render(m.fetchCompleted(missing: [])) == ["* VANISHED (EARLIER) 6:7,9:12", "a OK FETCH completed", "→ read"])
+        // RFC 7162 §3.2.6: VANISHED (EARLIER) goes before the FETCH responses.
+        #expect(m.run("a", fetch("5:13", uid: true, changedSince: 50, vanished: true))
+            == ["* VANISHED (EARLIER) 6:7,9:12 | fetch 2=5 3=8 4=13 [UID FLAGS MODSEQ] changedSince 50"])
+        #expect(render(m.fetchCompleted(missing: [])) == ["a OK FETCH completed", "→ read"])
         // Only vanished UIDs in the range: no fetch at all.
         #expect(m.run("b", fetch("9:12", uid: true, changedSince: 50, vanished: true)) == ["* VANISHED (EARLIER) 9:12", "b OK FETCH completed", "→ read"])
         // UIDs never assigned (above UIDNEXT) are not reported.
-        #expect(m.run("c", fetch("30:4000000000", uid: true, changedSince: 50, vanished: true)) == ["fetch 6=34 [UID FLAGS MODSEQ] changedSince 50"])
-        #expect(render(m.fetchCompleted(missing: [])) == ["* VANISHED (EARLIER) 30:33", "c OK FETCH completed", "→ read"])
+        #expect(m.run("c", fetch("30:4000000000", uid: true, changedSince: 50, vanished: true))
+            == ["* VANISHED (EARLIER) 30:33 | fetch 6=34 [UID FLAGS MODSEQ] changedSince 50"])
+        #expect(render(m.fetchCompleted(missing: [])) == ["c OK FETCH completed", "→ read"])
     }
 
     /// RFC 9051 §7.5.1: no EXPUNGE while responding to FETCH, STORE or SEARCH; other completions

@@ -191,7 +191,7 @@ func render(_ action: Machine.Action) -> [String] {
     case .subscribe(let m): return ["subscribe \(m)"]
     case .unsubscribe(let m): return ["unsubscribe \(m)"]
     case .fetch(let r):
-        var s = "fetch " + r.messages.map { "\($0.sequenceNumber)=\($0.uid)" }.joined(separator: " ")
+        var s = r.preceding.map(render).map { $0 + " | " }.joined() + "fetch " + r.messages.map { "\($0.sequenceNumber)=\($0.uid)" }.joined(separator: " ")
         s += " [" + r.attributes.map(render).joined(separator: " ") + "]"
         if !r.setsSeen { s += " peek" }
         if let c = r.changedSince { s += " changedSince \(c)" }

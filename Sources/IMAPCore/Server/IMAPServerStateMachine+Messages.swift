@@ -51,9 +51,8 @@ extension IMAPServerStateMachine {
             }
             if messages.isEmpty { return ok(tag, early, "FETCH completed", expungesAllowed: uid) }
             running = .fetch(tag: tag, uid: uid)
-            pendingEarly = early
             return .fetch(FetchRequest(tag: tag, messages: messages, attributes: attributes, setsSeen: !view.readOnly,
-                                       changedSince: modifiers.changedSince))
+                                       changedSince: modifiers.changedSince, preceding: early))
         case .store(let set, let modification, let uid):
             guard !view.readOnly else { return finish(tag, [], .no, .cannot, "Mailbox is read-only", expungesAllowed: uid) }
             guard let messages = view.resolve(set, uid: uid, saved: savedSearch) else {
@@ -133,13 +132,11 @@ extension IMAPServerStateMachine {
     /// The FETCH responses were streamed; `missing` are UIDs whose message was gone when read.
     public mutating func fetchCompleted(missing: [UInt32]) -> Action {
         guard case .fetch(let tag, let uid) = running else { preconditionFailure("fetchCompleted without FETCH") }
-        let early = pendingEarly
-        pendingEarly = []
         if !missing.isEmpty {
             // RFC 9051 §7.5.1 leaves the choice; Dovecot answers NO [EXPUNGEISSUED] too.
-            return finish(tag, early, .no, .expungeIssued, "Some messages were expunged meanwhile", expungesAllowed: uid)
+            return finish(tag, [], .no, .expungeIssued, "Some messages were expunged meanwhile", expungesAllowed: uid)
         }
-        return ok(tag, early, "FETCH completed", expungesAllowed: uid)
+        return ok(tag, [], "FETCH completed", expungesAllowed: uid)
     }
 
     /// The search result: matching UIDs ascending, and the highest MODSEQ among them (CONDSTORE).

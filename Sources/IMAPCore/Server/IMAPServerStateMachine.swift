@@ -431,8 +431,7 @@ public struct IMAPServerStateMachine: Sendable {
 
     var pendingUser: String?
     var pendingSuccess = false
-    /// VANISHED (EARLIER) of a UID FETCH … (VANISHED), sent before its FETCH responses' tagged reply.
-    var pendingEarly: [IMAPResponse] = []
+
 
     /// The password check finished.
     public mutating func passwordVerified(_ accepted: Bool, user: String) -> Action {

@@ -134,6 +134,8 @@ public struct FetchRequest: Hashable, Sendable {
     public var setsSeen: Bool
     /// RFC 7162 CHANGEDSINCE: only messages with a higher MODSEQ.
     public var changedSince: UInt64?
+    /// Responses to send before the FETCH responses (`VANISHED (EARLIER)`, RFC 7162 §3.2.6).
+    public var preceding: [IMAPResponse]
 
     /// One message to fetch.
     public struct Message: Hashable, Sendable {
@@ -145,7 +147,9 @@ public struct FetchRequest: Hashable, Sendable {
         }
     }
 
-    public init(tag: String, messages: [Message], attributes: [FetchAttribute], setsSeen: Bool, changedSince: UInt64?) {
+    public init(tag: String, messages: [Message], attributes: [FetchAttribute], setsSeen: Bool, changedSince: UInt64?,
+                preceding: [IMAPResponse] = []) {
+        self.preceding = preceding
         self.tag = tag
         self.messages = messages
         self.attributes = attributes
