@@ -89,6 +89,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             commands += 1
             takeUpdate()
             run(machine.appendStarted(tag: tag, mailbox: name, message: message, synchronizing: synchronizing), context: context)
+            dropAbandonedAppend()
         case .appendData(let bytes):
             appendReceived(bytes, context: context)
         case .appendFinished:
@@ -100,6 +101,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             run(machine.idleDone(), context: context)
         case .error(let error):
             run(machine.parseFailed(error), context: context)
+            dropAbandonedAppend()
         }
         return true
     }
@@ -321,6 +323,16 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
     }
 
     // MARK: APPEND
+
+    /// The machine gave up an APPEND whose message was arriving (a malformed line after it, a refused
+    /// second message): discard what was spooled.
+    private func dropAbandonedAppend() {
+        guard let sink = appendSink, !machine.isReceivingAppend else { return }
+        appendSink = nil
+        appendPending = []
+        appendPendingBytes = 0
+        Task { await sink.abort() }
+    }
 
     private func appendReceived(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
         guard let sink = appendSink, appendFailure == nil else { return }  // a refused APPEND: discard
