@@ -143,8 +143,19 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
         case .rejectLiteral: parser.literalRejected()
         case .startTLS: startTLS(context: context)
         case .startCompression:
-            // Not offered (IMAPServerStateMachine.Configuration.compressionAvailable is false).
-            closeAfterFlush(context: context)
+            // The OK leaves uncompressed; everything after it is DEFLATE (RFC 4978 §3). A client that
+            // sent more before reading the OK broke the protocol: its bytes cannot be decoded.
+            context.flush()
+            guard parser.bufferedByteCount == 0 else {
+                logger.notice("closing: \(parser.bufferedByteCount) bytes pipelined after COMPRESS")
+                return closeNow(context: context)
+            }
+            do {
+                try context.pipeline.syncOperations.addHandler(DeflateHandler(), position: .before(self))
+            } catch {
+                logger.error("cannot start compression: \(error)")
+                closeNow(context: context)
+            }
         case .close: closeAfterFlush(context: context)
         }
     }

@@ -174,7 +174,7 @@ public final class SwallowServer: Sendable {
                     configuration: .init(name: name, addresses: addresses(list),
                                          machine: .init(hostname: c.hostname, tlsAvailable: true,
                                                         allowPlaintextAuthentication: c.imap.allowPlaintextAuth,
-                                                        appendLimit: c.imap.maxLiteral,
+                                                        appendLimit: c.imap.maxLiteral, compressionAvailable: true,
                                                         serverID: [.init(name: "name", value: "Swallow"),
                                                                    .init(name: "version", value: SwallowServer.version)]),
                                          parser: .init(maxCommandSize: c.imap.maxCommandSize, maxAppendSize: c.imap.maxLiteral),
