@@ -790,3 +790,14 @@ struct FileStamp: Hashable {
         nanoseconds = Int(st.st_mtim.tv_nsec)
     }
 }
+
+extension MaildirFolder {
+    /// The modification times of the folder's `new/` and `cur/` (seconds and nanoseconds each): a
+    /// cheap test for "another program changed this folder" (two `stat`s); `nil` when they are missing.
+    public static func changeStamp(at path: String) -> [Int]? {
+        var a = stat()
+        var b = stat()
+        guard stat(path + "/new", &a) == 0, stat(path + "/cur", &b) == 0 else { return nil }
+        return [a.st_mtim.tv_sec, a.st_mtim.tv_nsec, b.st_mtim.tv_sec, b.st_mtim.tv_nsec]
+    }
+}
