@@ -387,36 +387,65 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
         let marksSeen = request.setsSeen && FetchResponseBuilder.setsSeen(request.attributes)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let promise = context.eventLoop.makePromise(of: (ByteBuffer, Int, [UInt32], MailboxError?).self)
+        // A chunk is at most 64 messages that need their content (or 512 that do not), and stops
+        // early once `limit` octets of responses are built.
+        let batch = needsContent || marksSeen ? 64 : 512
         let build: @Sendable () async -> (ByteBuffer, Int, [UInt32], MailboxError?) = {
             var out = ByteBufferAllocator().buffer(capacity: 4096)
-            var i = index
             var gone = missing
-            while i < request.messages.count, out.readableBytes < limit {
-                let m = request.messages[i]
+            let end = min(index + batch, request.messages.count)
+            let wanted = request.messages[index..<end]
+            var loaded: [FetchedMessage]
+            do {
+                loaded = try await mailbox.load(wanted.map(\.uid), content: needsContent)
+            } catch let e as MailboxError {
+                return (out, index, gone, e)
+            } catch {
+                return (out, index, gone, .unavailable)
+            }
+            let present = Set(loaded.map(\.facts.uid))
+            if let since = request.changedSince { loaded.removeAll { $0.facts.modSeq <= since } }
+            if marksSeen {
+                let unseen = loaded.filter { !$0.facts.flags.contains(.seen) }.map(\.facts.uid)
+                if !unseen.isEmpty {
+                    do {
+                        let now = try await mailbox.markSeen(unseen)
+                        var byUID: [UInt32: MessageFlags] = [:]
+                        for f in now { byUID[f.uid] = f }
+                        for j in loaded.indices {
+                            if let f = byUID[loaded[j].facts.uid] {
+                                loaded[j].facts.flags = f.flags
+                                loaded[j].facts.modSeq = f.modSeq
+                            }
+                        }
+                    } catch let e as MailboxError {
+                        return (out, index, gone, e)
+                    } catch {
+                        return (out, index, gone, .unavailable)
+                    }
+                }
+            }
+            var byUID: [UInt32: FetchedMessage] = [:]
+            for m in loaded { byUID[m.facts.uid] = m }
+            var i = index
+            for m in wanted {
                 i += 1
-                guard var facts = mailbox.facts(of: m.uid) else {
-                    gone.append(m.uid)
+                guard let found = byUID[m.uid] else {
+                    // Not changed since CHANGEDSINCE: skipped; not there at all: expunged meanwhile.
+                    if !present.contains(m.uid) { gone.append(m.uid) }
                     continue
                 }
-                if let since = request.changedSince, facts.modSeq <= since { continue }
                 do {
-                    var content: MessageStructure?
-                    if needsContent { content = MessageStructure(parsing: try await mailbox.content(of: m.uid)) }
-                    if marksSeen, !facts.flags.contains(.seen), let now = try await mailbox.markSeen([m.uid]).first {
-                        facts.flags = now.flags
-                        facts.modSeq = now.modSeq
-                    }
-                    var items = try FetchResponseBuilder.items(request.attributes, facts: facts, message: content)
-                    if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(facts.flags)) }
+                    let structure = found.content.map { MessageStructure(parsing: $0) }
+                    var items = try FetchResponseBuilder.items(request.attributes, facts: found.facts, message: structure)
+                    if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(found.facts.flags)) }
                     encoder.encode(.fetch(sequenceNumber: m.sequenceNumber, items), into: &out)
-                } catch MailboxError.expungeIssued {
-                    gone.append(m.uid)
                 } catch let e as MailboxError {
                     return (out, i, gone, e)
                 } catch {
                     return (out, i, gone, .unavailable)
                 }
-                if !needsContent, !marksSeen, i - index >= 512 { break }
+                if out.readableBytes >= limit { break }
             }
             return (out, i, gone, nil)
         }

@@ -89,6 +89,28 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         }
     }
 
+    func load(_ uids: [UInt32], content: Bool) async throws -> [FetchedMessage] {
+        let records = uids.compactMap { known($0) }
+        let folder = self.folder
+        return try await blocking {
+            var out: [FetchedMessage] = []
+            out.reserveCapacity(records.count)
+            for m in records {
+                let date = (try? folder.internalDate(uid: m.uid)) ?? 0
+                let facts = MessageFacts(uid: m.uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
+                                         internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
+                var bytes: ByteBuffer?
+                if content {
+                    do { bytes = Self.crlf(try folder.readMessage(uid: m.uid)) } catch MailStore.MailboxError.messageGone {
+                        continue
+                    }
+                }
+                out.append(FetchedMessage(facts: facts, content: bytes))
+            }
+            return out
+        }
+    }
+
     func facts(of uid: UInt32) -> MessageFacts? {
         guard let m = known(uid) else { return nil }
         let date = (try? folder.internalDate(uid: uid)) ?? 0
@@ -96,13 +118,15 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
                             internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
     }
 
-    private func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    /// Runs blocking store work on the server's thread pool; store errors become IMAP's.
+    func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         do { return try await service.threadPool.runIfActive(work) } catch { throw IMAPService.map(error) }
     }
 
-    func content(of uid: UInt32) async throws -> ByteBuffer {
-        let folder = self.folder
-        return try await blocking { Self.crlf(try folder.readMessage(uid: uid)) }
+    /// The message with CRLF line ends, read here and now (call it on the thread pool); `nil` when it
+    /// is gone (POP3 or another session removed it), an error for any other failure.
+    func readContent(of uid: UInt32) throws -> ByteBuffer? {
+        do { return Self.crlf(try folder.readMessage(uid: uid)) } catch MailStore.MailboxError.messageGone { return nil }
     }
 
     /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays.
