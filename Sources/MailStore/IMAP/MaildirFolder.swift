@@ -83,6 +83,21 @@ public final class MaildirFolder: Sendable {
         state.withLock { s in Self.snapshot(s, path: path) }
     }
 
+    /// The messages of `uids` that exist, in the order given (no disk access).
+    public func messages(_ uids: [UInt32]) -> [MaildirMessage] {
+        state.withLock { s in uids.compactMap { s.entries[$0].map { Self.message($0, s, path: path) } } }
+    }
+
+    /// UIDs and MODSEQs, ascending UID, with UIDVALIDITY, HIGHESTMODSEQ and the keywords: what a
+    /// session needs to tell what changed since it last looked, without the file names (no disk access).
+    public func versions() -> FolderVersions {
+        state.withLock { s in
+            let sorted = s.entries.values.sorted { $0.uid < $1.uid }
+            return FolderVersions(uidValidity: s.uidList?.uidValidity ?? 0, highestModSeq: s.journal?.highest ?? 0,
+                                  uids: sorted.map(\.uid), modSeqs: sorted.map(\.modSeq), keywords: s.keywords.compactMap { $0 })
+        }
+    }
+
     private static func snapshot(_ s: State, path: String) -> FolderSnapshot {
         let messages = s.entries.values.sorted { $0.uid < $1.uid }.map { message($0, s, path: path) }
         return FolderSnapshot(uidValidity: s.uidList?.uidValidity ?? 0, nextUID: s.uidList?.nextUID ?? 1,
