@@ -129,7 +129,7 @@ def make_imap_server(request):
 
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     for server in servers:
-        server.stop()
+        server.stop(timeout=5)
         if failed:
             print(f"\n=== {server.base}: smtp {server.port}, imap {server.imap_port}, imaps {server.imaps_port}")
             print(server.log_tail(60))
@@ -191,7 +191,8 @@ def fetch_subjects(client: imaplib.IMAP4, mailbox: str = "INBOX") -> dict[int, s
     return out
 
 
-def list_names(client: imaplib.IMAP4, command: str = "LIST") -> set[str]:
+def list_names(client: imaplib.IMAP4, command: str = "LIST", *, selectable_only: bool = False) -> set[str]:
+    """Names from `LIST "" "*"` (or LSUB); `selectable_only` leaves out \\Noselect and \\NonExistent ones."""
     typ, data = client._simple_command(command, '""', '"*"')
     assert typ == "OK", data
     typ, data = client._untagged_response(typ, data, command)
@@ -203,6 +204,9 @@ def list_names(client: imaplib.IMAP4, command: str = "LIST") -> set[str]:
         m = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
         assert m, line
         name = m.group(2).decode()
+        attributes = m.group(1).decode().lower().split()
+        if selectable_only and ("\\noselect" in attributes or "\\nonexistent" in attributes):
+            continue
         if name.startswith('"'):
             name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         names.add(name)
