@@ -22,6 +22,7 @@ import imaplib
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -108,22 +109,13 @@ MBSYNC_TUNNEL_RC = """\
 IMAPStore dovecot
 Tunnel "{tunnel}"
 
-IMAPAccount swallow
-Host 127.0.0.1
-Port {port}
-User {user}
-Pass "{password}"
-SSLType IMAPS
-CertificateFile {cert}
-SystemCertificates no
-
-IMAPStore swallow
-Account swallow
-
 MaildirStore local
 Path {local}/
 Inbox {local}/INBOX
 SubFolders Verbatim
+"""
+
+MBSYNC_CHANNEL = """\
 
 Channel migrate
 Far :{far}:
@@ -136,13 +128,32 @@ Sync All
 SyncState *
 """
 
+# (only once Swallow runs: its certificate is made on its first start)
+MBSYNC_SWALLOW_RC = """\
+
+IMAPAccount swallow
+Host 127.0.0.1
+Port {port}
+User {user}
+Pass "{password}"
+SSLType IMAPS
+CertificateFile {cert}
+SystemCertificates no
+
+IMAPStore swallow
+Account swallow
+"""
+
 
 def mbsync(tmp: Path, far: str, dovecot: DovecotPipe, server) -> subprocess.CompletedProcess:
     """mbsync with the same near side and state, the far side being Dovecot (tunnel) or Swallow (IMAPS)."""
     (tmp / "Mail").mkdir(exist_ok=True)
     rc = tmp / f"mbsyncrc-{far}"
-    rc.write_text(MBSYNC_TUNNEL_RC.format(tunnel=dovecot.command_line().replace('"', '\\"'), port=server.imaps_port,
-                                          user=ALICE, password=PASSWORD, cert=server.cert, local=tmp / "Mail", far=far))
+    text = MBSYNC_TUNNEL_RC.format(tunnel=dovecot.command_line().replace('"', '\\"'), local=tmp / "Mail")
+    if far == "swallow":
+        text += MBSYNC_SWALLOW_RC.format(port=server.imaps_port, user=ALICE, password=PASSWORD, cert=server.cert)
+    text += MBSYNC_CHANNEL.format(far=far)
+    rc.write_text(text)
     result = run([require_tool("mbsync"), "-c", str(rc), "-V", "migrate"], env={"HOME": str(tmp)})
     assert result.returncode == 0, describe(result) + "\n" + dovecot.log_text() + "\n" + server.log_tail(15)
     return result
@@ -191,12 +202,11 @@ def test_maildir_dovecot_served_keeps_its_uids_under_swallow(make_imap_server, t
 
     # the same client pointed at Swallow: nothing downloaded again, nothing deleted, UIDVALIDITY accepted
     out = mbsync(tmp_path, "swallow", dovecot, server)
-    assert "UIDVALIDITY" not in out.stdout + out.stderr, out.stdout + out.stderr
-    assert local_snapshot(local) == before
+    assert not re.search(r"UIDVALIDITY .*changed|error", out.stdout + out.stderr, re.I), out.stdout + out.stderr
+    # (Swallow's special-use folders, new to the client, arrive empty)
+    assert {k: v for k, v in local_snapshot(local).items() if v} == {k: v for k, v in before.items() if v}
 
-    # Dovecot changes the Maildir while a Swallow session has INBOX selected: the session is told
-    c = server.imap()
-    ok(c.select("INBOX"))
+    # Dovecot goes on changing the Maildir while Swallow runs: Swallow's next session sees it
     d = dovecot.session()
     ok(d.select("INBOX"))
     ok(d.uid("STORE", "5", "+FLAGS", r"(\Flagged)"))
@@ -204,13 +214,44 @@ def test_maildir_dovecot_served_keeps_its_uids_under_swallow(make_imap_server, t
     ok(d.expunge())
     ok(d.append("INBOX", None, None, message("dovecot 6")))
     logout(d)
-    ok(c.noop())
-    expunged = c.untagged_responses.get("EXPUNGE", [])
-    assert expunged == [b"1"], c.untagged_responses  # sequence number of UID 1
     logout(c)
     c = server.imap()
     assert fetch_uid_flags(c, "INBOX") == {2: {"\\Flagged", "Work"}, 4: {"$Label1"}, 5: {"\\Seen", "\\Flagged"}, 6: set()}
     assert fetch_subjects(c, "INBOX")[6] == "dovecot 6"
+    logout(c)
+
+
+def noop_until(client: imaplib.IMAP4, key: str, timeout: float = 3.0) -> None:
+    """NOOP (RFC 9051 §6.1.2: the way to ask for updates) every 0.2 s until an untagged `key` came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok(client.noop())
+        if client.untagged_responses.get(key) or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Swallow bug: changes another process makes to a folder's Maildir (Dovecot here; also mutt, an MDA, "
+    "a second server) are not announced to a session that has the folder selected: NOOP returns no "
+    "EXPUNGE/FETCH/EXISTS for them, even seconds later; only a new SELECT syncs from disk"))
+def test_dovecot_changes_reach_a_selected_swallow_session(make_imap_server):
+    server = make_imap_server(run_as=TEST_USER)
+    for n in (1, 2, 3):
+        server.deliver(message(f"delivered {n}"))
+    dovecot = DovecotPipe(server.maildir_path(ALICE), server.base / "dovecot")
+    c = server.imap()
+    ok(c.select("INBOX"))
+    d = dovecot.session()
+    ok(d.select("INBOX"))
+    ok(d.uid("STORE", "2", "+FLAGS", r"(\Flagged)"))
+    ok(d.uid("STORE", "1", "+FLAGS", r"(\Deleted)"))
+    ok(d.expunge())
+    ok(d.append("INBOX", None, None, message("appended by dovecot")))
+    logout(d)
+    noop_until(c, "EXPUNGE")
+    assert c.untagged_responses.get("EXPUNGE") == [b"1"], c.untagged_responses  # sequence number of UID 1
+    assert c.untagged_responses.get("EXISTS") == [b"3"], c.untagged_responses  # 2 left + 1 new
     logout(c)
 
 

@@ -215,7 +215,7 @@ def test_sigterm_stops_a_server_after_imap_sessions(make_imap_server):
     c = server.imap(implicit=True)
     ok(c.select("INBOX"))
     Idle(c)
-    c.sock.close()  # dropped in IDLE
+    c.shutdown()  # dropped in IDLE: socket and imaplib's file on it closed, no DONE, no LOGOUT
     started = time.monotonic()
     code = server.stop(timeout=8)
     elapsed = time.monotonic() - started
