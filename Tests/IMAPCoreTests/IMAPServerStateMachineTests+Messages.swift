@@ -190,7 +190,8 @@ private func apply(_ lines: [String], to view: inout [UInt32], newUIDs: [UInt32]
     @Test func unsolicitedFlagsCarryModSeqUnderCondStore() {
         var m = selected(inboxInfo(gappy), enable: ["CONDSTORE"])
         _ = m.mailboxUpdated(MailboxUpdate(flags: [flags(8, ["\\Seen"], 120)], highestModSeq: 120))
-        #expect(m.run("a", .noop) == ["* 3 FETCH (UID 8 FLAGS (\\Seen) MODSEQ (120))", "a OK NOOP completed", "→ read"])
+        // RFC 7162 §3.1.2.1: the client also learns the new HIGHESTMODSEQ once the change is announced.
+        #expect(m.run("a", .noop) == ["* 3 FETCH (UID 8 FLAGS (\\Seen) MODSEQ (120))", "* OK [HIGHESTMODSEQ 120] Highest", "a OK NOOP completed", "→ read"])
         var n = selected(inboxInfo(gappy))
         _ = n.mailboxUpdated(MailboxUpdate(flags: [flags(8, ["\\Seen"], 120)]))
         #expect(n.run("a", .noop) == ["* 3 FETCH (UID 8 FLAGS (\\Seen))", "a OK NOOP completed", "→ read"])

@@ -108,6 +108,7 @@ import Testing
             "* 0 RECENT",
             "* 4 FETCH (UID 21 FLAGS (\\Seen) MODSEQ (9))",
             "* 7 FETCH (UID 41 FLAGS (\\Draft) MODSEQ (9))",
+            "* OK [HIGHESTMODSEQ 9] Highest",
         ])
         #expect(!v.hasPendingChanges)
         #expect(v.uids == [3, 5, 13, 21, 34, 40, 41])

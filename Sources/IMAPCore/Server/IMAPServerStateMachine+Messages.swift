@@ -226,6 +226,8 @@ extension IMAPServerStateMachine {
                 if !modification.silent || condStore { out.append(.fetch(sequenceNumber: n, items)) }
                 if var s = selected {
                     s.highestModSeq = max(s.highestModSeq, f.modSeq)
+                    // The client saw this MODSEQ in the FETCH just built: no HIGHESTMODSEQ for it.
+                    if condStore { s.announcedModSeq = max(s.announcedModSeq, f.modSeq) }
                     selected = s
                 }
             }

@@ -9,6 +9,8 @@ struct SelectedMailbox: Sendable {
     private(set) var uids: [UInt32]
     var uidNext: UInt32
     var highestModSeq: UInt64
+    /// The HIGHESTMODSEQ the client was last told (RFC 7162 §3.1.2.1).
+    var announcedModSeq: UInt64
     var keywords: [IMAPFlag]
 
     /// Expunged elsewhere, still numbered here until announced.
@@ -26,6 +28,7 @@ struct SelectedMailbox: Sendable {
         self.uids = info.uids
         self.uidNext = info.uidNext
         self.highestModSeq = info.highestModSeq
+        self.announcedModSeq = info.highestModSeq
         self.keywords = info.keywords
     }
 
@@ -181,6 +184,12 @@ struct SelectedMailbox: Sendable {
                 out.append(.fetch(sequenceNumber: n, items))
             }
             pendingFlags = [:]
+        }
+        // RFC 7162 §3.1.2.1: a CONDSTORE client learns that HIGHESTMODSEQ grew — once every change
+        // up to it has been announced (not while an expunge still waits).
+        if condStore, pendingExpunged.isEmpty, highestModSeq > announcedModSeq {
+            out.append(.untagged(status: .ok, code: .highestModSeq(highestModSeq), text: "Highest"))
+            announcedModSeq = highestModSeq
         }
         return out
     }
