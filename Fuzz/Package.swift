@@ -4,7 +4,7 @@
 // each target links to an empty program that does nothing.
 import PackageDescription
 
-let targets = ["FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress"]
+let targets = ["FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand"]
 
 let package = Package(
     name: "SwallowFuzz",
@@ -24,6 +24,7 @@ let package = Package(
                 .product(name: "MailCore", package: "Swallow"),
                 .product(name: "SMTPCore", package: "Swallow"),
                 .product(name: "POP3Core", package: "Swallow"),
+                .product(name: "IMAPCore", package: "Swallow"),
                 .product(name: "DNSCore", package: "Swallow"),
                 .product(name: "MIME", package: "Swallow"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -6,7 +6,7 @@ Usage: Fuzz/seeds.py DIR
 SMTP command streams come from the golden transcripts (Tests/SMTPCoreTests/Transcripts: the C: and B:
 lines); replies from their S: lines; MIME messages from the benchmark corpus and the transcripts'
 message bodies and Python's email test messages when installed; DNS answers are built here (MX, A, AAAA, CNAME, TXT, SOA, with and without name
-compression); POP3 and address seeds are the shapes the unit tests use. Control bytes: targets that read
+compression); POP3, IMAP and address seeds are the shapes the unit tests use. Control bytes: targets that read
 one or two leading control bytes (see Targets/FuzzSupport) get `\\x00\\xff` (one read, every decision yes)
 and `\\x07\\x55` (7-byte reads, alternating decisions).
 """
@@ -87,6 +87,15 @@ POP3 = [b"CAPA\r\nSTLS\r\nUSER alice@example.test\r\nPASS secret\r\nSTAT\r\nLIST
         b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nAPOP a b\r\nUIDL\r\nRETR 5\r\nQUIT\r\n",
         b"+OK ready\r\n+OK 2 messages\r\n1 100\r\n2 200\r\n.\r\n-ERR [IN-USE] locked\r\n+ \r\n"]
 
+IMAP = [b"a1 CAPABILITY\r\na2 STARTTLS\r\na3 LOGIN {5}\r\nalice {6+}\r\nsecret\r\na4 SELECT INBOX (CONDSTORE)\r\n"
+        b"a5 UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (FROM TO)]<0.100> BINARY[1] MODSEQ) (CHANGEDSINCE 5 VANISHED)\r\n"
+        b"a6 STORE 1:3 (UNCHANGEDSINCE 9) +FLAGS.SILENT (\\Seen $Junk)\r\na7 IDLE\r\nDONE\r\na8 LOGOUT\r\n",
+        b"b1 AUTHENTICATE PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\nb2 APPEND INBOX (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {12}\r\n"
+        b"Subject: x\r\n {3+}\r\nabc\r\nb3 SEARCH RETURN (MIN COUNT SAVE) CHARSET UTF-8 OR (FROM \"a\" SINCE 1-Feb-1994) NOT (UID $ MODSEQ 7)\r\n"
+        b"b4 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"INBOX\" %) RETURN (CHILDREN STATUS (MESSAGES UNSEEN))\r\n"
+        b"b5 UID SORT (REVERSE DATE) UTF-8 ALL\r\nb6 THREAD REFERENCES US-ASCII TEXT {3+}\r\nxyz\r\nb7 ID (\"name\" NIL)\r\n",
+        b"c1 APPEND Drafts ~{4+}\r\na\x00bc {2+}\r\nde\r\nc2 FETCH 1 (((\r\nc3 LOGIN {99999}\r\nc4 SEARCH ((((((((((ALL))))))))))\r\n"]
+
 ADDRESSES = ["alice@example.test", "\"quoted local\"@example.test", "用户@例子.测试", "a.b+tag@sub.example.test",
              "postmaster", "x@[127.0.0.1]", "x@[IPv6:::1]", "Alice <alice@example.test>, bob@example.test",
              "=?UTF-8?B?5byg5LiJ?= <zhang@example.test>", "group: a@b.test, c@d.test;", "\"a\\\"b\"@example.test"]
@@ -94,7 +103,7 @@ ADDRESSES = ["alice@example.test", "\"quoted local\"@example.test", "用户@例�
 
 def main() -> None:
     out = Path(sys.argv[1])
-    targets = {t: out / t for t in ("FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress")}
+    targets = {t: out / t for t in ("FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand")}
     for d in targets.values():
         d.mkdir(parents=True, exist_ok=True)
     def write(target, stem, data):
@@ -116,6 +125,9 @@ def main() -> None:
     for i, data in enumerate(POP3):
         for j, c in enumerate(CONTROLS):
             write("FuzzPOP3", f"pop3-{i}-{j}", c + data)
+    for i, data in enumerate(IMAP):
+        for j, c in enumerate(CONTROLS):
+            write("FuzzIMAPCommand", f"imap-{i}-{j}", c + data)
     for i, a in enumerate(ADDRESSES):
         write("FuzzAddress", f"address-{i}-utf8", b"\x01" + a.encode())
         write("FuzzAddress", f"address-{i}-ascii", b"\x00" + a.encode())

@@ -89,6 +89,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             commands += 1
             takeUpdate()
             run(machine.appendStarted(tag: tag, mailbox: name, message: message, synchronizing: synchronizing), context: context)
+            dropAbandonedAppend()
         case .appendData(let bytes):
             appendReceived(bytes, context: context)
         case .appendFinished:
@@ -100,6 +101,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             run(machine.idleDone(), context: context)
         case .error(let error):
             run(machine.parseFailed(error), context: context)
+            dropAbandonedAppend()
         }
         return true
     }
@@ -141,8 +143,19 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
         case .rejectLiteral: parser.literalRejected()
         case .startTLS: startTLS(context: context)
         case .startCompression:
-            // Not offered (IMAPServerStateMachine.Configuration.compressionAvailable is false).
-            closeAfterFlush(context: context)
+            // The OK leaves uncompressed; everything after it is DEFLATE (RFC 4978 §3). A client that
+            // sent more before reading the OK broke the protocol: its bytes cannot be decoded.
+            context.flush()
+            guard parser.bufferedByteCount == 0 else {
+                logger.notice("closing: \(parser.bufferedByteCount) bytes pipelined after COMPRESS")
+                return closeNow(context: context)
+            }
+            do {
+                try context.pipeline.syncOperations.addHandler(DeflateHandler(), position: .before(self))
+            } catch {
+                logger.error("cannot start compression: \(error)")
+                closeNow(context: context)
+            }
         case .close: closeAfterFlush(context: context)
         }
     }
@@ -322,6 +335,16 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
 
     // MARK: APPEND
 
+    /// The machine gave up an APPEND whose message was arriving (a malformed line after it, a refused
+    /// second message): discard what was spooled.
+    private func dropAbandonedAppend() {
+        guard let sink = appendSink, !machine.isReceivingAppend else { return }
+        appendSink = nil
+        appendPending = []
+        appendPendingBytes = 0
+        Task { await sink.abort() }
+    }
+
     private func appendReceived(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
         guard let sink = appendSink, appendFailure == nil else { return }  // a refused APPEND: discard
         appendPending.append(bytes)
@@ -364,36 +387,65 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
         let marksSeen = request.setsSeen && FetchResponseBuilder.setsSeen(request.attributes)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let promise = context.eventLoop.makePromise(of: (ByteBuffer, Int, [UInt32], MailboxError?).self)
+        // A chunk is at most 64 messages that need their content (or 512 that do not), and stops
+        // early once `limit` octets of responses are built.
+        let batch = needsContent || marksSeen ? 64 : 512
         let build: @Sendable () async -> (ByteBuffer, Int, [UInt32], MailboxError?) = {
             var out = ByteBufferAllocator().buffer(capacity: 4096)
-            var i = index
             var gone = missing
-            while i < request.messages.count, out.readableBytes < limit {
-                let m = request.messages[i]
+            let end = min(index + batch, request.messages.count)
+            let wanted = request.messages[index..<end]
+            var loaded: [FetchedMessage]
+            do {
+                loaded = try await mailbox.load(wanted.map(\.uid), content: needsContent)
+            } catch let e as MailboxError {
+                return (out, index, gone, e)
+            } catch {
+                return (out, index, gone, .unavailable)
+            }
+            let present = Set(loaded.map(\.facts.uid))
+            if let since = request.changedSince { loaded.removeAll { $0.facts.modSeq <= since } }
+            if marksSeen {
+                let unseen = loaded.filter { !$0.facts.flags.contains(.seen) }.map(\.facts.uid)
+                if !unseen.isEmpty {
+                    do {
+                        let now = try await mailbox.markSeen(unseen)
+                        var byUID: [UInt32: MessageFlags] = [:]
+                        for f in now { byUID[f.uid] = f }
+                        for j in loaded.indices {
+                            if let f = byUID[loaded[j].facts.uid] {
+                                loaded[j].facts.flags = f.flags
+                                loaded[j].facts.modSeq = f.modSeq
+                            }
+                        }
+                    } catch let e as MailboxError {
+                        return (out, index, gone, e)
+                    } catch {
+                        return (out, index, gone, .unavailable)
+                    }
+                }
+            }
+            var byUID: [UInt32: FetchedMessage] = [:]
+            for m in loaded { byUID[m.facts.uid] = m }
+            var i = index
+            for m in wanted {
                 i += 1
-                guard var facts = mailbox.facts(of: m.uid) else {
-                    gone.append(m.uid)
+                guard let found = byUID[m.uid] else {
+                    // Not changed since CHANGEDSINCE: skipped; not there at all: expunged meanwhile.
+                    if !present.contains(m.uid) { gone.append(m.uid) }
                     continue
                 }
-                if let since = request.changedSince, facts.modSeq <= since { continue }
                 do {
-                    var content: MessageStructure?
-                    if needsContent { content = MessageStructure(parsing: try await mailbox.content(of: m.uid)) }
-                    if marksSeen, !facts.flags.contains(.seen), let now = try await mailbox.markSeen([m.uid]).first {
-                        facts.flags = now.flags
-                        facts.modSeq = now.modSeq
-                    }
-                    var items = try FetchResponseBuilder.items(request.attributes, facts: facts, message: content)
-                    if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(facts.flags)) }
+                    let structure = found.content.map { MessageStructure(parsing: $0) }
+                    var items = try FetchResponseBuilder.items(request.attributes, facts: found.facts, message: structure)
+                    if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(found.facts.flags)) }
                     encoder.encode(.fetch(sequenceNumber: m.sequenceNumber, items), into: &out)
-                } catch MailboxError.expungeIssued {
-                    gone.append(m.uid)
                 } catch let e as MailboxError {
                     return (out, i, gone, e)
                 } catch {
                     return (out, i, gone, .unavailable)
                 }
-                if !needsContent, !marksSeen, i - index >= 512 { break }
+                if out.readableBytes >= limit { break }
             }
             return (out, i, gone, nil)
         }

@@ -42,10 +42,9 @@ public protocol IMAPAccount: AnyObject, Sendable {
 public protocol IMAPSelectedMailbox: AnyObject, Sendable {
     /// Changes by others since the last call (or since SELECT). In memory; callable on the event loop.
     func takeUpdate() -> MailboxUpdate
-    /// What FETCH reports without reading the message; `nil` when `uid` is gone. In memory.
-    func facts(of uid: UInt32) -> MessageFacts?
-    /// The message with CRLF line ends; throws ``MailboxError/expungeIssued`` when it is gone.
-    func content(of uid: UInt32) async throws -> ByteBuffer
+    /// What FETCH reports of `uids` (in that order), with each message's octets (CRLF line ends)
+    /// when `content` is set, read in one go off the event loop; a UID that is gone has no entry.
+    func load(_ uids: [UInt32], content: Bool) async throws -> [FetchedMessage]
     /// Sets `\Seen` (a non-PEEK body fetch); returns the messages' flags now.
     func markSeen(_ uids: [UInt32]) async throws -> [MessageFlags]
     func search(_ request: SearchRequest) async throws -> (uids: [UInt32], highestModSeq: UInt64?)
@@ -67,4 +66,16 @@ public protocol IMAPAppendSink: AnyObject, Sendable {
     func commit() async throws -> (uidValidity: UInt32, uid: UInt32)
     /// Discards what was written.
     func abort() async
+}
+
+/// One message as FETCH needs it.
+public struct FetchedMessage: Sendable {
+    public var facts: MessageFacts
+    /// The message with CRLF line ends, when it was asked for.
+    public var content: ByteBuffer?
+
+    public init(facts: MessageFacts, content: ByteBuffer?) {
+        self.facts = facts
+        self.content = content
+    }
 }

@@ -135,6 +135,9 @@ public final class SwallowServer: Sendable {
             }
             var bound: [(name: String, addresses: [SocketAddress])] = []
             var services: [any Service] = [runner]
+            if !c.imap.listen.isEmpty || !c.imaps.listen.isEmpty {
+                services.append(FolderWatcher(hub: hub, threadPool: threadPool, interval: .seconds(c.imap.pollInterval)))
+            }
             // Port 25 (MX; AUTH only with smtp.auth), 587 (STARTTLS, AUTH required), 465 (implicit TLS).
             let smtpListeners: [(name: String, list: [String], implicit: Bool, submission: Bool)] = [
                 ("smtp", c.smtp.listen, false, false), ("submission", c.submission.listen, false, true),
@@ -174,7 +177,7 @@ public final class SwallowServer: Sendable {
                     configuration: .init(name: name, addresses: addresses(list),
                                          machine: .init(hostname: c.hostname, tlsAvailable: true,
                                                         allowPlaintextAuthentication: c.imap.allowPlaintextAuth,
-                                                        appendLimit: c.imap.maxLiteral,
+                                                        appendLimit: c.imap.maxLiteral, compressionAvailable: true,
                                                         serverID: [.init(name: "name", value: "Swallow"),
                                                                    .init(name: "version", value: SwallowServer.version)]),
                                          parser: .init(maxCommandSize: c.imap.maxCommandSize, maxAppendSize: c.imap.maxLiteral),

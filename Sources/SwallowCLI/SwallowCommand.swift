@@ -88,6 +88,7 @@ struct Serve: AsyncParsableCommand {
         out += "  domains:        \(c.domains.joined(separator: ", "))\n"
         out += "  data directory: \(c.dataDirectory)\n"
         for (name, label) in [("smtp", "smtp (MX):     "), ("submission", "submission:    "), ("submissions", "submissions:   "),
+                              ("imap", "imap (STARTTLS):"), ("imaps", "imaps (TLS):   "),
                               ("pop3", "pop3 (STLS):   "), ("pop3s", "pop3s (TLS):   ")] {
             let e = server.endpoints(name)
             if !e.isEmpty { out += "  \(label) \(e.joined(separator: ", "))\n" }

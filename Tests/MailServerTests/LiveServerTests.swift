@@ -27,6 +27,8 @@ struct LiveServer {
         c.smtp.listen = ["127.0.0.1:0"]
         c.pop3.listen = ["127.0.0.1:0"]
         c.pop3s.listen = ["127.0.0.1:0"]
+        c.imap.listen = ["127.0.0.1:0"]
+        c.imaps.listen = ["127.0.0.1:0"]
         c.submission.listen = ["127.0.0.1:0"]
         c.submissions.listen = ["127.0.0.1:0"]
         c.auth.failureDelayMilliseconds = 10

@@ -131,6 +131,16 @@ def test_readme_tour_runs_as_written(swallow_bin, tmp_path):
     assert "removed alice@localhost and its entries in the aliases info@localhost" in output
     # The banner's hint uses the binary as it was started, with a passphrase the CLI accepts.
     assert "Add a first user:  echo 'a long passphrase' | .build/debug/swallow user add" in serve_log, serve_log
-    # alice's mail is still on disk; the 465 message from swaks arrived too (three in all).
+    # IMAP: the default folders were created at login, UID 1 moved to Archive (COPYUID), the quota and
+    # the folder commands did what they say.
+    assert r'(\\HasNoChildren \\Archive) "/" Archive' in output, output  # printed as bytes: backslashes doubled
+    assert re.search(r"^\('COPYUID', \[b'\d+ 1 1'\]\)$", output, flags=re.M), output
+    assert "quota of alice@localhost: 2G" in output, output
+    assert re.search(r"^Archive\t1 messages\t\\Archive$", output, flags=re.M), output
+    assert "created Archive/2026" in output, output
+    # alice's mail is still on disk; the 465 message from swaks arrived too (three in all): two in INBOX,
+    # the one moved over IMAP in .Archive.
     alice = workdir / "swallow-data" / "mail" / "localhost" / "alice"
-    assert sum(len(list((alice / d).iterdir())) for d in ("new", "cur")) == 3
+    assert sum(len(list((alice / d).iterdir())) for d in ("new", "cur")) == 2
+    assert len(list((alice / ".Archive" / "cur").iterdir())) == 1
+    assert (alice / ".Archive.2026" / "maildirfolder").exists()

@@ -37,12 +37,14 @@ def require_sslyze() -> None:
 
 
 def all_listeners(make_server, **extra):
-    ports = {name: free_port() for name in ("submission", "submissions", "pop3", "pop3s")}
+    ports = {name: free_port() for name in ("submission", "submissions", "pop3", "pop3s", "imap", "imaps")}
     server = make_server(
         submission={"listen": [f"127.0.0.1:{ports['submission']}"]},
         submissions={"listen": [f"127.0.0.1:{ports['submissions']}"]},
         pop3={"listen": [f"127.0.0.1:{ports['pop3']}"]},
         pop3s={"listen": [f"127.0.0.1:{ports['pop3s']}"]},
+        imap={"listen": [f"127.0.0.1:{ports['imap']}"]},
+        imaps={"listen": [f"127.0.0.1:{ports['imaps']}"]},
         **extra,
     )
     ports["smtp"] = server.port
@@ -84,7 +86,8 @@ def test_every_listener_offers_only_modern_tls(make_server, tmp_path):
     server, ports = all_listeners(make_server)
     scans = sslyze_scan([("127.0.0.1", ports["smtp"], "smtp"), ("127.0.0.1", ports["submission"], "smtp"),
                          ("127.0.0.1", ports["submissions"], None), ("127.0.0.1", ports["pop3"], "pop3"),
-                         ("127.0.0.1", ports["pop3s"], None)], tmp_path)
+                         ("127.0.0.1", ports["pop3s"], None), ("127.0.0.1", ports["imap"], "imap"),
+                         ("127.0.0.1", ports["imaps"], None)], tmp_path)
     assert set(scans) == set(ports.values())
     for name, port in ports.items():
         scan = scans[port]
@@ -181,7 +184,8 @@ def test_sighup_reloads_certificate_without_dropping_sessions(make_server, tmp_p
     assert server.proc.poll() is None
 
     # New handshakes on every TLS listener present the new certificate.
-    for port, starttls in ((ports["smtp"], True), (ports["submission"], True), (ports["submissions"], False), (ports["pop3s"], False)):
+    for port, starttls in ((ports["smtp"], True), (ports["submission"], True), (ports["submissions"], False), (ports["pop3s"], False),
+                           (ports["imaps"], False)):
         after, s = peer_fingerprint(port, starttls)
         s.close()
         assert after == fingerprint_of(cert_b), port

@@ -147,8 +147,8 @@ public struct IMAPCommandParser: Sendable {
             }
         }
         if buffer.readableBytes == 0 {
-            // An idle session keeps no read buffer.
-            if item == nil, buffer.capacity > 0 { buffer = ByteBuffer() } else { buffer.clear() }
+            // An idle session keeps no read buffer (nor the storage its last APPEND chunk shares).
+            if item == nil, buffer.capacity > 0 { buffer = ByteBuffer() }
         } else if buffer.readerIndex > 65_536, framed == 0, searchFrom == 0 {
             buffer.discardReadBytes()
         }
@@ -431,7 +431,7 @@ public struct IMAPCommandParser: Sendable {
             guard let lf = findLF(from: 0) else {
                 let keep = buffer.readableBytesView.suffix(32)
                 s.tail = Array((s.tail + keep).suffix(32))
-                buffer.clear()
+                buffer.moveReaderIndex(to: buffer.writerIndex)
                 state = .skipping(s)
                 return .needMore
             }
@@ -464,7 +464,7 @@ public struct IMAPCommandParser: Sendable {
     private mutating func abortMidLine(_ error: IMAPParseError) -> Step {
         let from = buffer.readerIndex + max(framed, buffer.readableBytes - 32)
         let tail = Array(buffer.readableBytesView[from...])
-        buffer.clear()
+        buffer.moveReaderIndex(to: buffer.writerIndex)
         resetFrame()
         state = .skipping(Skip(error: error, literalRemaining: 0, tail: tail))
         return .needMore

@@ -399,6 +399,10 @@ extension IMAPServerStateMachine {
             running = .appendDiscarding(tag: tag)
             return .send([response], then: .readCommands)
         }
+        if case .appendReceiving = running {
+            // A second message of the same APPEND (RFC 3502 MULTIAPPEND), which is not offered.
+            return refuse(.tagged(tag: tag, status: .bad, code: nil, text: "MULTIAPPEND is not supported"))
+        }
         guard isAuthenticated else { return refuse(.tagged(tag: tag, status: .bad, code: nil, text: "APPEND needs a login first")) }
         guard message.size <= configuration.appendLimit else {
             return refuse(.tagged(tag: tag, status: .no, code: .tooBig, text: "Message is larger than APPENDLIMIT \(configuration.appendLimit)"))

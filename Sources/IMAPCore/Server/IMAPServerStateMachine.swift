@@ -188,6 +188,13 @@ public struct IMAPServerStateMachine: Sendable {
         return false
     }
 
+    /// `true` while an APPEND's message is arriving for a store sink (otherwise a sink the adapter
+    /// holds is to be discarded).
+    public var isReceivingAppend: Bool {
+        if case .appendReceiving = running { return true }
+        return false
+    }
+
     /// `true` after a successful login.
     public var isAuthenticated: Bool { state == .authenticated || state == .selected }
 
@@ -256,8 +263,16 @@ public struct IMAPServerStateMachine: Sendable {
 
     /// The parser could not read a command.
     public mutating func parseFailed(_ error: IMAPParseError) -> Action {
-        if case .appendDiscarding = running { running = nil }
         badCommands += 1
+        if case .appendDiscarding = running {
+            // The rest of an APPEND that was already answered: no second reply.
+            running = nil
+            if badCommands >= configuration.maxBadCommands {
+                state = .logout
+                return .send([.untagged(status: .bye, code: nil, text: "Too many invalid commands")], then: .close)
+            }
+            return .none
+        }
         let code: ResponseCode?
         switch error.kind {
         case .commandTooLong, .literalTooLarge: code = .tooBig
@@ -269,6 +284,10 @@ public struct IMAPServerStateMachine: Sendable {
         switch running {
         case .idle(let tag):
             // Anything but DONE ends IDLE with a BAD for it (RFC 2177 §3).
+            running = nil
+            commandTag = tag
+        case .appendReceiving(let tag):
+            // The line after APPEND's message is malformed: the APPEND fails, its message is dropped.
             running = nil
             commandTag = tag
         case .sasl(let tag, _):

@@ -16,6 +16,9 @@ extension ServerConfiguration {
         public var maxLiteral = 50 * 1_048_576
         /// Longest command line with its literals (other than APPEND's message), bytes. Default 65536.
         public var maxCommandSize = 65_536
+        /// Seconds between checks of selected folders for changes by other programs (Dovecot, mutt).
+        /// Default 15.
+        public var pollInterval = 15
     }
 }
 
@@ -29,6 +32,7 @@ extension ServerConfiguration.IMAP {
             .int("max_connections_per_user", \.maxConnectionsPerUser, min: 1, "IMAP sessions per user"),
             .int("max_literal", \.maxLiteral, min: 1024, "largest literal and APPEND, bytes (APPENDLIMIT)"),
             .int("max_command_size", \.maxCommandSize, min: 1024, "longest command with its literals, bytes"),
+            .int("poll_interval", \.pollInterval, min: 1, "seconds between checks of selected folders for changes by other programs"),
         ])
     }
 }

@@ -17,18 +17,24 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
     let account: MaildirAccount
     let service: IMAPService
     private struct State {
-        var known: FolderSnapshot
+        /// What this session has shown: UIDs and MODSEQs only (12 octets a message), so 10,000
+        /// idle sessions on one folder do not hold 10,000 copies of its file names.
+        var known: FolderVersions
         var dirty = false
         var token: Int?
     }
 
     private let state: NIOLockedValueBox<State>
 
-    init(folder: MaildirFolder, account: MaildirAccount, service: IMAPService, changed: @escaping @Sendable () -> Void) {
+    /// A session that has shown `shown` (the snapshot its SELECT answered from).
+    init(folder: MaildirFolder, shown: FolderSnapshot, account: MaildirAccount, service: IMAPService,
+         changed: @escaping @Sendable () -> Void) {
         self.folder = folder
         self.account = account
         self.service = service
-        let state = NIOLockedValueBox(State(known: folder.snapshot()))
+        let known = FolderVersions(uidValidity: shown.uidValidity, highestModSeq: shown.highestModSeq,
+                                   uids: shown.messages.map(\.uid), modSeqs: shown.messages.map(\.modSeq), keywords: shown.keywords)
+        let state = NIOLockedValueBox(State(known: known, dirty: true))
         self.state = state
         let token = service.hub.watch(folder.path) {
             state.withLockedValue { $0.dirty = true }
@@ -37,72 +43,106 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         state.withLockedValue { $0.token = token }
     }
 
-    var knownSnapshot: FolderSnapshot { state.withLockedValue { $0.known } }
-
     static func flags(_ m: MaildirMessage) -> MessageFlags {
         MessageFlags(uid: m.uid, flags: m.flags.map(IMAPFlag.init), modSeq: m.modSeq)
     }
 
     func takeUpdate() -> MailboxUpdate {
         guard state.withLockedValue({ s -> Bool in defer { s.dirty = false }; return s.dirty }) else { return MailboxUpdate() }
-        let now = folder.snapshot()
-        return state.withLockedValue { s in
-            let changes = now.changes(since: s.known)
-            let keywordsChanged = now.keywords != s.known.keywords
+        let now = folder.versions()
+        let (diff, keywordsChanged) = state.withLockedValue { s -> ((expunged: [UInt32], added: [UInt32], changed: [UInt32]), Bool) in
+            let d = now.changes(since: s.known)
+            let k = now.keywords != s.known.keywords
             s.known = now
-            return MailboxUpdate(expunged: changes.expunged, appended: changes.added.map(\.uid),
-                                 flags: changes.flagsChanged.map(Self.flags),
-                                 keywords: keywordsChanged ? now.keywords.map(IMAPFlag.init) : nil,
-                                 highestModSeq: now.highestModSeq)
+            return (d, k)
         }
+        let changed = diff.changed.isEmpty ? [] : folder.messages(diff.changed).map(Self.flags)
+        return MailboxUpdate(expunged: diff.expunged, appended: diff.added, flags: changed,
+                             keywords: keywordsChanged ? now.keywords.map(IMAPFlag.init) : nil,
+                             highestModSeq: now.highestModSeq)
     }
 
-    private func known(_ uid: UInt32) -> MaildirMessage? {
-        state.withLockedValue { s in
-            let m = s.known.messages
-            var lo = 0
-            var hi = m.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if m[mid].uid < uid { lo = mid + 1 } else { hi = mid }
-            }
-            return lo < m.count && m[lo].uid == uid ? m[lo] : nil
-        }
+    /// `true` when the session has shown `uid` (and not its expunge).
+    private func isKnown(_ uid: UInt32) -> Bool {
+        state.withLockedValue { s in Self.index(of: uid, in: s.known.uids) != nil }
     }
 
-    /// Records this session's own changes in what it was shown.
+    private static func index(of uid: UInt32, in uids: [UInt32]) -> Int? {
+        var lo = 0
+        var hi = uids.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if uids[mid] < uid { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < uids.count && uids[lo] == uid ? lo : nil
+    }
+
+    /// Records this session's own changes in what it has shown (so they are not announced back).
     private func learn(changed: [MaildirMessage], removed: [UInt32] = []) {
         state.withLockedValue { s in
             if !removed.isEmpty {
                 let gone = Set(removed)
-                s.known.messages.removeAll { gone.contains($0.uid) }
-            }
-            guard !changed.isEmpty else { return }
-            var byUID: [UInt32: MaildirMessage] = [:]
-            for c in changed { byUID[c.uid] = c }
-            for i in s.known.messages.indices {
-                if let c = byUID[s.known.messages[i].uid] {
-                    s.known.messages[i] = c
-                    s.known.highestModSeq = max(s.known.highestModSeq, c.modSeq)
+                var uids: [UInt32] = []
+                var mods: [UInt64] = []
+                uids.reserveCapacity(s.known.uids.count)
+                mods.reserveCapacity(s.known.uids.count)
+                for (u, m) in zip(s.known.uids, s.known.modSeqs) where !gone.contains(u) {
+                    uids.append(u)
+                    mods.append(m)
                 }
+                s.known.uids = uids
+                s.known.modSeqs = mods
+            }
+            for c in changed {
+                if let i = Self.index(of: c.uid, in: s.known.uids) { s.known.modSeqs[i] = c.modSeq }
+                s.known.highestModSeq = max(s.known.highestModSeq, c.modSeq)
             }
         }
     }
 
+    /// The session's messages among `uids`, as the folder knows them now.
+    private func current(_ uids: [UInt32]) -> [MaildirMessage] {
+        folder.messages(uids.filter(isKnown))
+    }
+
+    func load(_ uids: [UInt32], content: Bool) async throws -> [FetchedMessage] {
+        let records = current(uids)
+        let folder = self.folder
+        return try await blocking {
+            var out: [FetchedMessage] = []
+            out.reserveCapacity(records.count)
+            for m in records {
+                let date = (try? folder.internalDate(uid: m.uid)) ?? 0
+                let facts = MessageFacts(uid: m.uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
+                                         internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
+                var bytes: ByteBuffer?
+                if content {
+                    do { bytes = Self.crlf(try folder.readMessage(uid: m.uid)) } catch MailStore.MailboxError.messageGone {
+                        continue
+                    }
+                }
+                out.append(FetchedMessage(facts: facts, content: bytes))
+            }
+            return out
+        }
+    }
+
     func facts(of uid: UInt32) -> MessageFacts? {
-        guard let m = known(uid) else { return nil }
+        guard let m = current([uid]).first else { return nil }
         let date = (try? folder.internalDate(uid: uid)) ?? 0
         return MessageFacts(uid: uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
                             internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
     }
 
-    private func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    /// Runs blocking store work on the server's thread pool; store errors become IMAP's.
+    func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         do { return try await service.threadPool.runIfActive(work) } catch { throw IMAPService.map(error) }
     }
 
-    func content(of uid: UInt32) async throws -> ByteBuffer {
-        let folder = self.folder
-        return try await blocking { Self.crlf(try folder.readMessage(uid: uid)) }
+    /// The message with CRLF line ends, read here and now (call it on the thread pool); `nil` when it
+    /// is gone (POP3 or another session removed it), an error for any other failure.
+    func readContent(of uid: UInt32) throws -> ByteBuffer? {
+        do { return Self.crlf(try folder.readMessage(uid: uid)) } catch MailStore.MailboxError.messageGone { return nil }
     }
 
     /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays.
@@ -129,7 +169,7 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         let result = try await blocking { try folder.store(["\\Seen"], .add, uids: uids) }
         learn(changed: result.changed)
         if !result.changed.isEmpty { service.hub.post(folder.path) }
-        return uids.compactMap { known($0).map(Self.flags) }
+        return current(uids).map(Self.flags)
     }
 
     func search(_ request: SearchRequest) async throws -> (uids: [UInt32], highestModSeq: UInt64?) {
@@ -160,7 +200,7 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         // Every message of the set is reported with its flags now (RFC 9051 §6.4.6), changed or not.
         let failed = Set(result.failedUnchangedSince)
         let gone = Set(result.gone)
-        let updated = request.uids.filter { !failed.contains($0) && !gone.contains($0) }.compactMap { known($0).map(Self.flags) }
+        let updated = current(request.uids.filter { !failed.contains($0) && !gone.contains($0) }).map(Self.flags)
         return StoreOutcome(updated: updated, modified: result.failedUnchangedSince)
     }
 
@@ -181,9 +221,8 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
 
     func expunge(_ uids: [UInt32]?) async throws -> [UInt32] {
         let folder = self.folder
-        let candidates = state.withLockedValue { s in
-            s.known.messages.filter { $0.flags.contains("\\Deleted") }.map(\.uid)
-        }
+        let shown = state.withLockedValue { $0.known.uids }
+        let candidates = folder.messages(shown).filter { $0.flags.contains("\\Deleted") }.map(\.uid)
         let targets = uids.map { Set($0) }.map { only in candidates.filter { only.contains($0) } } ?? candidates
         guard !targets.isEmpty else { return [] }
         let removed = try await blocking { try folder.expunge(uids: targets) }

@@ -200,8 +200,8 @@ final class IMAPAccountSession: IMAPAccount, @unchecked Sendable {
             try f.sync()
             return f
         }
-        let session = IMAPMailboxSession(folder: folder, account: account, service: service, changed: changed)
-        let snapshot = session.knownSnapshot
+        let snapshot = folder.snapshot()
+        let session = IMAPMailboxSession(folder: folder, shown: snapshot, account: account, service: service, changed: changed)
         var firstUnseen: Int?
         for (i, m) in snapshot.messages.enumerated() where !m.flags.contains("\\Seen") {
             firstUnseen = i + 1

@@ -33,6 +33,11 @@ final class MailboxEventHub: Sendable {
         watchers.withLockedValue { $0.byPath[path] != nil }
     }
 
+    /// Every folder some session watches.
+    func watchedPaths() -> [String] {
+        watchers.withLockedValue { Array($0.byPath.keys) }
+    }
+
     /// The folder at `path` changed.
     func post(_ path: String) {
         let callbacks = watchers.withLockedValue { w in w.byPath[path].map { Array($0.values) } ?? [] }

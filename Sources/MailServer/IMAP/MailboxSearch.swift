@@ -9,6 +9,12 @@ struct MailboxSearch {
     let session: IMAPMailboxSession
 
     func run(_ request: SearchRequest) async throws -> (uids: [UInt32], highestModSeq: UInt64?) {
+        let session = self.session
+        // One job on the thread pool for the whole search: it reads files only for keys that need them.
+        return try await session.blocking { try Self.search(request, in: session) }
+    }
+
+    static func search(_ request: SearchRequest, in session: IMAPMailboxSession) throws -> (uids: [UInt32], highestModSeq: UInt64?) {
         let evaluator = SearchEvaluator(request.key, largestSequenceNumber: UInt32(request.uids.count),
                                         largestUID: request.uids.last ?? 0)
         var out: [UInt32] = []
@@ -19,9 +25,8 @@ struct MailboxSearch {
                                      internalDate: facts.internalDate, modSeq: facts.modSeq)
             var message: MessageStructure?
             if evaluator.needsMessage {
-                do { message = MessageStructure(parsing: try await session.content(of: uid)) } catch IMAPCore.MailboxError.expungeIssued {
-                    continue
-                }
+                guard let bytes = try session.readContent(of: uid) else { continue }  // expunged meanwhile
+                message = MessageStructure(parsing: bytes)
             }
             if evaluator.matches(search, message: message) {
                 out.append(uid)
@@ -33,18 +38,19 @@ struct MailboxSearch {
 
     /// The matching messages with what SORT and THREAD look at (the header section only).
     private func sortable(_ request: SearchRequest) async throws -> [SortableMessage] {
-        let matching = Set(try await run(request).uids)
-        var out: [SortableMessage] = []
-        let parser = MIMEParser()
-        for (i, uid) in request.uids.enumerated() where matching.contains(uid) {
-            guard let facts = session.facts(of: uid) else { continue }
-            let content: ByteBuffer
-            do { content = try await session.content(of: uid) } catch IMAPCore.MailboxError.expungeIssued { continue }
-            let headers = parser.parseHeaders(Self.headerBytes(content))
-            out.append(SortableMessage(id: uid, sequenceNumber: UInt32(i + 1), size: facts.size, internalDate: facts.internalDate,
-                                       headers: headers))
+        let session = self.session
+        return try await session.blocking { () throws -> [SortableMessage] in
+            let matching = Set(try Self.search(request, in: session).uids)
+            var out: [SortableMessage] = []
+            let parser = MIMEParser()
+            for (i, uid) in request.uids.enumerated() where matching.contains(uid) {
+                guard let facts = session.facts(of: uid), let content = try session.readContent(of: uid) else { continue }
+                let headers = parser.parseHeaders(Self.headerBytes(content))
+                out.append(SortableMessage(id: uid, sequenceNumber: UInt32(i + 1), size: facts.size,
+                                           internalDate: facts.internalDate, headers: headers))
+            }
+            return out
         }
-        return out
     }
 
     /// The header section (through the first empty line) of a CRLF message.

@@ -83,6 +83,21 @@ public final class MaildirFolder: Sendable {
         state.withLock { s in Self.snapshot(s, path: path) }
     }
 
+    /// The messages of `uids` that exist, in the order given (no disk access).
+    public func messages(_ uids: [UInt32]) -> [MaildirMessage] {
+        state.withLock { s in uids.compactMap { s.entries[$0].map { Self.message($0, s, path: path) } } }
+    }
+
+    /// UIDs and MODSEQs, ascending UID, with UIDVALIDITY, HIGHESTMODSEQ and the keywords: what a
+    /// session needs to tell what changed since it last looked, without the file names (no disk access).
+    public func versions() -> FolderVersions {
+        state.withLock { s in
+            let sorted = s.entries.values.sorted { $0.uid < $1.uid }
+            return FolderVersions(uidValidity: s.uidList?.uidValidity ?? 0, highestModSeq: s.journal?.highest ?? 0,
+                                  uids: sorted.map(\.uid), modSeqs: sorted.map(\.modSeq), keywords: s.keywords.compactMap { $0 })
+        }
+    }
+
     private static func snapshot(_ s: State, path: String) -> FolderSnapshot {
         let messages = s.entries.values.sorted { $0.uid < $1.uid }.map { message($0, s, path: path) }
         return FolderSnapshot(uidValidity: s.uidList?.uidValidity ?? 0, nextUID: s.uidList?.nextUID ?? 1,
@@ -788,5 +803,16 @@ struct FileStamp: Hashable {
         size = Int64(st.st_size)
         seconds = Int(st.st_mtim.tv_sec)
         nanoseconds = Int(st.st_mtim.tv_nsec)
+    }
+}
+
+extension MaildirFolder {
+    /// The modification times of the folder's `new/` and `cur/` (seconds and nanoseconds each): a
+    /// cheap test for "another program changed this folder" (two `stat`s); `nil` when they are missing.
+    public static func changeStamp(at path: String) -> [Int]? {
+        var a = stat()
+        var b = stat()
+        guard stat(path + "/new", &a) == 0, stat(path + "/cur", &b) == 0 else { return nil }
+        return [a.st_mtim.tv_sec, a.st_mtim.tv_nsec, b.st_mtim.tv_sec, b.st_mtim.tv_nsec]
     }
 }

@@ -114,3 +114,45 @@ public struct UIDPair: Hashable, Sendable {
     /// UID in the destination folder.
     public var destination: UInt32
 }
+
+/// The UIDs and MODSEQs of a folder at one moment (12 octets a message): what a session keeps of what
+/// it has shown, to find out later what changed.
+public struct FolderVersions: Hashable, Sendable {
+    public var uidValidity: UInt32
+    public var highestModSeq: UInt64
+    /// Ascending.
+    public var uids: [UInt32]
+    /// `modSeqs[i]` is the MODSEQ of `uids[i]`.
+    public var modSeqs: [UInt64]
+    public var keywords: [String]
+
+    public init(uidValidity: UInt32, highestModSeq: UInt64, uids: [UInt32], modSeqs: [UInt64], keywords: [String]) {
+        self.uidValidity = uidValidity
+        self.highestModSeq = highestModSeq
+        self.uids = uids
+        self.modSeqs = modSeqs
+        self.keywords = keywords
+    }
+
+    /// What changed from `old` to `self`: UIDs gone, UIDs new, UIDs whose MODSEQ changed (every flag
+    /// change gives a message a new MODSEQ).
+    public func changes(since old: FolderVersions) -> (expunged: [UInt32], added: [UInt32], changed: [UInt32]) {
+        if old.uidValidity != uidValidity { return (old.uids, uids, []) }
+        var expunged: [UInt32] = [], added: [UInt32] = [], changed: [UInt32] = []
+        var i = 0, j = 0
+        while i < old.uids.count || j < uids.count {
+            if j == uids.count || (i < old.uids.count && old.uids[i] < uids[j]) {
+                expunged.append(old.uids[i])
+                i += 1
+            } else if i == old.uids.count || uids[j] < old.uids[i] {
+                added.append(uids[j])
+                j += 1
+            } else {
+                if modSeqs[j] != old.modSeqs[i] { changed.append(uids[j]) }
+                i += 1
+                j += 1
+            }
+        }
+        return (expunged, added, changed)
+    }
+}
