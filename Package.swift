@@ -302,6 +302,7 @@ let package = Package(
         .testTarget(
             name: "IMAPCoreTests",
             dependencies: ["IMAPCore", "MailTesting", "MailCore", "MIME", "SASL", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Transcripts")],
             swiftSettings: strict
         ),
         .testTarget(name: "MIMETests", dependencies: ["MIME", "MailCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),

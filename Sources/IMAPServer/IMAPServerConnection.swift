@@ -390,6 +390,8 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
         // A chunk is at most 64 messages that need their content (or 512 that do not), and stops
         // early once `limit` octets of responses are built.
         let batch = needsContent || marksSeen ? 64 : 512
+        let cacheable = request.attributes.contains(where: FetchResponseBuilder.isCacheable)
+        let cacheSuffices = FetchResponseBuilder.cacheSuffices(request.attributes)
         let build: @Sendable () async -> (ByteBuffer, Int, [UInt32], MailboxError?) = {
             var out = ByteBufferAllocator().buffer(capacity: 4096)
             var gone = missing
@@ -397,7 +399,8 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             let wanted = request.messages[index..<end]
             var loaded: [FetchedMessage]
             do {
-                loaded = try await mailbox.load(wanted.map(\.uid), content: needsContent)
+                loaded = try await mailbox.load(wanted.map(\.uid), content: !needsContent ? .never : cacheSuffices ? .unlessCached : .always,
+                                                cached: needsContent && cacheable)
             } catch let e as MailboxError {
                 return (out, index, gone, e)
             } catch {
@@ -427,6 +430,8 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             }
             var byUID: [UInt32: FetchedMessage] = [:]
             for m in loaded { byUID[m.facts.uid] = m }
+            var records: [(uid: UInt32, record: [UInt8])] = []
+            defer { if !records.isEmpty { mailbox.cache(records) } }
             var i = index
             for m in wanted {
                 i += 1
@@ -436,8 +441,9 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
                     continue
                 }
                 do {
-                    let structure = found.content.map { MessageStructure(parsing: $0) }
-                    var items = try FetchResponseBuilder.items(request.attributes, facts: found.facts, message: structure)
+                    var (items, record) = try FetchResponseBuilder.items(request.attributes, facts: found.facts, content: found.content,
+                                                                          cached: found.cached)
+                    if let record { records.append((m.uid, record)) }
                     if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(found.facts.flags)) }
                     encoder.encode(.fetch(sequenceNumber: m.sequenceNumber, items), into: &out)
                 } catch let e as MailboxError {

@@ -43,8 +43,11 @@ public protocol IMAPSelectedMailbox: AnyObject, Sendable {
     /// Changes by others since the last call (or since SELECT). In memory; callable on the event loop.
     func takeUpdate() -> MailboxUpdate
     /// What FETCH reports of `uids` (in that order), with each message's octets (CRLF line ends)
-    /// when `content` is set, read in one go off the event loop; a UID that is gone has no entry.
-    func load(_ uids: [UInt32], content: Bool) async throws -> [FetchedMessage]
+    /// as `content` says, and its cache record (``FetchResponseBuilder/cacheRecord(_:)``) when
+    /// `cached`; read in one go off the event loop. A UID that is gone has no entry.
+    func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool) async throws -> [FetchedMessage]
+    /// Keeps cache records of messages just parsed (in memory; cheap).
+    func cache(_ records: [(uid: UInt32, record: [UInt8])])
     /// Sets `\Seen` (a non-PEEK body fetch); returns the messages' flags now.
     func markSeen(_ uids: [UInt32]) async throws -> [MessageFlags]
     func search(_ request: SearchRequest) async throws -> (uids: [UInt32], highestModSeq: UInt64?)
@@ -70,12 +73,22 @@ public protocol IMAPAppendSink: AnyObject, Sendable {
 
 /// One message as FETCH needs it.
 public struct FetchedMessage: Sendable {
+    /// When the octets are needed.
+    public enum ContentNeed: Sendable {
+        case never, always
+        /// Only for a message without a cache record.
+        case unlessCached
+    }
+
     public var facts: MessageFacts
     /// The message with CRLF line ends, when it was asked for.
     public var content: ByteBuffer?
+    /// The cache record, when asked for and present.
+    public var cached: [UInt8]?
 
-    public init(facts: MessageFacts, content: ByteBuffer?) {
+    public init(facts: MessageFacts, content: ByteBuffer?, cached: [UInt8]? = nil) {
         self.facts = facts
         self.content = content
+        self.cached = cached
     }
 }

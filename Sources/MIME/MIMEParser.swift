@@ -27,6 +27,10 @@ public struct MIMEParser: Sendable {
         /// Whether leaves keep a copy of their body in ``MIMEPart/body``. `false` leaves `body` empty,
         /// for callers that slice the input with ``MIMEPart/ranges`` instead (IMAP sections).
         public var retainsBodies: Bool = true
+        /// Whether base64 and quoted-printable bodies are checked for invalid characters (reported as
+        /// ``MIMEDiagnostic``s; it costs a pass over every encoded body). `false` for callers that never
+        /// look at diagnostics (IMAP's BODYSTRUCTURE).
+        public var checksTransferEncodings: Bool = true
 
         /// The defaults: depth 50, 10,000 parts, 1 MiB and 5,000 fields per header section.
         public init() {}
@@ -240,9 +244,9 @@ public struct MIMEParser: Sendable {
             switch cte {
             case .other(let name):
                 note(.unknownTransferEncoding, "unknown Content-Transfer-Encoding \(name.prefix(40).debugDescription); body taken as is", path)
-            case .base64:
+            case .base64 where configuration.checksTransferEncodings:
                 if !MIMEBase64.isWellFormed(bytes[bodyRange]) { note(.invalidBase64, "base64 body with invalid characters or padding", path) }
-            case .quotedPrintable:
+            case .quotedPrintable where configuration.checksTransferEncodings:
                 if !QuotedPrintable.decode(bytes[bodyRange]).wellFormed { note(.invalidQuotedPrintable, "quoted-printable body with invalid escapes", path) }
             default:
                 break

@@ -7,7 +7,7 @@ import NIOSSL
 /// pipeline, inject and smuggle) and reads whole replies. It can switch to TLS mid-connection.
 public final class RawSMTPClient: Sendable {
     private let channel: any Channel
-    private let inbox: Inbox
+    let inbox: Inbox
 
     final class Inbox: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer

@@ -178,8 +178,13 @@ private func apply(_ lines: [String], to view: inout [UInt32], newUIDs: [UInt32]
         #expect(m.run("a", fetch("2:3")) == ["fetch 2=5 3=8 [FLAGS]"])
         #expect(render(m.fetchCompleted(missing: [5])) == ["a NO [EXPUNGEISSUED] Some messages were expunged meanwhile", "→ read"])
         #expect(m.run("b", fetch("5:8", uid: true)) == ["fetch 2=5 3=8 [UID FLAGS]"])
-        #expect(render(m.fetchCompleted(missing: [5])) == ["* 2 EXPUNGE", "b NO [EXPUNGEISSUED] Some messages were expunged meanwhile", "→ read"])
+        // A UID FETCH announces the expunge and ignores the UID that is gone (RFC 9051 §6.4.9, §7.5.1).
+        #expect(render(m.fetchCompleted(missing: [5])) == ["* 2 EXPUNGE", "b OK FETCH completed", "→ read"])
         #expect(m.run("c", fetch("2")) == ["fetch 2=8 [FLAGS]"])
+        _ = m.fetchCompleted(missing: [])
+        // A UID missing for another reason (the store failed) still fails the UID FETCH.
+        #expect(m.run("d", fetch("8", uid: true)) == ["fetch 2=8 [UID FLAGS]"])
+        #expect(render(m.fetchCompleted(missing: [8])) == ["d NO [EXPUNGEISSUED] Some messages were expunged meanwhile", "→ read"])
     }
 
     @Test func unsolicitedFlagsCarryModSeqUnderCondStore() {

@@ -1,3 +1,4 @@
+import NIOCore
 import IMAPCore
 import MailCore
 import SASL
@@ -98,6 +99,7 @@ func render(_ item: FetchItem) -> String {
     case .bodyStructure(_, let ext): ext ? "BODYSTRUCTURE (…)" : "BODY (…)"
     case .section(let name, let data): "\(name) \(data == nil ? "NIL" : "{…}")"
     case .binarySize(let part, let size): "BINARY.SIZE[\(part.map(String.init).joined(separator: "."))] \(size)"
+    case .encoded(let bytes): String(decoding: bytes.readableBytesView, as: UTF8.self)
     }
 }
 

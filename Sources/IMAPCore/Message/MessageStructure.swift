@@ -60,6 +60,7 @@ public struct MessageStructure: Sendable {
         self.message = message
         var configuration = configuration
         configuration.retainsBodies = false
+        configuration.checksTransferEncodings = false  // diagnostics are not used here
         let bytes = Array(message.readableBytesView)
         let parsed = MIMEParser(configuration: configuration).parse(bytes)
         self.root = Self.node(parsed.root, in: bytes, offset: 0, configuration: configuration, depth: 0)

@@ -119,6 +119,8 @@ public enum FetchItem: Hashable, Sendable {
     /// `BINARY[2]`, `RFC822.HEADER`.
     case section(name: String, data: ByteBuffer?)
     case binarySize(part: [Int], size: Int)
+    /// An item already in wire form (`ENVELOPE (…)`), e.g. from the store's cache; written as is.
+    case encoded(ByteBuffer)
 }
 
 /// One node of a THREAD response (RFC 5256 §4).

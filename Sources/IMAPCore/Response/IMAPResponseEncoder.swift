@@ -442,6 +442,8 @@ public struct IMAPResponseEncoder: Sendable {
             writePart(part, into: &buffer)
             buffer.writeStaticString("] ")
             writeNumber(size, into: &buffer)
+        case .encoded(var bytes):
+            buffer.writeBuffer(&bytes)
         }
     }
 

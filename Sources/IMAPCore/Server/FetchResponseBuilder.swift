@@ -19,7 +19,58 @@ public struct MessageFacts: Hashable, Sendable {
 }
 
 /// Turns FETCH data items into response items for one message (RFC 9051 §6.4.5, §7.5.2).
+///
+/// ENVELOPE, BODY and BODYSTRUCTURE depend only on the message's octets, which never change for a UID:
+/// their wire form (without UTF-8) can be cached by the store (``cacheRecord(_:)``, ``cachedItems(_:_:)``),
+/// so a second header fetch reads no file.
 public enum FetchResponseBuilder {
+    /// The items whose wire form can be cached.
+    public static func isCacheable(_ a: FetchAttribute) -> Bool {
+        switch a {
+        case .envelope, .bodyStructure: true
+        default: false
+        }
+    }
+
+    private static func tag(_ a: FetchAttribute) -> UInt8? {
+        switch a {
+        case .envelope: UInt8(ascii: "E")
+        case .bodyStructure(let extensible): extensible ? UInt8(ascii: "S") : UInt8(ascii: "B")
+        default: nil
+        }
+    }
+
+    /// The cache record of a parsed message: ENVELOPE, BODY and BODYSTRUCTURE in wire form, each as
+    /// a tag octet, a 4-octet big-endian length and the octets.
+    public static func cacheRecord(_ m: MessageStructure) -> [UInt8] {
+        let encoder = IMAPResponseEncoder()
+        var out: [UInt8] = []
+        for (t, item) in [(UInt8(ascii: "E"), FetchItem.envelope(m.envelope)),
+                          (UInt8(ascii: "B"), .bodyStructure(m.bodyStructure, extensible: false)),
+                          (UInt8(ascii: "S"), .bodyStructure(m.bodyStructure, extensible: true))] {
+            var b = ByteBuffer()
+            encoder.writeFetchItem(item, first: true, into: &b)
+            let n = UInt32(b.readableBytes)
+            out.append(t)
+            out += [UInt8(n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
+            out += b.readableBytesView
+        }
+        return out
+    }
+
+    /// The cached wire form of `attribute` in `record`, or `nil`.
+    public static func cachedItem(_ attribute: FetchAttribute, in record: [UInt8]) -> FetchItem? {
+        guard let want = tag(attribute) else { return nil }
+        var i = 0
+        while i + 5 <= record.count {
+            let n = Int(record[i + 1]) << 24 | Int(record[i + 2]) << 16 | Int(record[i + 3]) << 8 | Int(record[i + 4])
+            guard i + 5 + n <= record.count else { return nil }
+            if record[i] == want { return .encoded(ByteBuffer(bytes: record[(i + 5)..<(i + 5 + n)])) }
+            i += 5 + n
+        }
+        return nil
+    }
+
     /// `true` when an item needs the message's octets.
     public static func needsContent(_ attributes: [FetchAttribute]) -> Bool {
         attributes.contains { a in
@@ -41,7 +92,83 @@ public enum FetchResponseBuilder {
         }
     }
 
-    /// The items for `attributes`, in order. `message` is required when ``needsContent(_:)``.
+    /// `true` when every item that needs the message can come from a cache record.
+    public static func cacheSuffices(_ attributes: [FetchAttribute]) -> Bool {
+        attributes.allSatisfy { a in
+            switch a {
+            case .uid, .flags, .internalDate, .rfc822Size, .modSeq, .envelope, .bodyStructure: true
+            default: false
+            }
+        }
+    }
+
+    /// `true` when an item needs the message's MIME structure, not only its octets (`BODY[]`,
+    /// `BODY.PEEK[]<p>` and `RFC822` are sent as they are stored, without parsing).
+    public static func needsStructure(_ attributes: [FetchAttribute]) -> Bool {
+        attributes.contains { a in
+            switch a {
+            case .uid, .flags, .internalDate, .rfc822Size, .modSeq, .rfc822: false
+            case .bodySection(let section, _, _): section != .complete
+            default: true
+            }
+        }
+    }
+
+    /// The items for `attributes`, in order. `content` (the message with CRLF line ends) is required
+    /// when ``needsContent(_:)``; it is parsed only when ``needsStructure(_:)``.
+    public static func items(_ attributes: [FetchAttribute], facts: MessageFacts, content: ByteBuffer?,
+                             cached: [UInt8]? = nil) throws(MailboxError) -> (items: [FetchItem], record: [UInt8]?) {
+        var structure: MessageStructure?
+        var record: [UInt8]?
+        var out: [FetchItem] = []
+        out.reserveCapacity(attributes.count)
+        for a in attributes {
+            switch a {
+            case .uid: out.append(.uid(facts.uid))
+            case .flags: out.append(.flags(facts.flags))
+            case .internalDate: out.append(.internalDate(facts.internalDate))
+            case .rfc822Size: out.append(.rfc822Size(facts.size))
+            case .modSeq: out.append(.modSeq(facts.modSeq))
+            default:
+                if let r = cached ?? record, let item = cachedItem(a, in: r) {
+                    out.append(item)
+                    continue
+                }
+                // The store skips reading a message only when its cache record covers every item.
+                guard let content else { throw .unavailable }
+                switch a {
+                case .rfc822:
+                    out.append(.section(name: "RFC822", data: content))
+                case .bodySection(let section, let partial, _) where section == .complete:
+                    out.append(.section(name: "BODY[]\(partial.map { "<\($0.offset)>" } ?? "")", data: slice(content, partial)))
+                default:
+                    if structure == nil { structure = MessageStructure(parsing: content) }
+                    if isCacheable(a), let m = structure {
+                        // Encoded once: sent now and kept for the next fetch.
+                        let r = cacheRecord(m)
+                        record = r
+                        if let item = cachedItem(a, in: r) {
+                            out.append(item)
+                            continue
+                        }
+                    }
+                    out.append(try contentItem(a, structure!))
+                }
+            }
+        }
+        return (out, record)
+    }
+
+    /// `<offset.length>` of the whole message (RFC 9051 §6.4.5: past the end is an empty string).
+    static func slice(_ message: ByteBuffer, _ partial: Partial?) -> ByteBuffer {
+        guard let partial else { return message }
+        let size = UInt64(message.readableBytes)
+        guard partial.offset < size else { return ByteBuffer() }
+        let length = Int(min(partial.length, size - partial.offset))
+        return message.getSlice(at: message.readerIndex + Int(partial.offset), length: length) ?? ByteBuffer()
+    }
+
+    /// The items for `attributes` from a parsed message.
     public static func items(_ attributes: [FetchAttribute], facts: MessageFacts, message: MessageStructure?) throws(MailboxError) -> [FetchItem] {
         var out: [FetchItem] = []
         out.reserveCapacity(attributes.count)

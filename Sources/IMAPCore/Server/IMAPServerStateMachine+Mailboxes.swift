@@ -90,7 +90,9 @@ extension IMAPServerStateMachine {
         }
     }
 
-    static let specialUses: [String] = ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"]
+    /// The special uses CREATE accepts: those the store can record (MailStore's SpecialUse). Anything
+    /// else is refused here with [USEATTR] (RFC 6154 §3), not later by the store with [CANNOT].
+    static let specialUses: [String] = ["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"]
 
     /// A Unicode mailbox name the store can hold: not empty, no empty hierarchy levels, no control
     /// characters.

@@ -132,7 +132,11 @@ extension IMAPServerStateMachine {
     /// The FETCH responses were streamed; `missing` are UIDs whose message was gone when read.
     public mutating func fetchCompleted(missing: [UInt32]) -> Action {
         guard case .fetch(let tag, let uid) = running else { preconditionFailure("fetchCompleted without FETCH") }
-        if !missing.isEmpty {
+        // A UID FETCH may announce expunges (RFC 9051 §7.5.1), and a UID that no longer exists is
+        // ignored without an error (§6.4.9): a message expunged elsewhere is announced with this
+        // completion, so it is not missing.
+        let announced = uid && missing.allSatisfy { selected?.pendingExpunged.contains($0) == true }
+        if !missing.isEmpty, !announced {
             // RFC 9051 §7.5.1 leaves the choice; Dovecot answers NO [EXPUNGEISSUED] too.
             return finish(tag, [], .no, .expungeIssued, "Some messages were expunged meanwhile", expungesAllowed: uid)
         }

@@ -19,10 +19,14 @@ final class FolderWatcher: Service, Sendable {
     }
 
     func run() async throws {
+        // A graceful shutdown cancels the wait at once (the server stops without waiting a round).
+        try? await cancelWhenGracefulShutdown { try await self.watch() }
+    }
+
+    private func watch() async throws {
         var seen: [String: [Int]] = [:]
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            if Task.isShuttingDownGracefully { break }
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
             let watched = hub.watchedPaths()
             let previous = seen
             let (stamps, changed) = (try? await threadPool.runIfActive { () -> ([String: [Int]], [String]) in

@@ -105,9 +105,10 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         folder.messages(uids.filter(isKnown))
     }
 
-    func load(_ uids: [UInt32], content: Bool) async throws -> [FetchedMessage] {
+    func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool) async throws -> [FetchedMessage] {
         let records = current(uids)
         let folder = self.folder
+        let cache = cached ? folder.cachedRecords(records.map(\.uid)) : [:]
         return try await blocking {
             var out: [FetchedMessage] = []
             out.reserveCapacity(records.count)
@@ -115,16 +116,21 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
                 let date = (try? folder.internalDate(uid: m.uid)) ?? 0
                 let facts = MessageFacts(uid: m.uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
                                          internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
+                let record = cache[m.uid]
                 var bytes: ByteBuffer?
-                if content {
+                if content == .always || (content == .unlessCached && record == nil) {
                     do { bytes = Self.crlf(try folder.readMessage(uid: m.uid)) } catch MailStore.MailboxError.messageGone {
                         continue
                     }
                 }
-                out.append(FetchedMessage(facts: facts, content: bytes))
+                out.append(FetchedMessage(facts: facts, content: bytes, cached: record))
             }
             return out
         }
+    }
+
+    func cache(_ records: [(uid: UInt32, record: [UInt8])]) {
+        folder.cacheRecords(records)
     }
 
     func facts(of uid: UInt32) -> MessageFacts? {
@@ -145,21 +151,24 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         do { return Self.crlf(try folder.readMessage(uid: uid)) } catch MailStore.MailboxError.messageGone { return nil }
     }
 
-    /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays.
+    /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays. Line ends are
+    /// found with `memchr`, and the lines between them copied whole.
     static func crlf(_ bytes: [UInt8]) -> ByteBuffer {
-        var out = ByteBufferAllocator().buffer(capacity: bytes.count + bytes.count / 30 + 2)
-        bytes.withUnsafeBufferPointer { p in
+        var out = ByteBufferAllocator().buffer(capacity: bytes.count + bytes.count / 24 + 2)
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
             var start = 0
-            var i = 0
-            while i < p.count {
-                if p[i] == 0x0A, i == 0 || p[i - 1] != 0x0D {
-                    out.writeBytes(UnsafeBufferPointer(rebasing: p[start..<i]))
+            while start < raw.count, let hit = memchr(base + start, 0x0A, raw.count - start) {
+                let lf = base.distance(to: UnsafeRawPointer(hit))
+                if lf > 0, raw[lf - 1] == 0x0D {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start...lf]))
+                } else {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start..<lf]))
                     out.writeBytes([0x0D, 0x0A])
-                    start = i + 1
                 }
-                i += 1
+                start = lf + 1
             }
-            out.writeBytes(UnsafeBufferPointer(rebasing: p[start..<p.count]))
+            if start < raw.count { out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start...])) }
         }
         return out
     }

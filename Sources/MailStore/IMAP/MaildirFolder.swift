@@ -44,6 +44,32 @@ public final class MaildirFolder: Sendable {
         var dates: [UInt32: Int64] = [:]
     }
 
+    /// Opaque per-message records a protocol derives from a message's octets (IMAP keeps ENVELOPE and
+    /// BODYSTRUCTURE in wire form here): in memory only, at most `cacheLimit` octets per folder (all
+    /// dropped when full), gone with the folder object. A UID's octets never change, so a record
+    /// never goes stale.
+    private let records = Mutex<(bytes: Int, byUID: [UInt32: [UInt8]])>((0, [:]))
+    static let cacheLimit = 32 << 20
+
+    /// The records of `uids` that are cached.
+    public func cachedRecords(_ uids: [UInt32]) -> [UInt32: [UInt8]] {
+        records.withLock { r in
+            var out: [UInt32: [UInt8]] = [:]
+            for u in uids { if let v = r.byUID[u] { out[u] = v } }
+            return out
+        }
+    }
+
+    /// Keeps records (see ``cachedRecords(_:)``).
+    public func cacheRecords(_ new: [(uid: UInt32, record: [UInt8])]) {
+        records.withLock { r in
+            for (u, v) in new {
+                if r.bytes + v.count > Self.cacheLimit { r = (0, [:]) }
+                if r.byUID.updateValue(v, forKey: u) == nil { r.bytes += v.count }
+            }
+        }
+    }
+
     private struct WeakFolder { weak var folder: MaildirFolder? }
     private static let cache = Mutex<[String: WeakFolder]>([:])
 
