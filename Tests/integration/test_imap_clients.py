@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import insecure_tls_context
-from imap_support import (ALICE, GRAMMAR_STATS, PASSWORD, RawIMAP, deliver, imap_session, make_imap, message,
+from imap_e2e import (ALICE, GRAMMAR_STATS, PASSWORD, RawIMAP, deliver, imap_session, make_imap, message,
                           require_module)
 
 
@@ -156,7 +156,7 @@ def test_aioimaplib_idle_push(imap_server):
 def test_grammar_checker_is_strict_and_report(imap_server):
     """The grammar checker rejects what the server must never send (so a pass means something), and the
     run's figures: how many responses imap-codec decoded by itself and how many needed a fallback."""
-    from imap_support import GrammarError, check_grammar
+    from imap_e2e import GrammarError, check_grammar
 
     for bad in (b"* 1 FETCH (UID)\r\n", b"a OK [APPENDUID x 1] done\r\n", b"* LIST (\\Noselect) / INBOX\r\n",
                 b"* 1 FETCH (BODY[] {5}\r\nab)\r\n", b"* ESEARCH ALL 0\r\n", b"* VANISHED 1:\r\n", b"* STATUS INBOX (MESSAGES x)\r\n",

@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import insecure_tls_context, rss_kib
-from imap_support import (ALICE, PASSWORD, Closed, RawIMAP, append, deliver, fetch_items, flags_of, imap_session, make_imap,
+from imap_e2e import (ALICE, PASSWORD, Closed, RawIMAP, append, deliver, fetch_items, flags_of, imap_session, make_imap,
                           message, uid_of, write_maildir_messages)
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conftest import wait_for
-from imap_support import ALICE, BOB, RawIMAP, append, deliver, imap_session, make_imap, message
+from imap_e2e import ALICE, BOB, RawIMAP, append, deliver, imap_session, make_imap, message
 
 
 @pytest.fixture
@@ -231,6 +231,8 @@ def test_quota_end_to_end_smtp_append_getquotaroot(make_server):
     assert root, untagged
     quota = [r for r in untagged if r.startswith(b"* QUOTA ")]
     assert quota and re.search(rb"\(STORAGE 0 20\)", quota[0]), untagged  # KiB (RFC 9208 §5.1)
+    _, tagged = c.cmd('SETQUOTA "" (STORAGE 100)', expect="NO")  # the administrator sets quotas (docs/imap.md)
+    assert b"[NOPERM]" in tagged, tagged
     big = message(1, body=("x" * 75 + "\r\n") * 400)  # 30,800 bytes
     deliver(server, big)  # under quota when it arrives: accepted, now over
     untagged, _ = c.cmd("GETQUOTAROOT INBOX")

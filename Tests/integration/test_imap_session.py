@@ -1,6 +1,6 @@
 """IMAP sessions end to end against the real `swallow` binary over loopback: capabilities, STARTTLS and
 implicit TLS, LOGIN / AUTHENTICATE (PLAIN, SCRAM-SHA-256), throttling, connection limits, timers, and
-hostile input. Every response read by RawIMAP is grammar-checked with imap-codec (imap_support.py).
+hostile input. Every response read by RawIMAP is grammar-checked with imap-codec (imap_e2e.py).
 
 Bounds used here, and why:
   * timers: login_timeout = 1 s and autologout = 2 s; the close must come within timer + 3 s (the
@@ -24,7 +24,7 @@ import time
 import pytest
 
 from conftest import HOSTNAME, IO_TIMEOUT, insecure_tls_context, rss_kib
-from imap_support import (ALICE, BOB, PASSWORD, Closed, RawIMAP, ScramClient, b64, continuation_data, imap_session,
+from imap_e2e import (ALICE, BOB, PASSWORD, Closed, RawIMAP, ScramClient, b64, continuation_data, imap_session,
                           make_imap)
 
 
