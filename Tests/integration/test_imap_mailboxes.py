@@ -60,8 +60,9 @@ def test_list_patterns_children_extended_and_status(imap_server):
     c = imap_session(imap_server)
     for name in ("Work", "Work/Projects", "Work/Projects/Alpha", "Work/Old", "Private"):
         c.cmd(f'CREATE "{name}"')
-    append(c, message(1), "Work/Projects")
-    append(c, message(2), "Work/Projects")
+    two = [message(1), message(2)]
+    for m in two:
+        append(c, m, "Work/Projects")
     boxes = listed(c.cmd('LIST "" "%"')[0])
     assert set(boxes) == {"INBOX", "Private", "Work", *SPECIAL}, boxes
     assert "\\HasChildren" in boxes["Work"][0] and "\\HasNoChildren" in boxes["Private"][0]
@@ -84,7 +85,7 @@ def test_list_patterns_children_extended_and_status(imap_server):
     proj = next(r for r in status if b"Work/Projects" in r)
     assert re.search(rb"MESSAGES 2\b", proj) and re.search(rb"UIDNEXT 3\b", proj) and re.search(rb"UNSEEN 2\b", proj), proj
     size = int(re.search(rb"SIZE ([0-9]+)", proj).group(1))
-    assert size == len(message(1)) + len(message(2)) - 2 * 0 or size > 0
+    assert size == sum(map(len, two)), (size, proj)  # RFC 8438: the RFC822.SIZE total
     # SUBSCRIBED selection and RECURSIVEMATCH
     c.cmd('SUBSCRIBE "Work/Projects/Alpha"')
     boxes = listed(c.cmd('LIST (SUBSCRIBED) "" "*"')[0])
@@ -213,7 +214,6 @@ def test_maildir_on_disk_after_imap_operations(imap_server):
     assert subs[0] == "V\t2" and "Projects" in subs, subs
     c.cmd("STORE 1 -FLAGS (\\Flagged)")
     c.cmd("NOOP")
-    assert sorted(p.name.rsplit(":2,", 1)[1] for p in (root / "cur").iterdir())[0] in ("S", "Ra" "S") or True
     infos = [p.name.rsplit(":2,", 1)[1] for p in (root / "cur").iterdir()]
     assert "S" in infos, infos
 
