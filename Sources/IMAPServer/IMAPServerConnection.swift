@@ -387,8 +387,9 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
         let marksSeen = request.setsSeen && FetchResponseBuilder.setsSeen(request.attributes)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let promise = context.eventLoop.makePromise(of: (ByteBuffer, Int, [UInt32], MailboxError?).self)
-        // A chunk is at most 64 messages that need their content (or 512 that do not), and stops
-        // early once `limit` octets of responses are built.
+        // A chunk is at most 64 messages that need their content (or 512 that do not), at most
+        // about `limit` octets of message content, and stops early once `limit` octets of
+        // responses are built.
         let batch = needsContent || marksSeen ? 64 : 512
         let cacheable = request.attributes.contains(where: FetchResponseBuilder.isCacheable)
         let cacheSuffices = FetchResponseBuilder.cacheSuffices(request.attributes)
@@ -396,7 +397,28 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             var out = ByteBufferAllocator().buffer(capacity: 4096)
             var gone = missing
             let end = min(index + batch, request.messages.count)
-            let wanted = request.messages[index..<end]
+            var wanted = request.messages[index..<end]
+            if needsContent, !cacheSuffices, wanted.count > 1 {
+                // Content is read for about `limit` octets of messages (at least one), not for the
+                // whole batch: 64 large messages read in one go would all be held at once (64 MB
+                // per client that never reads), while the chunk sends only `limit` octets of them.
+                var sizes: [UInt32: Int] = [:]
+                do {
+                    for m in try await mailbox.load(wanted.map(\.uid), content: .never, cached: false) { sizes[m.facts.uid] = Int(m.facts.size) }
+                } catch let e as MailboxError {
+                    return (out, index, gone, e)
+                } catch {
+                    return (out, index, gone, .unavailable)
+                }
+                var total = 0
+                var cut = wanted.startIndex
+                for j in wanted.indices {
+                    cut = j + 1
+                    total += sizes[wanted[j].uid] ?? 0
+                    if total >= limit { break }
+                }
+                wanted = wanted[wanted.startIndex..<cut]
+            }
             var loaded: [FetchedMessage]
             do {
                 loaded = try await mailbox.load(wanted.map(\.uid), content: !needsContent ? .never : cacheSuffices ? .unlessCached : .always,

@@ -129,6 +129,9 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         if !local.isEmpty {
             do {
                 stored = try intake.store.deliver(headers: headers, spool: spool, tail: last, to: local).size
+                // The quota's cached use must see this message at once: otherwise every RCPT in the
+                // next few seconds is checked against the use before it, and a burst overruns the limit.
+                for mailbox in local { intake.quota.added(stored, to: "\(mailbox.localPart)@\(mailbox.domain)") }
             } catch {
                 if !remote.isEmpty { intake.queue.discard(id: id) }
                 throw error

@@ -441,7 +441,16 @@ struct IMAPGrammarReader {
         try expect(0x2D, "\"-\" in date")
         let year = try year()
         if quotedDate { try expect(0x22, "DQUOTE after date") }
+        try Self.checkDay(day, month: month, year: year)
         return IMAPDate(year: year, month: month, day: day)
+    }
+
+    /// A day past the end of its month (`31-Feb-2021`) is refused rather than rolled over into the
+    /// next month (an APPEND would otherwise store a different INTERNALDATE than the one given).
+    private static func checkDay(_ day: Int, month: Int, year: Int) throws(GrammarError) {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(month), day <= days[month - 1] else { throw GrammarError(.syntax, "invalid day of month") }
     }
 
     private mutating func twoDigits(_ what: String, max: Int) throws(GrammarError) -> Int {
@@ -470,6 +479,7 @@ struct IMAPGrammarReader {
         let month = try month()
         try expect(0x2D, "\"-\" in date-time")
         let year = try year()
+        try Self.checkDay(day, month: month, year: year)
         try space()
         let hour = try twoDigits("hour", max: 23)
         try expect(0x3A, "\":\" in time")
