@@ -47,7 +47,8 @@ class IMAPSwallow(SwallowServer):
     def __init__(self, base: Path, *, run_as: str | None = None, **config):
         self.run_as = run_as
         self.imap_port, self.imaps_port = free_port(), free_port()
-        config.setdefault("imap", {"listen": [f"127.0.0.1:{self.imap_port}"]})
+        imap_extra = config.pop("imap_extra", {})  # further [imap] keys (poll_interval, …)
+        config.setdefault("imap", {"listen": [f"127.0.0.1:{self.imap_port}"], **imap_extra})
         config.setdefault("imaps", {"listen": [f"127.0.0.1:{self.imaps_port}"]})
         config.setdefault("auth", {"failure_delay_ms": 50, "max_failures_per_ip": 50,
                                    "max_failures_per_account": 50, "failure_window": 900})

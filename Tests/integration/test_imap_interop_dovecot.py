@@ -231,12 +231,10 @@ def noop_until(client: imaplib.IMAP4, key: str, timeout: float = 3.0) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Swallow bug: changes another process makes to a folder's Maildir (Dovecot here; also mutt, an MDA, "
-    "a second server) are not announced to a session that has the folder selected: NOOP returns no "
-    "EXPUNGE/FETCH/EXISTS for them, even seconds later; only a new SELECT syncs from disk"))
 def test_dovecot_changes_reach_a_selected_swallow_session(make_imap_server):
-    server = make_imap_server(run_as=TEST_USER)
+    """Changes another process makes to a selected folder (Dovecot here; also mutt, an MDA) reach the
+    session within [imap] poll_interval (1 s here): Swallow's FolderWatcher notices new/ or cur/ change."""
+    server = make_imap_server(run_as=TEST_USER, imap_extra={"poll_interval": 1})
     for n in (1, 2, 3):
         server.deliver(message(f"delivered {n}"))
     dovecot = DovecotPipe(server.maildir_path(ALICE), server.base / "dovecot")
@@ -251,7 +249,8 @@ def test_dovecot_changes_reach_a_selected_swallow_session(make_imap_server):
     logout(d)
     noop_until(c, "EXPUNGE")
     assert c.untagged_responses.get("EXPUNGE") == [b"1"], c.untagged_responses  # sequence number of UID 1
-    assert c.untagged_responses.get("EXISTS") == [b"3"], c.untagged_responses  # 2 left + 1 new
+    # 2 left + 1 new; the changes may arrive over two polls, each announcing the count (EXISTS may repeat).
+    assert (c.untagged_responses.get("EXISTS") or [b""])[-1] == b"3", c.untagged_responses
     logout(c)
 
 
@@ -357,11 +356,6 @@ def test_interimap_qresync_both_ways(make_imap_server, tmp_path, traversable_dir
     logout(d)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Swallow bug: a selected session with CONDSTORE/QRESYNC enabled is never told that HIGHESTMODSEQ rose "
-    "(no [HIGHESTMODSEQ n] after the EXISTS for a message it APPENDed itself, nor in the tagged OK as Dovecot "
-    "does), so interimap records the stale value, the next QRESYNC SELECT reports that message as changed, "
-    "interimap sees a conflict and takes the union of flags: a flag removed on the other side comes back"))
 def test_interimap_flag_removed_on_dovecot_reaches_swallow(make_imap_server, tmp_path, traversable_dir):
     server, dovecot, swallow_uid, dovecot_uid = interimap_first_sync(make_imap_server, tmp_path, traversable_dir)
     d = dovecot.session()
