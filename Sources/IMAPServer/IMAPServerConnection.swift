@@ -402,14 +402,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
                 // Content is read for about `limit` octets of messages (at least one), not for the
                 // whole batch: 64 large messages read in one go would all be held at once (64 MB
                 // per client that never reads), while the chunk sends only `limit` octets of them.
-                var sizes: [UInt32: Int] = [:]
-                do {
-                    for m in try await mailbox.load(wanted.map(\.uid), content: .never, cached: false) { sizes[m.facts.uid] = Int(m.facts.size) }
-                } catch let e as MailboxError {
-                    return (out, index, gone, e)
-                } catch {
-                    return (out, index, gone, .unavailable)
-                }
+                let sizes = mailbox.sizes(of: wanted.map(\.uid))
                 var total = 0
                 var cut = wanted.startIndex
                 for j in wanted.indices {
@@ -463,10 +456,9 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
                     continue
                 }
                 do {
-                    var (items, record) = try FetchResponseBuilder.items(request.attributes, facts: found.facts, content: found.content,
-                                                                          cached: found.cached)
+                    let (items, record) = try FetchResponseBuilder.items(request.attributes, facts: found.facts, content: found.content,
+                                                                          cached: found.cached, seenWasSet: marksSeen)
                     if let record { records.append((m.uid, record)) }
-                    if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(found.facts.flags)) }
                     encoder.encode(.fetch(sequenceNumber: m.sequenceNumber, items), into: &out)
                 } catch let e as MailboxError {
                     return (out, i, gone, e)

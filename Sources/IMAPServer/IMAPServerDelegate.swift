@@ -46,6 +46,8 @@ public protocol IMAPSelectedMailbox: AnyObject, Sendable {
     /// as `content` says, and its cache record (``FetchResponseBuilder/cacheRecord(_:)``) when
     /// `cached`; read in one go off the event loop. A UID that is gone has no entry.
     func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool) async throws -> [FetchedMessage]
+    /// RFC822.SIZE of each of `uids` that exists. In memory; callable on any thread, no I/O.
+    func sizes(of uids: [UInt32]) -> [UInt32: Int]
     /// Keeps cache records of messages just parsed (in memory; cheap).
     func cache(_ records: [(uid: UInt32, record: [UInt8])])
     /// Sets `\Seen` (a non-PEEK body fetch); returns the messages' flags now.

@@ -30,10 +30,7 @@ final class MaildropService: POP3ServerDelegate {
 
     func openMaildrop(user: String) async throws -> any POP3Maildrop {
         let key = user.lowercased()
-        guard let at = key.lastIndex(of: "@"),
-              let path = store.path(of: .init(domain: String(key[key.index(after: at)...]), localPart: String(key[..<at]))) else {
-            throw StoreError("maildrop", key, code: EINVAL)
-        }
+        guard let path = store.path(ofAddress: key) else { throw StoreError("maildrop", key, code: EINVAL) }
         let acquired = locked.withLockedValue { $0.insert(path).inserted }
         guard acquired else { throw POP3MaildropError.inUse }
         do {

@@ -26,10 +26,7 @@ final class QuotaService: Sendable {
     }
 
     /// The Maildir of a canonical `local@domain` mailbox.
-    func root(of mailbox: String) -> String? {
-        guard let at = mailbox.lastIndex(of: "@") else { return nil }
-        return store.path(of: .init(domain: String(mailbox[mailbox.index(after: at)...]), localPart: String(mailbox[..<at])))
-    }
+    func root(of mailbox: String) -> String? { store.path(ofAddress: mailbox) }
 
     /// Octets stored for `mailbox` (cached briefly).
     func used(_ mailbox: String) async throws -> Int {

@@ -83,10 +83,7 @@ struct RecipientPolicy: Sendable {
                 if !keys.contains(pm) { keys.append(pm) }
             }
         }
-        let local = keys.map { key in
-            let at = key.lastIndex(of: "@")!
-            return MaildirStore.Mailbox(domain: String(key[key.index(after: at)...]), localPart: String(key[..<at]))
-        }
+        let local = keys.map { MaildirStore.Mailbox(address: $0)! }
         return (local, remote)
     }
 }

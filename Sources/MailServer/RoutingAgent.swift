@@ -51,10 +51,7 @@ final class RoutingAgent: DeliveryAgent {
             }
         }
         if !local.isEmpty {
-            let boxes = Array(Set(local.flatMap(\.1))).sorted().map { key -> MaildirStore.Mailbox in
-                let at = key.lastIndex(of: "@")!
-                return .init(domain: String(key[key.index(after: at)...]), localPart: String(key[..<at]))
-            }
+            let boxes = Array(Set(local.flatMap(\.1))).sorted().map { MaildirStore.Mailbox(address: $0)! }
             let store = self.store
             do {
                 // Like local(8): the envelope sender becomes Return-Path at final delivery.

@@ -53,6 +53,17 @@ public struct MaildirStore: Sendable {
             self.domain = domain
             self.localPart = localPart
         }
+
+        /// The mailbox of a canonical `local@domain` address (split at the last `@`); `nil` without one.
+        public init?(address: String) {
+            guard let at = address.lastIndex(of: "@") else { return nil }
+            self.init(domain: String(address[address.index(after: at)...]), localPart: String(address[..<at]))
+        }
+    }
+
+    /// The Maildir path of a canonical `local@domain` address, or `nil` (no `@`, or unsafe components).
+    public func path(ofAddress address: String) -> String? {
+        Mailbox(address: address).flatMap(path(of:))
     }
 
     /// The Maildir path of `mailbox`, or `nil` if a component could escape the store.

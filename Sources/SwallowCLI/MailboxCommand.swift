@@ -19,9 +19,7 @@ struct MailboxCommand: AsyncParsableCommand {
             key = try d.canonicalLocalAddress(address)
             guard try await d.listUsers().contains(where: { $0.address == key }) else { throw DirectoryError.noSuchUser(key) }
         }
-        let at = key.lastIndex(of: "@")!
-        let store = MaildirStore(root: layout.mail, hostname: "localhost")
-        guard let root = store.path(of: .init(domain: String(key[key.index(after: at)...]), localPart: String(key[..<at]))) else {
+        guard let root = MaildirStore(root: layout.mail, hostname: "localhost").path(ofAddress: key) else {
             throw fail("no mailbox for \(key)")
         }
         return MaildirAccount(root: root)

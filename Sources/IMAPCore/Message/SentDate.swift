@@ -77,18 +77,3 @@ public enum SentDate {
         }
     }
 }
-
-extension IMAPDateTime {
-    /// Seconds since 1970-01-01T00:00:00Z.
-    public var secondsSinceEpoch: Int64 {
-        // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
-        let y = Int64(date.month <= 2 ? date.year - 1 : date.year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let m = Int64(date.month)
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(date.day) - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(zoneMinutes * 60)
-    }
-}

@@ -115,9 +115,11 @@ public enum FetchResponseBuilder {
     }
 
     /// The items for `attributes`, in order. `content` (the message with CRLF line ends) is required
-    /// when ``needsContent(_:)``; it is parsed only when ``needsStructure(_:)``.
+    /// when ``needsContent(_:)``; it is parsed only when ``needsStructure(_:)``. `seenWasSet`: this fetch
+    /// set `\Seen`, so the new FLAGS are reported even if not asked for (RFC 9051 §6.4.5). Returns the
+    /// cache record made while parsing, if any.
     public static func items(_ attributes: [FetchAttribute], facts: MessageFacts, content: ByteBuffer?,
-                             cached: [UInt8]? = nil) throws(MailboxError) -> (items: [FetchItem], record: [UInt8]?) {
+                             cached: [UInt8]? = nil, seenWasSet: Bool = false) throws(MailboxError) -> (items: [FetchItem], record: [UInt8]?) {
         var structure: MessageStructure?
         var record: [UInt8]?
         var out: [FetchItem] = []
@@ -156,6 +158,7 @@ public enum FetchResponseBuilder {
                 }
             }
         }
+        if seenWasSet, !attributes.contains(.flags) { out.append(.flags(facts.flags)) }
         return (out, record)
     }
 
@@ -166,25 +169,6 @@ public enum FetchResponseBuilder {
         guard partial.offset < size else { return ByteBuffer() }
         let length = Int(min(partial.length, size - partial.offset))
         return message.getSlice(at: message.readerIndex + Int(partial.offset), length: length) ?? ByteBuffer()
-    }
-
-    /// The items for `attributes` from a parsed message.
-    public static func items(_ attributes: [FetchAttribute], facts: MessageFacts, message: MessageStructure?) throws(MailboxError) -> [FetchItem] {
-        var out: [FetchItem] = []
-        out.reserveCapacity(attributes.count)
-        for a in attributes {
-            switch a {
-            case .uid: out.append(.uid(facts.uid))
-            case .flags: out.append(.flags(facts.flags))
-            case .internalDate: out.append(.internalDate(facts.internalDate))
-            case .rfc822Size: out.append(.rfc822Size(facts.size))
-            case .modSeq: out.append(.modSeq(facts.modSeq))
-            default:
-                guard let message else { preconditionFailure("FETCH \(a) without the message") }
-                out.append(try contentItem(a, message))
-            }
-        }
-        return out
     }
 
     static func contentItem(_ attribute: FetchAttribute, _ m: MessageStructure) throws(MailboxError) -> FetchItem {

@@ -129,6 +129,12 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         }
     }
 
+    func sizes(of uids: [UInt32]) -> [UInt32: Int] {
+        var out: [UInt32: Int] = [:]
+        for m in current(uids) { out[m.uid] = m.virtualSize }
+        return out
+    }
+
     func cache(_ records: [(uid: UInt32, record: [UInt8])]) {
         folder.cacheRecords(records)
     }

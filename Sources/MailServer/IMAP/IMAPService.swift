@@ -44,11 +44,7 @@ final class IMAPService: IMAPServerDelegate {
 
     /// The Maildir of `user` (an address; compared case-insensitively).
     func root(of user: String) throws(IMAPCore.MailboxError) -> String {
-        let key = Authenticator.canonical(user)
-        guard let at = key.lastIndex(of: "@"),
-              let path = store.path(of: .init(domain: String(key[key.index(after: at)...]), localPart: String(key[..<at]))) else {
-            throw .cannot("No mailbox for this login")
-        }
+        guard let path = store.path(ofAddress: Authenticator.canonical(user)) else { throw .cannot("No mailbox for this login") }
         return path
     }
 

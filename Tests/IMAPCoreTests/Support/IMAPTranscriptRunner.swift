@@ -374,14 +374,14 @@ struct IMAPTranscriptRunner {
                 }
                 if let since = request.changedSince, facts.modSeq <= since { continue }
                 do throws(MailboxError) {
-                    var content: MessageStructure?
-                    if needsContent { content = MessageStructure(parsing: try s.content(of: m.uid)) }
+                    var content: ByteBuffer?
+                    if needsContent { content = try s.content(of: m.uid) }
                     if marksSeen, !facts.flags.contains(.seen), let now = s.markSeen([m.uid]).first {
                         facts.flags = now.flags
                         facts.modSeq = now.modSeq
                     }
-                    var items = try FetchResponseBuilder.items(request.attributes, facts: facts, message: content)
-                    if marksSeen, !request.attributes.contains(.flags) { items.append(.flags(facts.flags)) }
+                    let items = try FetchResponseBuilder.items(request.attributes, facts: facts, content: content,
+                                                               seenWasSet: marksSeen).items
                     responses.append(.fetch(sequenceNumber: m.sequenceNumber, items))
                 } catch .expungeIssued {
                     gone.append(m.uid)
