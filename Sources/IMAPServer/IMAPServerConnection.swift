@@ -393,6 +393,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
         let batch = needsContent || marksSeen ? 64 : 512
         let cacheable = request.attributes.contains(where: FetchResponseBuilder.isCacheable)
         let cacheSuffices = FetchResponseBuilder.cacheSuffices(request.attributes)
+        let wantsDates = request.attributes.contains(.internalDate)
         let build: @Sendable () async -> (ByteBuffer, Int, [UInt32], MailboxError?) = {
             var out = ByteBufferAllocator().buffer(capacity: 4096)
             var gone = missing
@@ -415,7 +416,7 @@ final class IMAPServerConnection: ServerConnection<IMAPListener.Configuration> {
             var loaded: [FetchedMessage]
             do {
                 loaded = try await mailbox.load(wanted.map(\.uid), content: !needsContent ? .never : cacheSuffices ? .unlessCached : .always,
-                                                cached: needsContent && cacheable)
+                                                cached: needsContent && cacheable, internalDates: wantsDates)
             } catch let e as MailboxError {
                 return (out, index, gone, e)
             } catch {

@@ -45,7 +45,9 @@ public protocol IMAPSelectedMailbox: AnyObject, Sendable {
     /// What FETCH reports of `uids` (in that order), with each message's octets (CRLF line ends)
     /// as `content` says, and its cache record (``FetchResponseBuilder/cacheRecord(_:)``) when
     /// `cached`; read in one go off the event loop. A UID that is gone has no entry.
-    func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool) async throws -> [FetchedMessage]
+    /// `internalDates`: INTERNALDATE is asked for (without it, ``MessageFacts/internalDate`` is the
+    /// epoch and the store need not look at the file).
+    func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool, internalDates: Bool) async throws -> [FetchedMessage]
     /// RFC822.SIZE of each of `uids` that exists. In memory; callable on any thread, no I/O.
     func sizes(of uids: [UInt32]) -> [UInt32: Int]
     /// Keeps cache records of messages just parsed (in memory; cheap).

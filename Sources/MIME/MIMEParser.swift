@@ -93,8 +93,11 @@ public struct MIMEParser: Sendable {
             -> (headers: MIMEHeaders, headerStart: Int, bodyStart: Int) {
             var headerStart = range.lowerBound
             var fields: [MIMEHeaderField] = []
-            var currentName: [UInt8]?
-            var currentValue: [UInt8] = []
+            // The field being read: its name, its first line's value and, once a continuation line
+            // came, the unfolded value so far (most fields are one line: no copy until then).
+            var currentName: Range<Int>?
+            var currentValue: Range<Int> = 0..<0
+            var folded: [UInt8]?
             var lines = LineIterator(bytes, range)
             var bodyStart = range.upperBound
             var first = true
@@ -102,12 +105,22 @@ public struct MIMEParser: Sendable {
             var overLimit = false
             func flush(_ fields: inout [MIMEHeaderField]) {
                 guard let n = currentName else { return }
-                var v = currentValue[...]
-                while let f = v.first, f.isWSP || f == .cr || f == .lf { v = v.dropFirst() }
-                while let l = v.last, l.isWSP || l == .cr || l == .lf { v = v.dropLast() }
-                fields.append(MIMEHeaderField(name: String(decoding: n, as: UTF8.self), value: String(utf8OrLatin1: v)))
+                func trimmed(_ v: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+                    var lo = 0, hi = v.count
+                    while lo < hi, v[lo].isWSP || v[lo] == .cr || v[lo] == .lf { lo += 1 }
+                    while hi > lo, v[hi - 1].isWSP || v[hi - 1] == .cr || v[hi - 1] == .lf { hi -= 1 }
+                    return UnsafeBufferPointer(rebasing: v[lo..<hi])
+                }
+                let value: String
+                if let folded {
+                    value = folded.withUnsafeBufferPointer { String(utf8OrLatin1: trimmed($0)) }
+                } else {
+                    value = bytes.withUnsafeBufferPointer { String(utf8OrLatin1: trimmed(UnsafeBufferPointer(rebasing: $0[currentValue]))) }
+                }
+                let name = bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[n]), as: UTF8.self) }
+                fields.append(MIMEHeaderField(name: name, value: value))
                 currentName = nil
-                currentValue = []
+                folded = nil
             }
             while let line = lines.next() {
                 let isFirst = first
@@ -127,7 +140,10 @@ public struct MIMEParser: Sendable {
                         if !overLimit && fields.isEmpty { note(.continuationWithoutField, "continuation line before the first field", path) }
                         continue
                     }
-                    if !overLimit { currentValue.append(contentsOf: bytes[line.start..<line.contentEnd]) }
+                    if !overLimit {
+                        if folded == nil { folded = Array(bytes[currentValue]) }
+                        folded!.append(contentsOf: bytes[line.start..<line.contentEnd])
+                    }
                     continue
                 }
                 if isFirst, skipUnixFrom, line.contentEnd - line.start >= 5, Array(bytes[line.start..<(line.start + 5)]) == Array("From ".utf8) {
@@ -139,8 +155,8 @@ public struct MIMEParser: Sendable {
                 if i < line.contentEnd, bytes[i] == .colon {
                     flush(&fields)
                     if overLimit { continue }
-                    currentName = Array(bytes[line.start..<i])
-                    currentValue = Array(bytes[(i + 1)..<line.contentEnd])
+                    currentName = line.start..<i
+                    currentValue = (i + 1)..<line.contentEnd
                     continue
                 }
                 // Not a header line: the header section ends and this line starts the body.

@@ -13,6 +13,17 @@ func parse(_ s: String) -> MIMEMessage { MIMEParser().parse(Array(s.utf8)) }
         #expect(m.diagnostics.isEmpty)
     }
 
+    @Test func fieldValuesAreTrimmedUnfoldedAndLatin1WhenNotUTF8() {
+        let m = parse("Subject:\n  only continuation \nX-Empty:\nX-Spaces:   \t \nTo:  b@y.test  \n\nbody\n")
+        #expect(m.root.headers["Subject"] == "only continuation")
+        #expect(m.root.headers["X-Empty"] == "")
+        #expect(m.root.headers["X-Spaces"] == "")
+        #expect(m.root.headers["To"] == "b@y.test")
+        let latin1 = MIMEParser().parse(Array("Subject: caf".utf8) + [0xE9] + Array("\n\nbody\n".utf8))
+        #expect(latin1.root.headers["Subject"] == "café")
+        #expect(m.root.headers.fields.map(\.name) == ["Subject", "X-Empty", "X-Spaces", "To"])
+    }
+
     @Test func multipartWithPreambleEpilogueAndNesting() {
         let raw = """
         Content-Type: multipart/mixed; boundary="outer"\r

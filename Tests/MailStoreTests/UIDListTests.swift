@@ -83,6 +83,24 @@ import Testing
         let name = MaildirFileName("1700000000.M1P2.host,S=10,W=12:2,S")
         #expect(name.base == "1700000000.M1P2.host,S=10,W=12")
         #expect(name.size == 10 && name.virtualSize == 12)
+        // Field order, other fields, malformed values, and fields after the colon are not sizes.
+        let cases: [(String, String, String?, Int?, Int?)] = [
+            ("a,W=7,S=5", "a,W=7,S=5", nil, 5, 7),
+            ("a,X=1,S=5:2,", "a,X=1,S=5", "2,", 5, nil),
+            ("a,S=5x,W=", "a,S=5x,W=", nil, nil, nil),
+            ("a,S=,W=-3", "a,S=,W=-3", nil, nil, nil),
+            ("a:2,S=5", "a", "2,S=5", nil, nil),
+            ("a,S=12,S=13", "a,S=12,S=13", nil, 13, nil),
+            ("a,", "a,", nil, nil, nil),
+            ("", "", nil, nil, nil),
+            ("1700000000.M1P2.höst,S=10:2,S", "1700000000.M1P2.höst,S=10", "2,S", 10, nil),
+        ]
+        for (input, base, info, size, vsize) in cases {
+            let n = MaildirFileName(input)
+            #expect(n.base == base[...], "\(input)")
+            #expect(n.info == info?[...], "\(input)")
+            #expect(n.size == size && n.virtualSize == vsize, "\(input)")
+        }
     }
 
     @Test func subscriptionsAsDovecotWritesThem() {

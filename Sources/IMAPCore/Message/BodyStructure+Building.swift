@@ -1,4 +1,9 @@
 import MIME
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import struct NIOCore.ByteBuffer
 
 extension MessageStructure {
@@ -22,17 +27,21 @@ extension BodyStructure {
     /// - a multipart without parts (no boundary, or no delimiter found) gets one empty text/plain part.
     /// - SeeAlso: RFC 9051 §7.5.2, RFC 2045 §5.2, RFC 2231
     init(_ node: MessageStructure.Node, in structure: MessageStructure, isRoot: Bool) {
-        let headers = node.headers
-        let rawType = headers["Content-Type"].flatMap { ContentType(headerValue: $0) == nil ? nil : $0 }
-        let typeWords = rawType.map { ParameterizedValue.parse($0).value.split(separator: "/", maxSplits: 1) }
-        func trimmed(_ s: Substring) -> String { String(s.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }
-        let disposition = headers["Content-Disposition"].flatMap { raw -> Disposition? in
-            let kind = ParameterizedValue.parse(raw).value
-            guard !kind.isEmpty else { return nil }
-            return Disposition(kind: kind, parameters: Self.parameters(ContentDisposition(headerValue: raw).parameters))
+        let fields = ContentFields(node.headers)
+        // The Content-Type value as written (its parameters are the MIME parser's, `node.contentType`).
+        let typeWords: [Substring]? = fields.type.flatMap { raw in
+            let words = ParameterizedValue.parse(raw).value.split(separator: "/", maxSplits: 1).map(Self.trimmed)
+            return words.count == 2 && words.allSatisfy(Self.isToken) ? words : nil
         }
-        let language = headers["Content-Language"].flatMap(Self.languageTags)
-        let location = headers["Content-Location"]
+        let rawType = typeWords == nil ? nil : fields.type
+        func trimmed(_ s: Substring) -> String { String(Self.trimmed(s)) }
+        let disposition = fields.disposition.flatMap { raw -> Disposition? in
+            let p = ParameterizedValue.parse(raw)
+            guard !p.value.isEmpty else { return nil }
+            return Disposition(kind: p.value, parameters: Self.parameters(p.parameters))
+        }
+        let language = fields.language.flatMap(Self.languageTags)
+        let location = fields.location
 
         if node.isMultipart {
             var parts = node.children.map { BodyStructure($0, in: structure, isRoot: false) }
@@ -52,10 +61,10 @@ extension BodyStructure {
         if node.contentType.type == "text", !parameters.contains(where: { $0.name == "charset" }) {
             parameters.append(Parameter(name: "charset", value: "us-ascii"))
         }
-        let encoding = headers["Content-Transfer-Encoding"].flatMap(Self.encodingToken) ?? "7bit"
-        let id = headers["Content-ID"]
-        let description = headers["Content-Description"]
-        let md5 = headers["Content-MD5"]
+        let encoding = fields.encoding.flatMap(Self.encodingToken) ?? "7bit"
+        let id = fields.id
+        let description = fields.description
+        let md5 = fields.md5
         let size = node.bodyRange.count
         var lines: Int?
         var message: EncapsulatedMessage?
@@ -137,13 +146,73 @@ extension BodyStructure {
     }
 }
 
+/// The `Content-*` fields of one header section, found in one pass (first occurrence wins).
+struct ContentFields {
+    var type, disposition, language, location, encoding, id, description, md5: String?
+
+    init(_ headers: MIMEHeaders) {
+        for field in headers.fields {
+            let name = field.name.utf8
+            // "content-" and at least two more octets.
+            guard name.count >= 10, Self.hasContentPrefix(name) else { continue }
+            switch name.count {
+            case 10 where Self.suffix(name, is: "id"): if id == nil { id = field.value }
+            case 11 where Self.suffix(name, is: "md5"): if md5 == nil { md5 = field.value }
+            case 12 where Self.suffix(name, is: "type"): if type == nil { type = field.value }
+            case 16 where Self.suffix(name, is: "language"): if language == nil { language = field.value }
+            case 16 where Self.suffix(name, is: "location"): if location == nil { location = field.value }
+            case 19 where Self.suffix(name, is: "description"): if description == nil { description = field.value }
+            case 19 where Self.suffix(name, is: "disposition"): if disposition == nil { disposition = field.value }
+            case 25 where Self.suffix(name, is: "transfer-encoding"): if encoding == nil { encoding = field.value }
+            default: break
+            }
+        }
+    }
+
+    private static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+
+    private static func hasContentPrefix(_ name: String.UTF8View) -> Bool {
+        zip(name, "content-".utf8).allSatisfy { lower($0) == $1 }
+    }
+
+    /// `true` when the name after `content-` is `expected` (lower case), ignoring case.
+    private static func suffix(_ name: String.UTF8View, is expected: StaticString) -> Bool {
+        let tail = name.dropFirst(8)
+        guard tail.count == expected.utf8CodeUnitCount else { return false }
+        return expected.withUTF8Buffer { e in zip(tail, e).allSatisfy { lower($0) == $1 } }
+    }
+}
+
+extension BodyStructure {
+    /// `s` without leading and trailing spaces and tabs.
+    static func trimmed(_ s: Substring) -> Substring {
+        let u = s.utf8
+        guard let first = u.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return s[s.endIndex...] }
+        let last = u.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
+        return s[first...last]
+    }
+
+    /// An RFC 2045 token: one or more printable ASCII octets other than space and tspecials.
+    static func isToken(_ s: Substring) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { b in
+            b > 0x20 && b < 0x7F && !"()<>@,;:\\\"/[]?=".utf8.contains(b)
+        }
+    }
+}
+
 extension MessageStructure {
     /// Lines of `range`: its LF count (a last line without a line end is not counted, as in Dovecot).
     func lineCount(_ range: Range<Int>) -> Int {
         guard !range.isEmpty else { return 0 }
         return message.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return 0 }
             var n = 0
-            for i in range where raw[i] == 0x0A { n += 1 }
+            var p = base + range.lowerBound
+            let end = base + range.upperBound
+            while p < end, let hit = memchr(p, 0x0A, end - p) {
+                n += 1
+                p = UnsafeRawPointer(hit) + 1
+            }
             return n
         }
     }

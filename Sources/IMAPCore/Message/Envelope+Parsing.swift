@@ -54,7 +54,7 @@ public enum EnvelopeAddressParser {
         case atom(String)
         case quoted(String)
         case literal(String)
-        case special(Character)
+        case special(Special)
         /// An unterminated quoted string, comment or domain literal: the rest of the field.
         case broken
     }
@@ -144,7 +144,7 @@ public enum EnvelopeAddressParser {
             switch t {
             case .atom(let a), .quoted(let a): s += a
             case .literal(let l): s += "[\(l)]"
-            case .special(let c): s.append(c)
+            case .special(let c): s += c.text
             case .broken: break
             }
         }
@@ -158,7 +158,7 @@ public enum EnvelopeAddressParser {
             switch t {
             case .atom(let a), .quoted(let a): words.append(a)
             case .literal(let l): words.append("[\(l)]")
-            case .special(let c): words.append(String(c))
+            case .special(let c): words.append(c.text)
             case .broken: break
             }
         }
@@ -166,66 +166,74 @@ public enum EnvelopeAddressParser {
         return name.isEmpty ? nil : name
     }
 
+    /// One ASCII special of an address list (`<`, `>`, `:`, `;`, `@`, `,`, …), compared as an octet.
+    struct Special: Equatable, ExpressibleByUnicodeScalarLiteral {
+        var octet: UInt8
+        init(unicodeScalarLiteral value: Unicode.Scalar) { octet = UInt8(value.value) }
+        init(_ octet: UInt8) { self.octet = octet }
+        var text: String { String(UnicodeScalar(octet)) }
+    }
+
     /// Atoms (dots included), quoted strings, domain literals and specials; whitespace and comments
-    /// dropped.
+    /// dropped. Works on the value's UTF-8: every delimiter is ASCII, so a multi-octet character is
+    /// always inside an atom, a quoted string or a literal.
     static func tokenize(_ value: String) -> [Token] {
-        let s = Array(value)
+        var value = value
+        return value.withUTF8 { s in tokenize(s) }
+    }
+
+    private static func tokenize(_ s: UnsafeBufferPointer<UInt8>) -> [Token] {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
         var tokens: [Token] = []
-        var atom = ""
-        func flush() {
-            if !atom.isEmpty { tokens.append(.atom(atom)); atom = "" }
-        }
+        var atomStart: Int?
         var i = 0
+        func flush() {
+            if let start = atomStart {
+                tokens.append(.atom(String(decoding: UnsafeBufferPointer(rebasing: s[start..<i]), as: UTF8.self)))
+                atomStart = nil
+            }
+        }
         while i < s.count {
             let c = s[i]
             switch c {
-            case " ", "\t", "\r", "\n", "\r\n":
+            case 0x20, 0x09, 0x0D, 0x0A:
                 flush()
                 i += 1
-            case "(":
+            case UInt8(ascii: "("):
                 flush()
                 var depth = 0
                 var closed = false
                 while i < s.count {
-                    if s[i] == "\\" { i += 2; continue }
-                    if s[i] == "(" { depth += 1 }
-                    if s[i] == ")" {
+                    if s[i] == UInt8(ascii: "\\") { i += 2; continue }
+                    if s[i] == UInt8(ascii: "(") { depth += 1 }
+                    if s[i] == UInt8(ascii: ")") {
                         depth -= 1
                         if depth == 0 { i += 1; closed = true; break }
                     }
                     i += 1
                 }
                 if !closed { tokens.append(.broken) }
-            case "\"":
+            case UInt8(ascii: "\""), UInt8(ascii: "["):
                 flush()
-                var q = ""
+                let close = c == UInt8(ascii: "[") ? UInt8(ascii: "]") : c
+                var q: [UInt8] = []
                 i += 1
                 var closed = false
                 while i < s.count {
-                    if s[i] == "\"" { closed = true; i += 1; break }
-                    if s[i] == "\\", i + 1 < s.count { i += 1 }
-                    if s[i] != "\r" && s[i] != "\n" && s[i] != "\r\n" { q.append(s[i]) }
+                    if s[i] == close { closed = true; i += 1; break }
+                    if s[i] == UInt8(ascii: "\\"), i + 1 < s.count { i += 1 }
+                    if !isSpace(s[i]) || (c == UInt8(ascii: "\"") && s[i] != 0x0D && s[i] != 0x0A) { q.append(s[i]) }
                     i += 1
                 }
-                tokens.append(closed ? .quoted(q) : .broken)
-            case "[":
+                let text = String(decoding: q, as: UTF8.self)
+                tokens.append(!closed ? .broken : c == UInt8(ascii: "[") ? .literal(text) : .quoted(text))
+            case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: ":"), UInt8(ascii: ";"), UInt8(ascii: "@"),
+                 UInt8(ascii: ","), UInt8(ascii: "\\"), UInt8(ascii: "]"), UInt8(ascii: ")"):
                 flush()
-                var l = ""
-                i += 1
-                var closed = false
-                while i < s.count {
-                    if s[i] == "]" { closed = true; i += 1; break }
-                    if s[i] == "\\", i + 1 < s.count { i += 1 }
-                    if !s[i].isWhitespace { l.append(s[i]) }
-                    i += 1
-                }
-                tokens.append(closed ? .literal(l) : .broken)
-            case "<", ">", ":", ";", "@", ",", "\\", "]", ")":
-                flush()
-                tokens.append(.special(c))
+                tokens.append(.special(Special(c)))
                 i += 1
             default:
-                atom.append(c)
+                if atomStart == nil { atomStart = i }
                 i += 1
             }
         }

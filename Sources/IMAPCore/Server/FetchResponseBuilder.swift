@@ -6,6 +6,7 @@ public struct MessageFacts: Hashable, Sendable {
     public var flags: [IMAPFlag]
     /// RFC822.SIZE: octets with CRLF line ends.
     public var size: Int
+    /// INTERNALDATE (a store may leave it at the epoch when the FETCH does not ask for it).
     public var internalDate: IMAPDateTime
     public var modSeq: UInt64
 
@@ -45,9 +46,10 @@ public enum FetchResponseBuilder {
     public static func cacheRecord(_ m: MessageStructure) -> [UInt8] {
         let encoder = IMAPResponseEncoder()
         var out: [UInt8] = []
+        let structure = m.bodyStructure
         for (t, item) in [(UInt8(ascii: "E"), FetchItem.envelope(m.envelope)),
-                          (UInt8(ascii: "B"), .bodyStructure(m.bodyStructure, extensible: false)),
-                          (UInt8(ascii: "S"), .bodyStructure(m.bodyStructure, extensible: true))] {
+                          (UInt8(ascii: "B"), .bodyStructure(structure, extensible: false)),
+                          (UInt8(ascii: "S"), .bodyStructure(structure, extensible: true))] {
             var b = ByteBuffer()
             encoder.writeFetchItem(item, first: true, into: &b)
             let n = UInt32(b.readableBytes)

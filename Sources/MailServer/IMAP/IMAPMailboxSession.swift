@@ -105,7 +105,7 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         folder.messages(uids.filter(isKnown))
     }
 
-    func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool) async throws -> [FetchedMessage] {
+    func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool, internalDates: Bool) async throws -> [FetchedMessage] {
         let records = current(uids)
         let folder = self.folder
         let cache = cached ? folder.cachedRecords(records.map(\.uid)) : [:]
@@ -113,16 +113,17 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
             var out: [FetchedMessage] = []
             out.reserveCapacity(records.count)
             for m in records {
-                let date = (try? folder.internalDate(uid: m.uid)) ?? 0
-                let facts = MessageFacts(uid: m.uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
-                                         internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
                 let record = cache[m.uid]
                 var bytes: ByteBuffer?
                 if content == .always || (content == .unlessCached && record == nil) {
+                    // Read first: the read's fstat gives the internal date too.
                     do { bytes = Self.crlf(try folder.readMessage(uid: m.uid)) } catch MailStore.MailboxError.messageGone {
                         continue
                     }
                 }
+                let date = internalDates ? ((try? folder.internalDate(uid: m.uid)) ?? 0) : 0
+                let facts = MessageFacts(uid: m.uid, flags: m.flags.map(IMAPFlag.init), size: m.virtualSize,
+                                         internalDate: IMAPDateTime(secondsSinceEpoch: date), modSeq: m.modSeq)
                 out.append(FetchedMessage(facts: facts, content: bytes, cached: record))
             }
             return out
@@ -157,26 +158,49 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         do { return Self.crlf(try folder.readMessage(uid: uid)) } catch MailStore.MailboxError.messageGone { return nil }
     }
 
-    /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays. Line ends are
-    /// found with `memchr`, and the lines between them copied whole.
+    /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays. One `memchr`
+    /// pass counts the bare LFs, a second copies the lines between them with `memcpy` into a buffer
+    /// of the exact size (no per-line ByteBuffer writes).
     static func crlf(_ bytes: [UInt8]) -> ByteBuffer {
-        var out = ByteBufferAllocator().buffer(capacity: bytes.count + bytes.count / 24 + 2)
-        bytes.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            var start = 0
-            while start < raw.count, let hit = memchr(base + start, 0x0A, raw.count - start) {
-                let lf = base.distance(to: UnsafeRawPointer(hit))
-                if lf > 0, raw[lf - 1] == 0x0D {
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start...lf]))
-                } else {
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start..<lf]))
-                    out.writeBytes([0x0D, 0x0A])
-                }
-                start = lf + 1
+        bytes.withUnsafeBytes { raw -> ByteBuffer in
+            guard let base = raw.baseAddress, raw.count > 0 else { return ByteBuffer() }
+            var bare = 0
+            var p = base
+            let end = base + raw.count
+            while p < end, let hit = memchr(p, 0x0A, end - p) {
+                let lf = UnsafeRawPointer(hit)
+                if lf == base || lf.load(fromByteOffset: -1, as: UInt8.self) != 0x0D { bare += 1 }
+                p = lf + 1
             }
-            if start < raw.count { out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start...])) }
+            var out = ByteBufferAllocator().buffer(capacity: raw.count + bare)
+            guard bare > 0 else {
+                out.writeBytes(raw)
+                return out
+            }
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: raw.count + bare) { target in
+                var q = target.baseAddress!
+                var start = base
+                var p = base
+                while p < end, let hit = memchr(p, 0x0A, end - p) {
+                    let lf = UnsafeRawPointer(hit)
+                    if lf == base || lf.load(fromByteOffset: -1, as: UInt8.self) != 0x0D {
+                        let n = start.distance(to: lf)
+                        memcpy(q, start, n)
+                        q += n
+                        q.storeBytes(of: 0x0D, as: UInt8.self)
+                        (q + 1).storeBytes(of: 0x0A, as: UInt8.self)
+                        q += 2
+                        start = lf + 1
+                    }
+                    p = lf + 1
+                }
+                let n = start.distance(to: end)
+                memcpy(q, start, n)
+                q += n
+                return target.baseAddress!.distance(to: q)
+            }
+            return out
         }
-        return out
     }
 
     func markSeen(_ uids: [UInt32]) async throws -> [MessageFlags] {

@@ -154,21 +154,40 @@ public final class MaildirFolder: Sendable {
     }
 
     /// The whole stored message (LF line ends). - Throws: ``MailboxError/messageGone(uid:)``.
+    ///
+    /// One `open` and one `fstat` (whose mtime is kept as the internal date, so a FETCH of content
+    /// and INTERNALDATE opens the file once); the file is read in one `read` of its size into an
+    /// uninitialised array (Maildir files never change once delivered).
     public func readMessage(uid: UInt32) throws -> [UInt8] {
         let fd = try openMessage(uid: uid)
         defer { POSIX.close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StoreError("fstat", path) }
+        let date = Int64(st.st_mtim.tv_sec)
+        state.withLock { $0.dates[uid] = date }
+        var out = [UInt8]()
+        var capacity = max(Int(st.st_size), 0) + 1  // one more: end of file is seen in the same pass
         while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw StoreError("read", path) }
-            if n == 0 { return out }
-            out += buf[0..<n]
+            var failed: Int32 = 0
+            var atEnd = false
+            let previous = out
+            out = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = buffer.initialize(fromContentsOf: previous)
+                while count < capacity {
+                    let n = read(fd, buffer.baseAddress! + count, capacity - count)
+                    if n < 0 { if errno == EINTR { continue }; failed = errno; return }
+                    if n == 0 { atEnd = true; return }
+                    count += n
+                }
+            }
+            if failed != 0 { throw StoreError("read", path, code: failed) }
+            if atEnd { return out }
+            capacity *= 2  // the file grew after fstat: read on
         }
     }
 
     /// The internal date (seconds since 1970): the file's mtime (APPEND sets it). One `stat` the
-    /// first time, cached after.
+    /// first time (none after ``readMessage(uid:)``), cached after.
     public func internalDate(uid: UInt32) throws -> Int64 {
         if let d = state.withLock({ $0.dates[uid] }) { return d }
         let fd = try openMessage(uid: uid)
@@ -250,11 +269,15 @@ public final class MaildirFolder: Sendable {
                 }
             }
             let known = Set(list.records.map(\.baseName))
-            let missing = scan.keys.filter { !known.contains($0) }
-                .sorted { a, b in
-                    let ka = MaildirMaildrop.orderKey(a), kb = MaildirMaildrop.orderKey(b)
-                    return ka != kb ? (ka.0 != kb.0 ? ka.0 < kb.0 : ka.1 < kb.1) : a < b
-                }
+            // Delivery order; each name's key computed once.
+            var keyed: [(key: (Int, Int), base: String)] = scan.keys.filter { !known.contains($0) }
+                .map { (MaildirMaildrop.orderKey($0), $0) }
+            keyed.sort { a, b in
+                if a.key.0 != b.key.0 { return a.key.0 < b.key.0 }
+                if a.key.1 != b.key.1 { return a.key.1 < b.key.1 }
+                return a.base < b.base
+            }
+            let missing = keyed.map(\.base)
             // Records whose file is gone are dropped (we hold the lock: no save is half done).
             list.records.removeAll { scan[$0.baseName] == nil }
             for base in missing {

@@ -104,21 +104,37 @@ struct MaildirFileName {
     var size: Int?
     var virtualSize: Int?
 
+    /// Splits at the first `:` and reads `S=`/`W=` from the `,`-separated fields of the base, in one
+    /// pass over the name's UTF-8 (SELECT of a large new folder parses every name several times).
     init(_ name: String) {
-        if let colon = name.firstIndex(of: ":") {
-            base = name[..<colon]
-            info = name[name.index(after: colon)...]
-        } else {
-            base = name[...]
-            info = nil
-        }
+        let utf8 = name.utf8
+        let colon = utf8.firstIndex(of: UInt8(ascii: ":"))
+        base = name[..<(colon ?? name.endIndex)]
+        info = colon.map { name[name.index(after: $0)...] }
         size = nil
         virtualSize = nil
         // Fields after the first "," of the base: S=<n>, W=<n>.
-        var fields = base.split(separator: ",", omittingEmptySubsequences: false).dropFirst()
-        while let f = fields.popFirst() {
-            if f.hasPrefix("S="), let n = Int(f.dropFirst(2)), n >= 0 { size = n }
-            if f.hasPrefix("W="), let n = Int(f.dropFirst(2)), n >= 0 { virtualSize = n }
+        var i = utf8.firstIndex(of: UInt8(ascii: ","))
+        let end = colon ?? utf8.endIndex
+        while let comma = i, comma < end {
+            var j = utf8.index(after: comma)
+            guard j < end else { break }
+            let key = utf8[j]
+            var value: Int? = nil
+            j = utf8.index(after: j)
+            if key == UInt8(ascii: "S") || key == UInt8(ascii: "W"), j < end, utf8[j] == UInt8(ascii: "=") {
+                j = utf8.index(after: j)
+                var n = 0, digits = 0
+                while j < end, utf8[j] >= 0x30, utf8[j] <= 0x39, digits < 18 {
+                    n = n * 10 + Int(utf8[j] - 0x30)
+                    digits += 1
+                    j = utf8.index(after: j)
+                }
+                if digits > 0, j == end || utf8[j] == UInt8(ascii: ",") { value = n }
+            }
+            if let value { if key == UInt8(ascii: "S") { size = value } else { virtualSize = value } }
+            while j < end, utf8[j] != UInt8(ascii: ",") { j = utf8.index(after: j) }
+            i = j < end ? j : nil
         }
     }
 }
