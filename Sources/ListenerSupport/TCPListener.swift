@@ -69,6 +69,9 @@ public final class TCPListener: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.autoRead, value: false)
+            // Each connection keeps one receive buffer for its life: 1 KiB to start (NIO's default is
+            // 2 KiB), doubling as reads fill it. Idle sessions (IMAP IDLE, many thousands) hold less.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
             .childChannelInitializer { channel in
                 let ip = channel.remoteAddress?.ipAddress ?? "?"
                 let loop = channel.eventLoop

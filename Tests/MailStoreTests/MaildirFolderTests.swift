@@ -35,6 +35,44 @@ import Glibc
         String(decoding: try folder.readMessage(uid: uid), as: UTF8.self)
     }
 
+    @Test func unchangedVersionsShareOneCopy() throws {
+        try deliver("Subject: 1\r\n\r\none\r\n")
+        try deliver("Subject: 2\r\n\r\ntwo\r\n")
+        let folder = try account.openFolder("INBOX")
+        func address(_ a: [UInt32]) -> UnsafeRawPointer? { a.withUnsafeBytes { $0.baseAddress } }
+        func address(_ a: [UInt64]) -> UnsafeRawPointer? { a.withUnsafeBytes { $0.baseAddress } }
+        let (snapshot, first) = folder.snapshotAndVersions()
+        #expect(first.uids == snapshot.messages.map(\.uid) && first.modSeqs == snapshot.messages.map(\.modSeq))
+        let second = folder.versions()
+        #expect(second == first)
+        #expect(address(second.uids) == address(first.uids) && address(second.modSeqs) == address(first.modSeqs))
+        // A flag change makes new versions (and those are shared in turn).
+        _ = try folder.store(["\\Seen"], .add, uids: [1])
+        let third = folder.versions()
+        #expect(third.modSeqs != first.modSeqs && third.uids == first.uids)
+        #expect(address(folder.versions().modSeqs) == address(third.modSeqs))
+    }
+
+    @Test func fileNamesSurviveRenamesByOtherPrograms() throws {
+        try deliver("Subject: 1\r\n\r\none\r\n")
+        let folder = try account.openFolder("INBOX")
+        let before = files("cur")
+        #expect(before.count == 1 && before[0].hasSuffix(":2,"))
+        // Another program sets \Flagged and \Seen by renaming, then an info part that is not "2,".
+        let base = String(before[0].dropLast(3))
+        #expect(rename("\(root)/cur/\(before[0])", "\(root)/cur/\(base):2,FS") == 0)
+        let changed = try folder.sync()
+        #expect(changed.flagsChanged.map(\.flags) == [["\\Flagged", "\\Seen"]])
+        #expect(try text(folder, 1) == "Subject: 1\n\none\n")
+        #expect(rename("\(root)/cur/\(base):2,FS", "\(root)/cur/\(base):1,odd") == 0)
+        #expect(try folder.sync().flagsChanged.map(\.flags) == [[]])
+        #expect(try text(folder, 1) == "Subject: 1\n\none\n")
+        // A STORE on it renames from the name on disk.
+        _ = try folder.store(["\\Deleted"], .add, uids: [1])
+        #expect(files("cur").count == 1)
+        #expect(try text(folder, 1) == "Subject: 1\n\none\n")
+    }
+
     @Test func syncAssignsUIDsInDeliveryOrderAndMovesToCur() throws {
         try deliver("Subject: 1\r\n\r\none\r\n")
         try deliver("Subject: 2\r\n\r\ntwo\r\n")

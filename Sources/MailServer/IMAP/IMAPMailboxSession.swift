@@ -26,15 +26,13 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
 
     private let state: NIOLockedValueBox<State>
 
-    /// A session that has shown `shown` (the snapshot its SELECT answered from).
-    init(folder: MaildirFolder, shown: FolderSnapshot, account: MaildirAccount, service: IMAPService,
+    /// A session that has shown `shown` (the versions of the snapshot its SELECT answered from).
+    init(folder: MaildirFolder, shown: FolderVersions, account: MaildirAccount, service: IMAPService,
          changed: @escaping @Sendable () -> Void) {
         self.folder = folder
         self.account = account
         self.service = service
-        let known = FolderVersions(uidValidity: shown.uidValidity, highestModSeq: shown.highestModSeq,
-                                   uids: shown.messages.map(\.uid), modSeqs: shown.messages.map(\.modSeq), keywords: shown.keywords)
-        let state = NIOLockedValueBox(State(known: known, dirty: true))
+        let state = NIOLockedValueBox(State(known: shown, dirty: true))
         self.state = state
         let token = service.hub.watch(folder.path) {
             state.withLockedValue { $0.dirty = true }

@@ -196,8 +196,8 @@ final class IMAPAccountSession: IMAPAccount, @unchecked Sendable {
             try f.sync()
             return f
         }
-        let snapshot = folder.snapshot()
-        let session = IMAPMailboxSession(folder: folder, shown: snapshot, account: account, service: service, changed: changed)
+        let (snapshot, versions) = folder.snapshotAndVersions()
+        let session = IMAPMailboxSession(folder: folder, shown: versions, account: account, service: service, changed: changed)
         var firstUnseen: Int?
         for (i, m) in snapshot.messages.enumerated() where !m.flags.contains("\\Seen") {
             firstUnseen = i + 1
@@ -208,7 +208,7 @@ final class IMAPAccountSession: IMAPAccount, @unchecked Sendable {
             changedSince = snapshot.messages.filter { $0.modSeq > q.modSeq }.map(IMAPMailboxSession.flags)
         }
         let info = SelectedMailboxInfo(name: mailbox, uidValidity: snapshot.uidValidity, uidNext: snapshot.nextUID,
-                                       highestModSeq: max(snapshot.highestModSeq, 1), uids: snapshot.messages.map(\.uid),
+                                       highestModSeq: max(snapshot.highestModSeq, 1), uids: versions.uids,
                                        keywords: snapshot.keywords.map(IMAPFlag.init), firstUnseen: firstUnseen,
                                        changed: changedSince)
         return (session, info)

@@ -24,13 +24,38 @@ public final class MaildirFolder: Sendable {
 
     struct Entry {
         var uid: UInt32
+        /// The name before `:` (the same string as the uidlist record's: one copy in memory).
         var base: String
         var inNew: Bool
-        var name: String
+        /// The name after `:`, as on disk (`nil`: no info part). A few octets: stored inline, so an
+        /// entry holds no copy of its file name.
+        var infoPart: String?
         var size: Int
         var virtualSize: Int
         var info: MaildirInfo
         var modSeq: UInt64
+
+        init(uid: UInt32, base: String, inNew: Bool, name: String, size: Int, virtualSize: Int, info: MaildirInfo,
+             modSeq: UInt64) {
+            self.uid = uid
+            self.base = base
+            self.inNew = inNew
+            self.size = size
+            self.virtualSize = virtualSize
+            self.info = info
+            self.modSeq = modSeq
+            self.name = name
+        }
+
+        /// The file name (`base`, then `:` and the info part when there is one). Setting it keeps
+        /// `base` (a file keeps its base when renamed) and leaves `info` to the caller.
+        var name: String {
+            get { infoPart.map { base + ":" + $0 } ?? base }
+            set {
+                let colon = newValue.utf8.firstIndex(of: UInt8(ascii: ":"))
+                infoPart = colon.map { String(newValue[newValue.index(after: $0)...]) }
+            }
+        }
     }
 
     struct State {
@@ -39,9 +64,11 @@ public final class MaildirFolder: Sendable {
         var keywords: [String?] = []
         var keywordsStamp: FileStamp?
         var entries: [UInt32: Entry] = [:]
-        var byBase: [String: UInt32] = [:]
         var journal: ModSeqJournal?
         var dates: [UInt32: Int64] = [:]
+        /// The last ``versions()`` handed out: returned again while nothing changed, so that the
+        /// sessions idling on this folder share one copy of its UIDs and MODSEQs.
+        var lastVersions: FolderVersions?
     }
 
     /// Opaque per-message records a protocol derives from a message's octets (IMAP keeps ENVELOPE and
@@ -116,12 +143,26 @@ public final class MaildirFolder: Sendable {
 
     /// UIDs and MODSEQs, ascending UID, with UIDVALIDITY, HIGHESTMODSEQ and the keywords: what a
     /// session needs to tell what changed since it last looked, without the file names (no disk access).
+    ///
+    /// While the folder does not change, every call returns the same arrays (copy-on-write storage
+    /// shared by all the sessions that keep them).
     public func versions() -> FolderVersions {
-        state.withLock { s in
-            let sorted = s.entries.values.sorted { $0.uid < $1.uid }
-            return FolderVersions(uidValidity: s.uidList?.uidValidity ?? 0, highestModSeq: s.journal?.highest ?? 0,
-                                  uids: sorted.map(\.uid), modSeqs: sorted.map(\.modSeq), keywords: s.keywords.compactMap { $0 })
-        }
+        state.withLock { s in Self.versions(&s) }
+    }
+
+    /// ``snapshot()`` and ``versions()`` of one moment (SELECT answers from the first and keeps the
+    /// second).
+    public func snapshotAndVersions() -> (FolderSnapshot, FolderVersions) {
+        state.withLock { s in (Self.snapshot(s, path: path), Self.versions(&s)) }
+    }
+
+    private static func versions(_ s: inout State) -> FolderVersions {
+        let sorted = s.entries.values.sorted { $0.uid < $1.uid }
+        let fresh = FolderVersions(uidValidity: s.uidList?.uidValidity ?? 0, highestModSeq: s.journal?.highest ?? 0,
+                                   uids: sorted.map(\.uid), modSeqs: sorted.map(\.modSeq), keywords: s.keywords.compactMap { $0 })
+        if let last = s.lastVersions, last == fresh { return last }
+        s.lastVersions = fresh
+        return fresh
     }
 
     private static func snapshot(_ s: State, path: String) -> FolderSnapshot {
@@ -232,7 +273,6 @@ public final class MaildirFolder: Sendable {
                 changes.uidValidityChanged = true
                 changes.expunged = s.entries.keys.sorted()
                 s.entries = [:]
-                s.byBase = [:]
                 s.dates = [:]
                 s.journal = nil
             }
@@ -240,7 +280,11 @@ public final class MaildirFolder: Sendable {
             s.uidListStamp = stamp
         }
         // Files without a UID: take the lock, read the newest uidlist and the directory again, assign.
-        var unassigned = scan.keys.filter { s.byBase[$0] == nil }
+        var unassigned: [String] = []
+        if scan.count != s.entries.count || s.entries.values.contains(where: { scan[$0.base] == nil }) {
+            let assigned = Set(s.entries.values.map(\.base))
+            unassigned = scan.keys.filter { !assigned.contains($0) }
+        }
         if !unassigned.isEmpty, let list = s.uidList {
             let known = Set(list.records.map(\.baseName))
             unassigned.removeAll { known.contains($0) }
@@ -255,8 +299,7 @@ public final class MaildirFolder: Sendable {
                     changes.uidValidityChanged = true
                     changes.expunged = s.entries.keys.sorted()
                     s.entries = [:]
-                    s.byBase = [:]
-                    s.journal = nil
+                        s.journal = nil
                 }
             } else {
                 list = UIDList(uidValidity: try UIDValidityAllocator.next(root: root), guid: Self.newGUID())
@@ -264,8 +307,7 @@ public final class MaildirFolder: Sendable {
                     changes.uidValidityChanged = true
                     changes.expunged = s.entries.keys.sorted()
                     s.entries = [:]
-                    s.byBase = [:]
-                    s.journal = nil
+                        s.journal = nil
                 }
             }
             let known = Set(list.records.map(\.baseName))
@@ -314,7 +356,7 @@ public final class MaildirFolder: Sendable {
         if !vanished.isEmpty {
             let m = try journal.next()
             for uid in vanished.sorted() {
-                if let e = s.entries.removeValue(forKey: uid) { s.byBase[e.base] = nil }
+                s.entries[uid] = nil
                 s.dates[uid] = nil
                 changes.expunged.append(uid)
                 expungedNow.append((uid, m))
@@ -356,7 +398,6 @@ public final class MaildirFolder: Sendable {
                 let e = Entry(uid: record.uid, base: record.baseName, inNew: inNew, name: name, size: size!,
                               virtualSize: vsize!, info: info, modSeq: modSeq)
                 s.entries[record.uid] = e
-                s.byBase[record.baseName] = record.uid
                 addedUIDs.append(e.uid)
             }
             if inNew { moves.append((record.uid, name, record.baseName + (parsed.info.map { ":" + $0 } ?? ":2,"))) }
@@ -574,7 +615,7 @@ public final class MaildirFolder: Sendable {
             defer { s.journal = journal }
             let m = try journal.next()
             for uid in removed {
-                if let e = s.entries.removeValue(forKey: uid) { s.byBase[e.base] = nil }
+                s.entries[uid] = nil
                 s.dates[uid] = nil
             }
             try journal.record([], expunged: removed.map { ($0, m) })
@@ -772,7 +813,6 @@ public final class MaildirFolder: Sendable {
             for var e in newEntries {
                 e.modSeq = try journal.next()
                 s.entries[e.uid] = e
-                s.byBase[e.base] = e.uid
                 journalled.append((e.uid, .init(modSeq: e.modSeq, letters: e.info.letters)))
             }
             try journal.record(journalled, expunged: [])
