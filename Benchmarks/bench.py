@@ -1058,7 +1058,7 @@ def report(res: Results, meta: dict) -> str:
                 "(`S=`, `W=`), no index, the files in the page cache, each server restarted every repetition. One session per "
                 "server (`Benchmarks/imapload.c`, plain sockets) runs the rows in order, the two servers' rows interleaved. "
                 "The first row includes each server building its index (UIDs, and Dovecot's `dovecot.index*` and cache; "
-                "Dovecot also moves every file from `new/` to `cur/`, Swallow leaves them in `new/`). msg/s: messages of the "
+                "both servers move every file from `new/` to `cur/`). msg/s: messages of the "
                 "mailbox handled per second (for SEARCH: scanned); CPU: server CPU per message (cgroup); client: imapload's "
                 "own CPU per message.", "",
                 "| operation | Swallow msg/s | Dovecot msg/s | ratio | Swallow CPU µs/msg | Dovecot CPU µs/msg | CPU ratio | client CPU µs/msg (vs Swallow, Dovecot) | responses (Swallow, Dovecot) |",

@@ -57,6 +57,47 @@ enum POSIX {
         }
     }
 
+    /// `openMessage(in:_:path:)` that also returns the file's `stat` (one `fstat` for the check, the
+    /// size and the mtime). `nil` when the file does not exist.
+    static func openMessageWithStat(in directory: Int32, _ name: String, path: @autoclosure () -> String) throws -> (Int32, stat)? {
+        while true {
+            let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            if fd >= 0 {
+                var st = stat()
+                guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                    close(fd)
+                    throw StoreError("open", path(), code: EINVAL)
+                }
+                return (fd, st)
+            }
+            if errno == ENOENT { return nil }
+            if errno != EINTR { throw StoreError("open", path()) }
+        }
+    }
+
+    /// Reads the whole file `fd` of `size` octets (reading on if it grew).
+    static func readWhole(_ fd: Int32, size: Int, path: @autoclosure () -> String) throws -> [UInt8] {
+        var out = [UInt8]()
+        var capacity = max(size, 0) + 1  // one more: end of file is seen in the same pass
+        while true {
+            var failed: Int32 = 0
+            var atEnd = false
+            let previous = out
+            out = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = buffer.initialize(fromContentsOf: previous)
+                while count < capacity {
+                    let n = read(fd, buffer.baseAddress! + count, capacity - count)
+                    if n < 0 { if errno == EINTR { continue }; failed = errno; return }
+                    if n == 0 { atEnd = true; return }
+                    count += n
+                }
+            }
+            if failed != 0 { throw StoreError("read", path(), code: failed) }
+            if atEnd { return out }
+            capacity *= 2
+        }
+    }
+
     private static func checkedMessage(_ fd: Int32, path: @autoclosure () -> String) throws -> Int32 {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {

@@ -73,6 +73,25 @@ import Glibc
         #expect(try text(folder, 1) == "Subject: 1\n\none\n")
     }
 
+    @Test func batchReadsFollowRenamesAndReportGoneFiles() throws {
+        try deliver("Subject: 1\r\n\r\none\r\n")
+        try deliver("Subject: 2\r\n\r\ntwo\r\n")
+        let folder = try account.openFolder("INBOX")
+        let names = files("cur")
+        // Renamed by another program and deleted by another, both unknown to the index until a read.
+        #expect(rename("\(root)/cur/\(names[0])", "\(root)/cur/\(names[0])S") == 0)
+        #expect(unlink("\(root)/cur/\(names[1])") == 0)
+        var directories = MaildirFolder.Directories()
+        defer { directories.close() }
+        #expect(String(decoding: try folder.readMessage(uid: 1, directories: &directories), as: UTF8.self) == "Subject: 1\n\none\n")
+        #expect(throws: MailboxError.messageGone(uid: 2)) { try folder.readMessage(uid: 2, directories: &directories) }
+        #expect(throws: MailboxError.messageGone(uid: 9)) { try folder.readMessage(uid: 9, directories: &directories) }
+        // The read's fstat gave the internal date: the file's mtime.
+        var st = stat()
+        #expect(stat("\(root)/cur/\(names[0])S", &st) == 0)
+        #expect(try folder.internalDate(uid: 1) == Int64(st.st_mtim.tv_sec))
+    }
+
     @Test func syncAssignsUIDsInDeliveryOrderAndMovesToCur() throws {
         try deliver("Subject: 1\r\n\r\none\r\n")
         try deliver("Subject: 2\r\n\r\ntwo\r\n")

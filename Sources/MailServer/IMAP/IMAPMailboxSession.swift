@@ -100,7 +100,12 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
 
     /// The session's messages among `uids`, as the folder knows them now.
     private func current(_ uids: [UInt32]) -> [MaildirMessage] {
-        folder.messages(uids.filter(isKnown))
+        folder.messages(known(uids))
+    }
+
+    /// `uids` that the session has shown (one lock for all).
+    private func known(_ uids: [UInt32]) -> [UInt32] {
+        state.withLockedValue { s in uids.filter { Self.index(of: $0, in: s.known.uids) != nil } }
     }
 
     func load(_ uids: [UInt32], content: FetchedMessage.ContentNeed, cached: Bool, internalDates: Bool) async throws -> [FetchedMessage] {
@@ -110,12 +115,14 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
         return try await blocking {
             var out: [FetchedMessage] = []
             out.reserveCapacity(records.count)
+            var directories = MaildirFolder.Directories()
+            defer { directories.close() }
             for m in records {
                 let record = cache[m.uid]
                 var bytes: ByteBuffer?
                 if content == .always || (content == .unlessCached && record == nil) {
                     // Read first: the read's fstat gives the internal date too.
-                    do { bytes = Self.crlf(try folder.readMessage(uid: m.uid)) } catch MailStore.MailboxError.messageGone {
+                    do { bytes = Self.crlf(try folder.readMessage(uid: m.uid, directories: &directories)) } catch MailStore.MailboxError.messageGone {
                         continue
                     }
                 }
@@ -129,9 +136,7 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
     }
 
     func sizes(of uids: [UInt32]) -> [UInt32: Int] {
-        var out: [UInt32: Int] = [:]
-        for m in current(uids) { out[m.uid] = m.virtualSize }
-        return out
+        folder.virtualSizes(known(uids))
     }
 
     func cache(_ records: [(uid: UInt32, record: [UInt8])]) {
@@ -152,53 +157,68 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
 
     /// The message with CRLF line ends, read here and now (call it on the thread pool); `nil` when it
     /// is gone (POP3 or another session removed it), an error for any other failure.
-    func readContent(of uid: UInt32) throws -> ByteBuffer? {
-        do { return Self.crlf(try folder.readMessage(uid: uid)) } catch MailStore.MailboxError.messageGone { return nil }
+    func readContent(of uid: UInt32, directories: inout MaildirFolder.Directories) throws -> ByteBuffer? {
+        do { return Self.crlf(try folder.readMessage(uid: uid, directories: &directories)) } catch MailStore.MailboxError.messageGone {
+            return nil
+        }
     }
 
-    /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays. One `memchr`
-    /// pass counts the bare LFs, a second copies the lines between them with `memcpy` into a buffer
-    /// of the exact size (no per-line ByteBuffer writes).
+    /// LF line ends (as Maildir stores them) to CRLF (what IMAP sends); CRLF stays. One pass: lines
+    /// are found with `memchr` and copied with `memcpy` into a buffer sized for a bare LF every 16
+    /// octets (mail lines are longer); a file with shorter lines is counted first and copied again.
     static func crlf(_ bytes: [UInt8]) -> ByteBuffer {
         bytes.withUnsafeBytes { raw -> ByteBuffer in
-            guard let base = raw.baseAddress, raw.count > 0 else { return ByteBuffer() }
-            var bare = 0
+            guard raw.count > 0 else { return ByteBuffer() }
+            if let out = crlf(raw, capacity: raw.count + raw.count / 16 + 2) { return out }
+            return crlf(raw, capacity: raw.count + bareLineFeeds(raw))!
+        }
+    }
+
+    private static func bareLineFeeds(_ raw: UnsafeRawBufferPointer) -> Int {
+        let base = raw.baseAddress!
+        let end = base + raw.count
+        var bare = 0
+        var p = base
+        while p < end, let hit = memchr(p, 0x0A, end - p) {
+            let lf = UnsafeRawPointer(hit)
+            if lf == base || lf.load(fromByteOffset: -1, as: UInt8.self) != 0x0D { bare += 1 }
+            p = lf + 1
+        }
+        return bare
+    }
+
+    /// The conversion into a buffer of `capacity` octets; `nil` when it does not fit.
+    private static func crlf(_ raw: UnsafeRawBufferPointer, capacity: Int) -> ByteBuffer? {
+        let base = raw.baseAddress!
+        let end = base + raw.count
+        var out = ByteBufferAllocator().buffer(capacity: capacity)
+        var fits = true
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { target in
+            let limit = target.baseAddress! + capacity
+            var q = target.baseAddress!
+            var start = base
             var p = base
-            let end = base + raw.count
             while p < end, let hit = memchr(p, 0x0A, end - p) {
                 let lf = UnsafeRawPointer(hit)
-                if lf == base || lf.load(fromByteOffset: -1, as: UInt8.self) != 0x0D { bare += 1 }
+                if lf == base || lf.load(fromByteOffset: -1, as: UInt8.self) != 0x0D {
+                    let n = start.distance(to: lf)
+                    guard q + n + 2 <= limit else { fits = false; return 0 }
+                    memcpy(q, start, n)
+                    q += n
+                    q.storeBytes(of: 0x0D, as: UInt8.self)
+                    (q + 1).storeBytes(of: 0x0A, as: UInt8.self)
+                    q += 2
+                    start = lf + 1
+                }
                 p = lf + 1
             }
-            var out = ByteBufferAllocator().buffer(capacity: raw.count + bare)
-            guard bare > 0 else {
-                out.writeBytes(raw)
-                return out
-            }
-            out.writeWithUnsafeMutableBytes(minimumWritableBytes: raw.count + bare) { target in
-                var q = target.baseAddress!
-                var start = base
-                var p = base
-                while p < end, let hit = memchr(p, 0x0A, end - p) {
-                    let lf = UnsafeRawPointer(hit)
-                    if lf == base || lf.load(fromByteOffset: -1, as: UInt8.self) != 0x0D {
-                        let n = start.distance(to: lf)
-                        memcpy(q, start, n)
-                        q += n
-                        q.storeBytes(of: 0x0D, as: UInt8.self)
-                        (q + 1).storeBytes(of: 0x0A, as: UInt8.self)
-                        q += 2
-                        start = lf + 1
-                    }
-                    p = lf + 1
-                }
-                let n = start.distance(to: end)
-                memcpy(q, start, n)
-                q += n
-                return target.baseAddress!.distance(to: q)
-            }
-            return out
+            let n = start.distance(to: end)
+            guard q + n <= limit else { fits = false; return 0 }
+            memcpy(q, start, n)
+            q += n
+            return target.baseAddress!.distance(to: q)
         }
+        return fits ? out : nil
     }
 
     func markSeen(_ uids: [UInt32]) async throws -> [MessageFlags] {

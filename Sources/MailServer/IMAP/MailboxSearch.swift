@@ -19,15 +19,18 @@ struct MailboxSearch {
                                         largestUID: request.uids.last ?? 0)
         var out: [UInt32] = []
         var highest: UInt64 = 0
+        var directories = MaildirFolder.Directories()
+        defer { directories.close() }
         for (i, uid) in request.uids.enumerated() {
+            // The message first: its read gives the internal date too (one open per message).
+            var message: MessageStructure?
+            if evaluator.needsMessage {
+                guard let bytes = try session.readContent(of: uid, directories: &directories) else { continue }  // expunged meanwhile
+                message = MessageStructure(parsing: bytes)
+            }
             guard let facts = session.facts(of: uid) else { continue }
             let search = SearchFacts(sequenceNumber: UInt32(i + 1), uid: uid, flags: Set(facts.flags), size: facts.size,
                                      internalDate: facts.internalDate, modSeq: facts.modSeq)
-            var message: MessageStructure?
-            if evaluator.needsMessage {
-                guard let bytes = try session.readContent(of: uid) else { continue }  // expunged meanwhile
-                message = MessageStructure(parsing: bytes)
-            }
             if evaluator.matches(search, message: message) {
                 out.append(uid)
                 highest = max(highest, facts.modSeq)
@@ -43,8 +46,12 @@ struct MailboxSearch {
             let matching = Set(try Self.search(request, in: session).uids)
             var out: [SortableMessage] = []
             let parser = MIMEParser()
+            var directories = MaildirFolder.Directories()
+            defer { directories.close() }
             for (i, uid) in request.uids.enumerated() where matching.contains(uid) {
-                guard let facts = session.facts(of: uid), let content = try session.readContent(of: uid) else { continue }
+                guard let content = try session.readContent(of: uid, directories: &directories), let facts = session.facts(of: uid) else {
+                    continue
+                }
                 let headers = parser.parseHeaders(Self.headerBytes(content))
                 out.append(SortableMessage(id: uid, sequenceNumber: UInt32(i + 1), size: facts.size,
                                            internalDate: facts.internalDate, headers: headers))

@@ -141,6 +141,16 @@ public final class MaildirFolder: Sendable {
         state.withLock { s in uids.compactMap { s.entries[$0].map { Self.message($0, s, path: path) } } }
     }
 
+    /// RFC822.SIZE (octets with CRLF line ends) of each of `uids` that exists (no disk access).
+    public func virtualSizes(_ uids: [UInt32]) -> [UInt32: Int] {
+        state.withLock { s in
+            var out: [UInt32: Int] = [:]
+            out.reserveCapacity(uids.count)
+            for u in uids { if let e = s.entries[u] { out[u] = e.virtualSize } }
+            return out
+        }
+    }
+
     /// UIDs and MODSEQs, ascending UID, with UIDVALIDITY, HIGHESTMODSEQ and the keywords: what a
     /// session needs to tell what changed since it last looked, without the file names (no disk access).
     ///
@@ -174,7 +184,7 @@ public final class MaildirFolder: Sendable {
 
     private static func message(_ e: Entry, _ s: State, path: String) -> MaildirMessage {
         MaildirMessage(uid: e.uid, flags: e.info.flags(keywords: s.keywords), modSeq: e.modSeq, size: e.size,
-                       virtualSize: e.virtualSize, path: "\(path)/\(e.inNew ? "new" : "cur")/\(e.name)")
+                       virtualSize: e.virtualSize, path: path + (e.inNew ? "/new/" : "/cur/") + e.name)
     }
 
     /// Opens message `uid` for reading (the caller closes the descriptor). Follows a rename by another
@@ -195,36 +205,61 @@ public final class MaildirFolder: Sendable {
     }
 
     /// The whole stored message (LF line ends). - Throws: ``MailboxError/messageGone(uid:)``.
-    ///
-    /// One `open` and one `fstat` (whose mtime is kept as the internal date, so a FETCH of content
-    /// and INTERNALDATE opens the file once); the file is read in one `read` of its size into an
-    /// uninitialised array (Maildir files never change once delivered).
     public func readMessage(uid: UInt32) throws -> [UInt8] {
-        let fd = try openMessage(uid: uid)
+        var single = Directories(batch: false)
+        return try readMessage(uid: uid, directories: &single)
+    }
+
+    /// `cur/` and `new/` opened once for a run of reads (``readMessage(uid:directories:)``), so that
+    /// each message is opened relative to its directory, not by walking its whole path. The caller
+    /// closes them.
+    public struct Directories: ~Copyable {
+        fileprivate var cur: Int32 = -1
+        fileprivate var new: Int32 = -1
+        /// `false`: nothing is kept open, each message is opened by its path (for one read).
+        fileprivate let batch: Bool
+        public init() { batch = true }
+        fileprivate init(batch: Bool) { self.batch = batch }
+        public mutating func close() {
+            if cur >= 0 { POSIX.close(cur) }
+            if new >= 0 { POSIX.close(new) }
+            cur = -1
+            new = -1
+        }
+    }
+
+    /// The whole stored message (LF line ends), read with `directories`: one `openat`, one `fstat`
+    /// (its mtime is kept as the internal date, so INTERNALDATE costs nothing more), one `read` of
+    /// its size into an uninitialised array (Maildir files never change once delivered). Follows a
+    /// rename by another program. - Throws: ``MailboxError/messageGone(uid:)``.
+    public func readMessage(uid: UInt32, directories: inout Directories) throws -> [UInt8] {
+        guard let (inNew, name) = state.withLock({ s in s.entries[uid].map { ($0.inNew, $0.name) } }) else {
+            throw MailboxError.messageGone(uid: uid)
+        }
+        func directory(_ inNew: Bool) throws -> Int32 {
+            guard directories.batch else { return AT_FDCWD }
+            if inNew {
+                if directories.new < 0 { directories.new = try POSIX.open(path + "/new", O_RDONLY | O_DIRECTORY) }
+                return directories.new
+            }
+            if directories.cur < 0 { directories.cur = try POSIX.open(path + "/cur", O_RDONLY | O_DIRECTORY) }
+            return directories.cur
+        }
+        func open(_ inNew: Bool, _ name: String) throws -> (Int32, stat)? {
+            let full = path + (inNew ? "/new/" : "/cur/") + name
+            return try POSIX.openMessageWithStat(in: try directory(inNew), directories.batch ? name : full, path: full)
+        }
+        var opened = try open(inNew, name)
+        if opened == nil {
+            // Renamed (flags changed by another program) or gone: look again.
+            guard let (again, current) = try state.withLock({ s in try relocated(uid, &s) }) else { throw MailboxError.messageGone(uid: uid) }
+            opened = try open(again, current)
+        }
+        guard let (fd, st) = opened else { throw MailboxError.messageGone(uid: uid) }
         defer { POSIX.close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw StoreError("fstat", path) }
         let date = Int64(st.st_mtim.tv_sec)
         state.withLock { $0.dates[uid] = date }
-        var out = [UInt8]()
-        var capacity = max(Int(st.st_size), 0) + 1  // one more: end of file is seen in the same pass
-        while true {
-            var failed: Int32 = 0
-            var atEnd = false
-            let previous = out
-            out = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-                count = buffer.initialize(fromContentsOf: previous)
-                while count < capacity {
-                    let n = read(fd, buffer.baseAddress! + count, capacity - count)
-                    if n < 0 { if errno == EINTR { continue }; failed = errno; return }
-                    if n == 0 { atEnd = true; return }
-                    count += n
-                }
-            }
-            if failed != 0 { throw StoreError("read", path, code: failed) }
-            if atEnd { return out }
-            capacity *= 2  // the file grew after fstat: read on
-        }
+        return try POSIX.readWhole(fd, size: Int(st.st_size), path: "\(self.path)/\(name)")
     }
 
     /// The internal date (seconds since 1970): the file's mtime (APPEND sets it). One `stat` the
@@ -242,12 +277,17 @@ public final class MaildirFolder: Sendable {
 
     /// Where `uid`'s file is now (re-reading `new/` and `cur/`), updating the entry; `nil` if gone.
     private func relocate(_ uid: UInt32, _ s: inout State) throws -> String? {
+        try relocated(uid, &s).map { path + ($0.inNew ? "/new/" : "/cur/") + $0.name }
+    }
+
+    /// ``relocate(_:_:)`` as (in `new/`, file name).
+    private func relocated(_ uid: UInt32, _ s: inout State) throws -> (inNew: Bool, name: String)? {
         guard let e = s.entries[uid] else { return nil }
         let scan = try scanFiles()
         guard let (inNew, name) = scan[e.base] else { return nil }
         s.entries[uid]!.inNew = inNew
         s.entries[uid]!.name = name
-        return "\(path)/\(inNew ? "new" : "cur")/\(name)"
+        return (inNew, name)
     }
 
     // MARK: Sync
