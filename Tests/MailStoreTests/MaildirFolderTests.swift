@@ -82,7 +82,6 @@ import Glibc
         #expect(rename("\(root)/cur/\(names[0])", "\(root)/cur/\(names[0])S") == 0)
         #expect(unlink("\(root)/cur/\(names[1])") == 0)
         var directories = MaildirFolder.Directories()
-        defer { directories.close() }
         #expect(String(decoding: try folder.readMessage(uid: 1, directories: &directories), as: UTF8.self) == "Subject: 1\n\none\n")
         #expect(throws: MailboxError.messageGone(uid: 2)) { try folder.readMessage(uid: 2, directories: &directories) }
         #expect(throws: MailboxError.messageGone(uid: 9)) { try folder.readMessage(uid: 9, directories: &directories) }

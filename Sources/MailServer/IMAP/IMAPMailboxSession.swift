@@ -116,7 +116,6 @@ final class IMAPMailboxSession: IMAPSelectedMailbox, @unchecked Sendable {
             var out: [FetchedMessage] = []
             out.reserveCapacity(records.count)
             var directories = MaildirFolder.Directories()
-            defer { directories.close() }
             for m in records {
                 let record = cache[m.uid]
                 var bytes: ByteBuffer?

@@ -20,7 +20,6 @@ struct MailboxSearch {
         var out: [UInt32] = []
         var highest: UInt64 = 0
         var directories = MaildirFolder.Directories()
-        defer { directories.close() }
         for (i, uid) in request.uids.enumerated() {
             // The message first: its read gives the internal date too (one open per message).
             var message: MessageStructure?
@@ -47,7 +46,6 @@ struct MailboxSearch {
             var out: [SortableMessage] = []
             let parser = MIMEParser()
             var directories = MaildirFolder.Directories()
-            defer { directories.close() }
             for (i, uid) in request.uids.enumerated() where matching.contains(uid) {
                 guard let content = try session.readContent(of: uid, directories: &directories), let facts = session.facts(of: uid) else {
                     continue

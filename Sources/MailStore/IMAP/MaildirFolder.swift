@@ -211,8 +211,8 @@ public final class MaildirFolder: Sendable {
     }
 
     /// `cur/` and `new/` opened once for a run of reads (``readMessage(uid:directories:)``), so that
-    /// each message is opened relative to its directory, not by walking its whole path. The caller
-    /// closes them.
+    /// each message is opened relative to its directory, not by walking its whole path. Closed by
+    /// ``close()`` or when the value goes away.
     public struct Directories: ~Copyable {
         fileprivate var cur: Int32 = -1
         fileprivate var new: Int32 = -1
@@ -225,6 +225,10 @@ public final class MaildirFolder: Sendable {
             if new >= 0 { POSIX.close(new) }
             cur = -1
             new = -1
+        }
+        deinit {
+            if cur >= 0 { POSIX.close(cur) }
+            if new >= 0 { POSIX.close(new) }
         }
     }
 
