@@ -241,8 +241,9 @@ struct IMAPCommandParserGrammarTests {
         ])
     }
 
-    @Test func emptyLinesAreSkipped() {
-        #expect(parseItems("\r\n\na NOOP\r\n") == [.command(TaggedCommand(tag: "a", command: .noop))])
+    @Test func emptyLinesAreErrorsWithoutATag() {
+        let empty = IMAPCommandParser.Item.error(IMAPParseError(tag: nil, kind: .syntax, message: "empty command line"))
+        #expect(parseItems("\r\n\na NOOP\r\n") == [empty, empty, .command(TaggedCommand(tag: "a", command: .noop))])
     }
 
     @Test func commandNameReportsUID() {

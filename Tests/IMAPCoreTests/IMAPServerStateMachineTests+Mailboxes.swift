@@ -623,6 +623,17 @@ private func select(_ name: String = "INBOX", _ parameters: SelectParameters = S
         #expect(m.run("c", .noop) == ["c OK NOOP completed", "→ read"])
     }
 
+    @Test func appendWithAnUndefinedSystemFlag() {
+        var m = authenticated(configuration())
+        let bogus = AppendMessage(flags: [.seen, IMAPFlag("\\Bogus")], size: 10)
+        #expect(render(m.appendStarted(tag: "a", mailbox: mailbox("INBOX"), message: bogus, synchronizing: true))
+            == ["a BAD Invalid system flag \\Bogus", "→ reject literal"])
+        #expect(render(m.appendStarted(tag: "b", mailbox: mailbox("INBOX"), message: AppendMessage(flags: [.recent], size: 10),
+                                       synchronizing: false)) == ["b BAD Invalid system flag \\Recent", "→ read"])
+        #expect(render(m.appendDataFinished()) == ["none"])
+        #expect(m.run("c", .noop) == ["c OK NOOP completed", "→ read"])
+    }
+
     @Test func appendBeforeLogin() {
         var m = Machine(configuration: configuration(), implicitTLS: true)
         #expect(render(m.appendStarted(tag: "a", mailbox: mailbox("INBOX"), message: message, synchronizing: true))

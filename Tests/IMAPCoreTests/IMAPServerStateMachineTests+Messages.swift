@@ -423,6 +423,9 @@ private func apply(_ lines: [String], to view: inout [UInt32], newUIDs: [UInt32]
         #expect(m.run("a", store("1")) == ["a NO [CANNOT] Mailbox is read-only", "→ read"])
         var n = selected(inboxInfo(gappy))
         #expect(n.run("b", store("1", .add, ["\\Recent"])) == ["b BAD \\Recent cannot be stored", "→ read"])
+        // A flag-extension no RFC defines is refused, as Dovecot does (not stored, not dropped).
+        #expect(n.run("b2", store("1", .add, ["\\Seen", "\\Bogus"])) == ["b2 BAD Invalid system flag \\Bogus", "→ read"])
+        #expect(n.run("b3", store("1", .replace, ["\\*"])) == ["b3 BAD Invalid system flag \\*", "→ read"])
         #expect(n.run("c", store("7")) == ["c BAD Invalid message sequence number", "→ read"])
         #expect(n.run("d", store("9:12", uid: true)) == ["d OK STORE completed", "→ read"])
         _ = n.run("e", store("1"))

@@ -40,6 +40,9 @@ public struct IMAPFlag: Hashable, Sendable, CustomStringConvertible {
 
     /// `true` for a backslash flag.
     public var isSystem: Bool { name.hasPrefix("\\") }
+    /// A `flag-extension` no RFC defines (`\Bogus`; RFC 9051 §2.3.2 reserves them): STORE and
+    /// APPEND answer BAD, as Dovecot does. `\Recent` is defined (but cannot be stored).
+    public var isUnknownSystemFlag: Bool { isSystem && !Self.systemFlags.contains(self) && self != .recent }
 
     public static func == (a: IMAPFlag, b: IMAPFlag) -> Bool { a.key == b.key }
     public func hash(into hasher: inout Hasher) { hasher.combine(key) }

@@ -263,10 +263,10 @@ public struct IMAPCommandParser: Sendable {
         }
         guard let announced else {
             if framed == 0, lf == 0 || (lf == 1 && byte(at: 0) == 0x0D) {
-                // An empty line is not a command; it is skipped.
+                // An empty line is not a command: answered `* BAD` (as Dovecot does), then skipped.
                 buffer.moveReaderIndex(forwardBy: length)
                 resetFrame()
-                return .again
+                return .item(.error(IMAPParseError(tag: nil, kind: .syntax, message: "empty command line")))
             }
             let maxDepth = configuration.maxDepth
             let item = buffer.withUnsafeReadableBytes {

@@ -412,6 +412,9 @@ extension IMAPServerStateMachine {
         guard let mailbox = decode(name), Self.isValidName(mailbox) else {
             return refuse(.tagged(tag: tag, status: .bad, code: nil, text: "Invalid mailbox name"))
         }
+        if let f = message.flags.first(where: { $0.isUnknownSystemFlag || $0 == .recent }) {
+            return refuse(.tagged(tag: tag, status: .bad, code: nil, text: "Invalid system flag \(f.name)"))
+        }
         running = .appendReceiving(tag: tag)
         return .beginAppend(mailbox: mailbox, message: message,
                             continuation: synchronizing ? [.continuation("Ready for literal data")] : [],

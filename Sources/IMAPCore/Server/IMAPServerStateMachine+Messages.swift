@@ -60,6 +60,7 @@ extension IMAPServerStateMachine {
             }
             if modification.unchangedSince != nil { condStore = true }
             if modification.flags.contains(.recent) { return bad(tag, "\\Recent cannot be stored") }
+            if let f = modification.flags.first(where: \.isUnknownSystemFlag) { return bad(tag, "Invalid system flag \(f.name)") }
             if messages.isEmpty { return ok(tag, [], "STORE completed", expungesAllowed: uid) }
             running = .store(tag: tag, uid: uid, modification)
             return .store(StoreRequest(uids: messages.map(\.uid), modification: modification))
