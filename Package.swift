@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "DNSCore", targets: ["DNSCore"]),
         .library(name: "POP3Core", targets: ["POP3Core"]),
         .library(name: "IMAPCore", targets: ["IMAPCore"]),
+        .library(name: "MailAuth", targets: ["MailAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -56,6 +57,17 @@ let package = Package(
             name: "SASL",
             dependencies: [
                 "MailCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        // Message authentication: DKIM signing and verification (RFC 6376, 8301, 8463). Pure: the
+        // caller looks key records up.
+        .target(
+            name: "MailAuth",
+            dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
@@ -288,6 +300,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
+        .testTarget(
+            name: "MailAuthTests",
+            dependencies: ["MailAuth", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "CryptoExtras", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SMTPCoreTests",
             dependencies: ["SMTPCore", "MailTesting"],

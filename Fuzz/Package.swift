@@ -4,7 +4,7 @@
 // each target links to an empty program that does nothing.
 import PackageDescription
 
-let targets = ["FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand"]
+let targets = ["FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand", "FuzzDKIM"]
 
 let package = Package(
     name: "SwallowFuzz",
@@ -27,6 +27,7 @@ let package = Package(
                 .product(name: "IMAPCore", package: "Swallow"),
                 .product(name: "DNSCore", package: "Swallow"),
                 .product(name: "MIME", package: "Swallow"),
+                .product(name: "MailAuth", package: "Swallow"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Targets/\(name)"

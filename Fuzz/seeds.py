@@ -100,10 +100,20 @@ ADDRESSES = ["alice@example.test", "\"quoted local\"@example.test", "用户@例�
              "postmaster", "x@[127.0.0.1]", "x@[IPv6:::1]", "Alice <alice@example.test>, bob@example.test",
              "=?UTF-8?B?5byg5LiJ?= <zhang@example.test>", "group: a@b.test, c@d.test;", "\"a\\\"b\"@example.test"]
 
+# DKIM: signature values, key records, and signed messages whose first line is also read as a key record.
+DKIM = [b"v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org; s=s; t=1; h=from:to; bh=AAAA; b=AAAA",
+        b"v=DKIM1; k=rsa; h=sha256; s=email; t=s:y; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08",
+        b"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\r\n"
+        b"DKIM-Signature: v=1; a=ed25519-sha256; c=simple/simple;\r\n d=football.example.com; i=@football.example.com;\r\n"
+        b" q=dns/txt; s=brisbane; t=1518460054; h=from : to :\r\n subject : date : message-id : from : subject : date;\r\n"
+        b" bh=4bLNXImK9drULnmePzZNEBleUanJCX5PIsDIFoH4KTQ=;\r\n b=9/dsDChY0YMTtD5Eyw3wx7x22BlSJP7M5ECbJ7GWrR45nXlTCGb8l0YB\r\n"
+        b" o0wBLR++X5LqmsxXaOYLLJe46l10AQ==\r\nFrom: Joe SixPack <joe@football.example.com>\r\nTo: Suzie Q <suzie@shopping.example.net>\r\n"
+        b"Subject: Is dinner ready?\r\n\r\nHi.\r\n\r\nWe lost the game.  Are you hungry yet?  \r\n\r\n\r\n"]
+
 
 def main() -> None:
     out = Path(sys.argv[1])
-    targets = {t: out / t for t in ("FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand")}
+    targets = {t: out / t for t in ("FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand", "FuzzDKIM")}
     for d in targets.values():
         d.mkdir(parents=True, exist_ok=True)
     def write(target, stem, data):
@@ -128,6 +138,9 @@ def main() -> None:
     for i, data in enumerate(IMAP):
         for j, c in enumerate(CONTROLS):
             write("FuzzIMAPCommand", f"imap-{i}-{j}", c + data)
+    for i, data in enumerate(DKIM):
+        write("FuzzDKIM", f"dkim-{i}-simple", b"\x00" + data)
+        write("FuzzDKIM", f"dkim-{i}-relaxed", b"\x0b" + data)
     for i, a in enumerate(ADDRESSES):
         write("FuzzAddress", f"address-{i}-utf8", b"\x01" + a.encode())
         write("FuzzAddress", f"address-{i}-ascii", b"\x00" + a.encode())
