@@ -1,8 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import struct Foundation.Date
 import Directory
 import Logging
+import MIME
+import MailAuth
 import MailCore
 import MailQueue
 import MailStore
@@ -30,6 +33,8 @@ final class Intake: SMTPServerDelegate {
     let submission: SubmissionPolicy
     let rateLimiter: SendingRateLimiter
     let quota: QuotaService
+    /// DKIM keys: submitted mail whose `From:` domain has active keys is signed here, once.
+    let dkimKeys: DKIMKeyStore
 
     /// The intake for configuration `c`: host name, domains, relay networks and submission limits
     /// come from it; the stores and services it calls are passed in.
@@ -37,6 +42,7 @@ final class Intake: SMTPServerDelegate {
          queue: OutboundQueue, authenticator: Authenticator, quota: QuotaService, threadPool: NIOThreadPool, logger: Logger) {
         self.queue = queue
         self.quota = quota
+        self.dkimKeys = DKIMKeyStore(root: layout.dkim)
         self.authenticator = authenticator
         self.submission = SubmissionPolicy(c.submission)
         self.rateLimiter = SendingRateLimiter(perHour: submission.maxMessagesPerHour)
@@ -50,6 +56,32 @@ final class Intake: SMTPServerDelegate {
                                           relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse),
                                           maxRecipientsPerMessage: c.submission.maxRecipientsPerMessage, logger: logger)
         self.trace = TraceHeaders(hostname: c.hostname, showsUser: c.submission.receivedHeaderUser)
+    }
+
+    /// `DKIM-Signature` fields (storage form, LF) for a submitted message with header section
+    /// `header` (storage form) and body hash `bodyHash` (relaxed): one per active key of the `From:`
+    /// domain, Ed25519 first; none when that domain has no active key. A signing failure is logged
+    /// and the message goes out unsigned.
+    func dkimSignatures(header: [UInt8], bodyHash: [UInt8], id: QueueID) -> [UInt8] {
+        let message = DKIMMessage(header + [0x0A])
+        guard let from = message.fields.first(where: { $0.name.lowercased() == "from" }),
+              let address = AddressListParser.mailboxes(from.value).first?.address,
+              let at = address.lastIndex(of: "@") else { return [] }
+        let domain = String(address[address.index(after: at)...]).lowercased()
+        let signers = dkimKeys.signers(for: domain)
+        guard !signers.isEmpty else { return [] }
+        var out: [UInt8] = []
+        let now = Int64(Date().timeIntervalSince1970)
+        for signer in signers {
+            do {
+                let field = try signer.signatureField(fields: message.fields, bodyHash: bodyHash, time: now)
+                out += field.filter { $0 != 0x0D }
+            } catch {
+                logger.error("DKIM signing failed", metadata: ["id": "\(id)", "d": "\(domain)", "s": "\(signer.selector)", "error": "\(error)"])
+            }
+        }
+        logger.info("dkim signed", metadata: ["id": "\(id)", "d": "\(domain)", "s": "\(signers.map(\.selector).joined(separator: ","))"])
+        return out
     }
 
     func verifyRecipient(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Directory
 import Logging
+import MailAuth
 import MailCore
 import MailQueue
 import MailStore
@@ -32,16 +33,42 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     /// The authenticated user for submitted mail, whose header section is captured and fixed.
     private let submittedBy: String?
     private var capture: HeaderCapture?
+    /// Submitted mail: the body's relaxed DKIM hash, computed as it arrives (no second pass).
+    private var bodyHash: DKIMBodyHasher?
+    /// The empty line that ends the header (the first octets ``HeaderCapture`` hands on) is not body.
+    private var separatorLeft = 2
+
+    /// Hashes body octets, past the header's closing empty line.
+    private func hashBody(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { raw in
+            var start = 0
+            while separatorLeft > 0, start < raw.count {
+                let b = raw[start]
+                if b == 0x0D && separatorLeft == 2 { separatorLeft = 1; start += 1; continue }
+                if b == 0x0A { separatorLeft = 0; start += 1; break }
+                separatorLeft = 0  // no empty line (a header section without one): everything is body
+            }
+            bodyHash?.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[start...]))
+        }
+    }
 
     init(intake: Intake, submittedBy: String?) {
         self.intake = intake
         self.submittedBy = submittedBy
-        if submittedBy != nil { capture = HeaderCapture(limit: intake.submission.maxHeaderBytes) }
+        if submittedBy != nil {
+            capture = HeaderCapture(limit: intake.submission.maxHeaderBytes)
+            bodyHash = DKIMBodyHasher(.relaxed)
+        }
     }
 
     func write(_ bytes: ByteBuffer) async throws {
         let intake = self.intake
-        let body = lock.withLock { capture == nil ? bytes : capture!.feed(bytes) }
+        let body = lock.withLock { () -> ByteBuffer in
+            guard capture != nil else { return bytes }
+            let body = capture!.feed(bytes)
+            hashBody(body)
+            return body
+        }
         guard body.readableBytes > 0 else { return }
         do {
             try await intake.threadPool.runIfActive { [self] in
@@ -65,10 +92,11 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         var last = content
         var submitted: [UInt8] = []
         if let user = submittedBy {
-            let (tail, captured) = lock.withLock { () -> (ByteBuffer, HeaderCapture) in
+            let (tail, captured, hash) = lock.withLock { () -> (ByteBuffer, HeaderCapture, [UInt8]) in
                 let tail = capture!.feed(content)
                 capture!.end()
-                return (tail, capture!)
+                hashBody(tail)
+                return (tail, capture!, bodyHash?.finalize() ?? [])
             }
             last = tail
             do {
@@ -77,6 +105,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
                 await abort()
                 throw error
             }
+            submitted = intake.dkimSignatures(header: submitted, bodyHash: hash, id: id) + submitted
         }
         let (local, remote) = try await intake.recipients.route(envelope.recipients)
         let size: Int

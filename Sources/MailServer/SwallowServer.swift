@@ -330,6 +330,8 @@ public struct DataLayout: Sendable {
     public var spool: String { root + "/spool" }
     /// `queue/`: the outbound queue (see MailQueue).
     public var queue: String { root + "/queue" }
+    /// `dkim/`: the domains' DKIM keys (see ``DKIMKeyStore``).
+    public var dkim: String { root + "/dkim" }
 
     /// Creates a layout for `root`.
     public init(root: String) { self.root = root }
