@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import MailCore
 import MailAuth
 import MailServer
 
@@ -66,9 +67,9 @@ struct DKIMCommand: AsyncParsableCommand {
             do { for d in store.domains() { keys += try store.keys(of: d) } } catch { throw fail("\(error)") }
             if json {
                 let items = keys.map { k in
-                    "{\"domain\": \(jsonString(k.domain)), \"selector\": \(jsonString(k.selector)), \"algorithm\": \(jsonString(k.algorithm.rawValue)), "
-                        + "\"state\": \(jsonString(k.state.rawValue)), \"created\": \(k.created), \"name\": \(jsonString(k.recordName)), "
-                        + "\"record\": \(jsonString(k.record))}"
+                    "{\"domain\": \(QuotedLiteral.quote(k.domain)), \"selector\": \(QuotedLiteral.quote(k.selector)), \"algorithm\": \(QuotedLiteral.quote(k.algorithm.rawValue)), "
+                        + "\"state\": \(QuotedLiteral.quote(k.state.rawValue)), \"created\": \(k.created), \"name\": \(QuotedLiteral.quote(k.recordName)), "
+                        + "\"record\": \(QuotedLiteral.quote(k.record))}"
                 }
                 print("[" + items.joined(separator: ",\n ") + "]")
                 return
@@ -108,27 +109,6 @@ struct DKIMCommand: AsyncParsableCommand {
             print("\(domain.lowercased()) \(selector): retired")
         }
     }
-}
-
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 {
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(u)
-            }
-        }
-    }
-    return out + "\""
 }
 
 func isoDate(_ seconds: Int64) -> String {
