@@ -293,6 +293,7 @@ class SwallowServer:
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self._log_file = open(self.log_path, "ab")
+        self._ready_offset = self._log_file.tell()
         self.proc = subprocess.Popen(
             [str(SWALLOW_BIN), "serve", "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL,
@@ -302,19 +303,33 @@ class SwallowServer:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Until the port takes connections and the start-up banner (printed just after the listeners
+        bind) is in the log, so that a test's log offsets start after it."""
         deadline = time.monotonic() + timeout
+        listening = False
         while True:
             if self.proc.poll() is not None:
                 raise AssertionError(
                     f"swallow serve exited with {self.proc.returncode} before listening\n{self.log_tail()}"
                 )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1.0):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"swallow serve not listening on {self.port} after {timeout}s\n{self.log_tail()}")
-                time.sleep(0.05)
+            if not listening:
+                try:
+                    with socket.create_connection((self.host, self.port), timeout=1.0):
+                        listening = True
+                except OSError:
+                    pass
+            if listening:
+                try:
+                    with open(self.log_path, "rb") as f:
+                        f.seek(getattr(self, "_ready_offset", 0))
+                        if b"Add a first user" in f.read():
+                            return
+                except FileNotFoundError:
+                    pass
+            if time.monotonic() > deadline:
+                what = "printed its banner" if listening else f"listening on {self.port}"
+                raise AssertionError(f"swallow serve not {what} after {timeout}s\n{self.log_tail()}")
+            time.sleep(0.02)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""

@@ -61,6 +61,7 @@ class IMAPSwallow(SwallowServer):
             chown_tree(self.base, self.run_as)
             kwargs = {"user": self.run_as, "group": TEST_GROUP, "extra_groups": []}
         self._log_file = open(self.log_path, "ab")
+        self._ready_offset = self._log_file.tell()
         self.proc = subprocess.Popen([str(SWALLOW_BIN), "serve", "--config", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file, **kwargs)
         self.wait_ready()
