@@ -93,13 +93,8 @@ public struct DKIMSigner: Sendable {
         if let expiresAfter { tags.append(("x", String(time + expiresAfter))) }
         tags.append(("h", names.joined(separator: ":")))
         tags.append(("bh", Base64.encode(bodyHash)))
-        let unsigned = Self.fold(tags + [("b", "")])
-        var input: [UInt8] = []
-        for f in selectFields(names, from: fields) { input += f.canonicalized(headerCanonicalization) }
-        var own = DKIMHeaderField(name: "DKIM-Signature", raw: Array(unsigned.utf8)).canonicalized(headerCanonicalization)
-        own.removeLast(2)  // the signature field goes in without its CRLF (RFC 6376 §3.7)
-        input += own
-        let signature = try key.sign(input)
+        let unsigned = Array(Self.fold(tags + [("b", "")]).utf8)
+        let signature = try self.signature(template: unsigned, signedFields: names, fields: fields)
         return Array(Self.fold(tags + [("b", Base64.encode(signature))]).utf8)
     }
 

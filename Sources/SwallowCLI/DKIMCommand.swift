@@ -17,6 +17,14 @@ struct DKIMCommand: AsyncParsableCommand {
         return DKIMKeyStore(root: layout.dkim)
     }
 
+    /// `activate` and `retire`: sets a key's state and says so.
+    static func change(_ state: DKIMKeyStore.State, _ domain: String, _ selector: String, _ options: ConfigOption) throws {
+        do { try store(options).setState(state, domain: domain, selector: selector) } catch let e as ExitCode { throw e } catch {
+            throw fail("\(error)")
+        }
+        print("\(domain.lowercased()) \(selector): \(state.rawValue)")
+    }
+
     /// The record as a zone-file line: strings of at most 255 octets (RFC 1035 §3.3).
     static func zoneLine(_ key: DKIMKeyStore.Key) -> String {
         var chunks: [String] = []
@@ -88,12 +96,7 @@ struct DKIMCommand: AsyncParsableCommand {
         @Argument(help: "The selector.") var selector: String
         @OptionGroup var options: ConfigOption
 
-        func run() async throws {
-            do { try DKIMCommand.store(options).setState(.active, domain: domain, selector: selector) } catch let e as ExitCode { throw e } catch {
-                throw fail("\(error)")
-            }
-            print("\(domain.lowercased()) \(selector): active")
-        }
+        func run() async throws { try DKIMCommand.change(.active, domain, selector, options) }
     }
 
     struct Retire: AsyncParsableCommand {
@@ -102,12 +105,7 @@ struct DKIMCommand: AsyncParsableCommand {
         @Argument(help: "The selector.") var selector: String
         @OptionGroup var options: ConfigOption
 
-        func run() async throws {
-            do { try DKIMCommand.store(options).setState(.retired, domain: domain, selector: selector) } catch let e as ExitCode { throw e } catch {
-                throw fail("\(error)")
-            }
-            print("\(domain.lowercased()) \(selector): retired")
-        }
+        func run() async throws { try DKIMCommand.change(.retired, domain, selector, options) }
     }
 }
 
