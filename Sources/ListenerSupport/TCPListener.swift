@@ -168,9 +168,37 @@ final class RefusingHandler: ChannelInboundHandler, Sendable {
 extension ChannelHandlerContext {
     /// Flushes what was written, then closes the connection — or closes it anyway after `deadline`,
     /// so that a peer that does not take the last reply cannot keep it open.
+    ///
+    /// On a plaintext connection the close lingers: after the last reply our side is shut down for
+    /// output (a FIN), and whatever the peer still sends is read and dropped until it closes too, at
+    /// most for ``lingerTime``. Closing a socket with unread input makes the kernel answer with a
+    /// reset, and a reset can reach the peer before it has read our last reply (`421 4.4.2`), so the
+    /// reply would be lost to a client that pipelined or dribbled one more byte. A TLS connection
+    /// closes at once (its close_notify already tells the peer the session is over).
     public func flushThenClose(deadline: TimeAmount) {
         let channel = self.channel
-        writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in channel.close(promise: nil) }
+        let plaintext = (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) == nil
+        writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { result in
+            guard plaintext, case .success = result, channel.isActive,
+                  (try? channel.pipeline.syncOperations.addHandler(LingeringCloseHandler(), position: .first)) != nil
+            else { return channel.close(promise: nil) }
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: ChannelHandlerContext.lingerTime) { channel.close(promise: nil) }
+        }
         eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
     }
+
+    /// How long a lingering close waits for the peer to close after our FIN.
+    public static var lingerTime: TimeAmount { .seconds(2) }
+}
+
+/// Put in front of the pipeline once our side of a plaintext connection is shut down: reads and
+/// drops what the peer still sends, so that the final close finds no unread input (no reset). The
+/// peer's own close ends the channel (remote half-closure is not allowed on our listeners).
+final class LingeringCloseHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func handlerAdded(context: ChannelHandlerContext) { context.read() }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    func channelReadComplete(context: ChannelHandlerContext) { context.read() }
 }

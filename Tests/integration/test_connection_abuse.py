@@ -219,3 +219,4 @@ def test_mx_that_stops_reading_defers_after_the_data_block_timeout(make_server):
         assert server.wait_messages("bob@example.test", 1)
     finally:
         mx.close()
+

@@ -700,6 +700,29 @@ def test_slowloris_dribblers_are_timed_out(make_server, listener):
             assert re.search(rb"\r\n421 4\.4\.2 ", got), got
 
 
+@pytest.mark.parametrize("listener", ["smtp", "pop3"])
+def test_last_reply_survives_input_the_server_never_reads(make_server, listener):
+    """A client sends QUIT followed by 256 KiB it never gets an answer for. Closing a socket with
+    unread input makes the kernel send a reset, which can overtake the 221 / +OK; the server must
+    shut down its output and drop the rest of the input first, so the client reads its last reply
+    and then a clean end of stream (never ECONNRESET). Repeated 20 times: the race is short."""
+    server = start_server(make_server, pop3=listener == "pop3")
+    port = server.port if listener == "smtp" else server.pop3_port
+    expected = b"221 " if listener == "smtp" else b"+OK"
+    for attempt in range(20):
+        with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
+            greeting = s.recv(4096)
+            assert greeting.startswith(b"220 " if listener == "smtp" else b"+OK"), greeting
+            s.sendall(b"QUIT\r\n" + b"x" * 262_144)
+            got = b""
+            try:
+                while chunk := s.recv(4096):
+                    got += chunk
+            except ConnectionResetError:
+                pytest.fail(f"attempt {attempt}: connection reset after {got!r}; the last reply is lost")
+            assert got.startswith(expected), (attempt, got)
+
+
 def test_two_thousand_idle_connections_while_a_normal_client_is_served(make_server):
     """2,000 connections that never send anything (max_connections 5000, max_connections_per_ip 5000):
     a normal SMTP client is still served within 5 s; RSS growth < 64 MiB."""
