@@ -388,6 +388,7 @@ let package = Package(
             dependencies: [
                 "MailServer", "MailTesting", "SMTPServer", "SMTPCore", "Directory", "MailStore", "ListenerSupport",
                 "SMTPClient", "POP3Client", "POP3Core", "MailCore", "MIME", "MailQueue", "SASL",
+                "DNSClient", "DNSCore", "MailAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

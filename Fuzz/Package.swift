@@ -4,7 +4,7 @@
 // each target links to an empty program that does nothing.
 import PackageDescription
 
-let targets = ["FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand", "FuzzDKIM"]
+let targets = ["FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand", "FuzzDKIM", "FuzzSPF"]
 
 let package = Package(
     name: "SwallowFuzz",

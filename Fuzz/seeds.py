@@ -110,10 +110,17 @@ DKIM = [b"v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.org; s=s; t=1; h=f
         b" o0wBLR++X5LqmsxXaOYLLJe46l10AQ==\r\nFrom: Joe SixPack <joe@football.example.com>\r\nTo: Suzie Q <suzie@shopping.example.net>\r\n"
         b"Subject: Is dinner ready?\r\n\r\nHi.\r\n\r\nWe lost the game.  Are you hungry yet?  \r\n\r\n\r\n"]
 
+# SPF: records with every mechanism, modifier and macro form (RFC 7208 §5–§7).
+SPF = [b"v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx/24//64 a:mail.%{d2}/28 include:_spf.example.org -all",
+       b"v=spf1 ptr:%{ir}.%{v}._spf.%{d2} exists:%{l1r+-}.%{i}._spf.example.com ~all redirect=_spf.example.net",
+       b"v=spf1 ?all exp=explain._spf.%{d} moo.cow-far_out=man:dog/cat",
+       b"%{c} is not one of %{d}'s designated mail servers (%{r} at %{t}) %{L}.%{S}%%%_%-",
+       b"v=spf1 ip6:::ffff:1.2.3.4/128 ip4:1.2.3.4/32 a:foo:bar/baz.example.com a//0 mx:%{p}.example.com"]
+
 
 def main() -> None:
     out = Path(sys.argv[1])
-    targets = {t: out / t for t in ("FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand", "FuzzDKIM")}
+    targets = {t: out / t for t in ("FuzzSMTPCommand", "FuzzSMTPReply", "FuzzPOP3", "FuzzDNS", "FuzzMIME", "FuzzAddress", "FuzzIMAPCommand", "FuzzDKIM", "FuzzSPF")}
     for d in targets.values():
         d.mkdir(parents=True, exist_ok=True)
     def write(target, stem, data):
@@ -141,6 +148,8 @@ def main() -> None:
     for i, data in enumerate(DKIM):
         write("FuzzDKIM", f"dkim-{i}-simple", b"\x00" + data)
         write("FuzzDKIM", f"dkim-{i}-relaxed", b"\x0b" + data)
+    for i, data in enumerate(SPF):
+        write("FuzzSPF", f"spf-{i}", data)
     for i, a in enumerate(ADDRESSES):
         write("FuzzAddress", f"address-{i}-utf8", b"\x01" + a.encode())
         write("FuzzAddress", f"address-{i}-ascii", b"\x00" + a.encode())

@@ -29,12 +29,13 @@ public final class TestDNSServer: Sendable {
     struct State {
         var zone: TestDNSZone
         var faults: [DNSName: TestDNSFault] = [:]
+        var typeFaults: [DNSQuestion: TestDNSFault] = [:]
         var globalFault: TestDNSFault?
         var log: [LoggedQuery] = []
 
         func fault(for bytes: [UInt8]) -> TestDNSFault? {
             guard let query = try? DNSMessageParser.parse(bytes), let q = query.questions.first else { return globalFault }
-            return faults[q.name] ?? globalFault
+            return typeFaults[DNSQuestion(name: q.name, type: q.type)] ?? faults[q.name] ?? globalFault
         }
     }
 
@@ -110,6 +111,22 @@ public final class TestDNSServer: Sendable {
     public func setFault(_ fault: TestDNSFault?, for name: String) {
         let key = try! DNSName(name)
         state.withLockedValue { $0.faults[key] = fault }
+    }
+
+    /// Makes queries for `name` and `type` only misbehave (or behave again with `nil`); this wins
+    /// over a fault for the whole name.
+    public func setFault(_ fault: TestDNSFault?, for name: String, type: DNSRecordType) {
+        let key = DNSQuestion(name: try! DNSName(name), type: type)
+        state.withLockedValue { $0.typeFaults[key] = fault }
+    }
+
+    /// Drops every fault (per name, per name and type, and global).
+    public func clearFaults() {
+        state.withLockedValue {
+            $0.faults = [:]
+            $0.typeFaults = [:]
+            $0.globalFault = nil
+        }
     }
 
     /// Makes every name without its own fault misbehave (or behave again with `nil`).

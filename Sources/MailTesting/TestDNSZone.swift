@@ -35,6 +35,16 @@ public struct TestDNSRecord: Sendable, Hashable {
         TestDNSRecord(name: name, ttl: ttl, data: .txt(strings.map { Array($0.utf8) }))
     }
 
+    /// A PTR record (`4.3.2.1.in-addr.arpa` → `host.example.test`).
+    public static func ptr(_ name: String, _ target: String, ttl: UInt32 = 300) -> TestDNSRecord {
+        TestDNSRecord(name: name, ttl: ttl, data: .ptr(try! DNSName(target)))
+    }
+
+    /// A record of a type the zone has no helper for (e.g. the obsolete SPF type 99), with raw RDATA.
+    public static func raw(_ name: String, type: DNSRecordType, rdata: [UInt8], ttl: UInt32 = 300) -> TestDNSRecord {
+        TestDNSRecord(name: name, ttl: ttl, data: .unknown(type: type, rdata: rdata))
+    }
+
     /// A CNAME record.
     public static func cname(_ name: String, _ target: String, ttl: UInt32 = 300) -> TestDNSRecord {
         TestDNSRecord(name: name, ttl: ttl, data: .cname(try! DNSName(target)))
@@ -98,7 +108,8 @@ public struct TestDNSZone: Sendable {
     public init(_ zone: [TestDNSRecord], negativeTTL: UInt32 = 60) {
         self.negativeTTL = negativeTTL
         for r in zone {
-            let name = try! DNSName(r.name)
+            // By labels, so that names with any printable octet (an SPF test's space) can be served.
+            let name = try! DNSName(labels: r.name.split(separator: ".").map { Array($0.utf8) })
             records[name, default: []].append(DNSRecord(name: name, ttl: r.ttl, data: r.data))
         }
     }
