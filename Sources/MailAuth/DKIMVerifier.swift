@@ -36,6 +36,22 @@ public enum DKIMVerifier {
     /// Checks the signature in field `index` of `message` with `keyRecord` (the TXT record's text).
     /// - Parameter now: seconds since 1970, for `x=`.
     public static func verify(_ message: DKIMMessage, signatureAt index: Int, keyRecord: String, now: Int64) -> DKIMResult {
+        verify(message, signatureAt: index, keyRecord: keyRecord, now: now) { c, limit in
+            message.bodyHash(c, limit: limit)
+        }
+    }
+
+    /// Checks the signature in field `index` of `header` (a header section; its body is not read)
+    /// against `keyRecord`, with the body hashes computed as the body streamed by.
+    public static func verify(_ header: DKIMMessage, signatureAt index: Int, keyRecord: String, now: Int64,
+                              bodyHashes: DKIMBodyHashes) -> DKIMResult {
+        verify(header, signatureAt: index, keyRecord: keyRecord, now: now) { c, limit in
+            bodyHashes.hash(c, limit: limit) ?? ([], 0)
+        }
+    }
+
+    static func verify(_ message: DKIMMessage, signatureAt index: Int, keyRecord: String, now: Int64,
+                       bodyHash hashOfBody: (DKIMCanonicalization, Int?) -> (hash: [UInt8], length: Int)) -> DKIMResult {
         let field = message.fields[index]
         let signature: DKIMSignature
         do { signature = try DKIMSignature(parsing: field.value) } catch { return .permerror(reason(error)) }
@@ -51,7 +67,7 @@ public enum DKIMVerifier {
             guard iDomain == signature.domain else { return .permerror("t=s: i= must be in d= exactly") }
         }
         // The body.
-        let (bodyHash, length) = message.bodyHash(signature.bodyCanonicalization, limit: signature.bodyLength)
+        let (bodyHash, length) = hashOfBody(signature.bodyCanonicalization, signature.bodyLength)
         if let l = signature.bodyLength, l > length { return .permerror("l= is longer than the body") }
         guard bodyHash == signature.bodyHash else { return .fail("body hash did not verify") }
         // The header: the fields h= names, then this signature field with b= emptied.

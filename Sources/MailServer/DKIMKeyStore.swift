@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Crypto
 import CryptoExtras
+import MIME
 import MailAuth
 import NIOConcurrencyHelpers
 import struct Foundation.Data
@@ -129,6 +130,33 @@ public final class DKIMKeyStore: Sendable {
 
     /// Signers for the active keys of `domain` (Ed25519 first), re-read when the domain's directory
     /// changes (one `stat` per call otherwise).
+    /// `DKIM-Signature` fields (storage form, LF) for a message Swallow writes itself — a DSN, whole,
+    /// in wire form — whose `From:` is `MAILER-DAEMON@<host name>`: signed by the configured domain
+    /// the From domain is or belongs to (`mx.example.org` → `d=example.org`, aligned for DMARC), when
+    /// that domain has active keys. The server's queue runner and `swallow queue bounce` both use it.
+    public func signaturesForGenerated(_ bytes: [UInt8], configuredDomains: [String], now: Int64) -> [UInt8] {
+        let message = DKIMMessage(bytes)
+        guard let from = Self.fromDomain(message) else { return [] }
+        let candidates = [from] + configuredDomains.map { $0.lowercased() }.filter { from.hasSuffix("." + $0) }.sorted { $0.count > $1.count }
+        guard let domain = candidates.first(where: { !signers(for: $0).isEmpty }) else { return [] }
+        let bodyHash = message.bodyHash(.relaxed).hash
+        var out: [UInt8] = []
+        for signer in signers(for: domain) {
+            if let field = try? signer.signatureField(fields: message.fields, bodyHash: bodyHash, time: now) {
+                out += field.filter { $0 != 0x0D }
+            }
+        }
+        return out
+    }
+
+    /// The domain of the first `From:` address, lower case.
+    static func fromDomain(_ message: DKIMMessage) -> String? {
+        guard let from = message.fields.first(where: { $0.name.lowercased() == "from" }),
+              let address = AddressListParser.mailboxes(from.value).first?.address,
+              let at = address.lastIndex(of: "@") else { return nil }
+        return String(address[address.index(after: at)...]).lowercased()
+    }
+
     public func signers(for domain: String) -> [DKIMSigner] {
         let domain = domain.lowercased()
         guard let stamp = directoryStamp(directory(domain)) else { return [] }

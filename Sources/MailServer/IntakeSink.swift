@@ -37,6 +37,17 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     private var bodyHash: DKIMBodyHasher?
     /// The empty line that ends the header (the first octets ``HeaderCapture`` hands on) is not body.
     private var separatorLeft = 2
+    /// Mail from another server: its checks, and the body hashes its DKIM signatures ask for (set
+    /// up once the header section is complete).
+    private let checks: InboundAuthentication?
+    private var verifyHashes: DKIMBodyHashes?
+
+    /// Once the captured header is complete: the body hashes its signatures need.
+    private func prepareVerification() {
+        guard checks != nil, verifyHashes == nil, let capture, capture.complete else { return }
+        let header = DKIMMessage(capture.header + [0x0D, 0x0A])
+        verifyHashes = DKIMBodyHashes(signatures: DKIMVerifier.signatures(in: header).compactMap { try? $0.signature.get() })
+    }
 
     /// Hashes body octets, past the header's closing empty line.
     private func hashBody(_ buffer: ByteBuffer) {
@@ -48,16 +59,21 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
                 if b == 0x0A { separatorLeft = 0; start += 1; break }
                 separatorLeft = 0  // no empty line (a header section without one): everything is body
             }
-            bodyHash?.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[start...]))
+            let body = UnsafeRawBufferPointer(rebasing: raw[start...])
+            bodyHash?.update(bufferPointer: body)
+            if verifyHashes?.isEmpty == false { verifyHashes!.update(bufferPointer: body) }
         }
     }
 
-    init(intake: Intake, submittedBy: String?) {
+    init(intake: Intake, submittedBy: String?, checks: InboundAuthentication? = nil) {
         self.intake = intake
         self.submittedBy = submittedBy
+        self.checks = submittedBy == nil ? checks : nil
         if submittedBy != nil {
             capture = HeaderCapture(limit: intake.submission.maxHeaderBytes)
             bodyHash = DKIMBodyHasher(.relaxed)
+        } else if checks != nil {
+            capture = HeaderCapture(limit: intake.submission.maxHeaderBytes)
         }
     }
 
@@ -66,6 +82,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         let body = lock.withLock { () -> ByteBuffer in
             guard capture != nil else { return bytes }
             let body = capture!.feed(bytes)
+            prepareVerification()
             hashBody(body)
             return body
         }
@@ -107,25 +124,74 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
             }
             submitted = intake.dkimSignatures(header: submitted, bodyHash: hash, id: id) + submitted
         }
+        var junk = false
+        var authSummary: String?
+        if let checks {
+            let (tail, captured, hashes) = lock.withLock { () -> (ByteBuffer, HeaderCapture, DKIMBodyHashes?) in
+                let tail = capture!.feed(content)
+                capture!.end()
+                prepareVerification()
+                hashBody(tail)
+                return (tail, capture!, verifyHashes)
+            }
+            last = tail
+            if captured.overflowed {
+                // Everything went on as body; the message is stored as it came, unchecked.
+                intake.logger.notice("header section too large to check authentication", metadata: ["id": "\(id)"])
+            } else {
+                let verdict = await checks.evaluate(header: captured.header, bodyHashes: hashes ?? DKIMBodyHashes(signatures: []),
+                                                    remoteIP: connection.remoteIP, helo: connection.session.heloName,
+                                                    mailFrom: envelope.reversePath.address?.description ?? "")
+                authSummary = verdict.summary
+                if case .reject(let reply) = verdict.action {
+                    intake.logger.notice("rejected by policy", metadata: [
+                        "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())",
+                        "auth": "\(verdict.summary)", "reply": "\(reply.code) \(reply.lines.first ?? "")"])
+                    await abort()
+                    throw SMTPRejection(reply)
+                }
+                junk = verdict.action == .quarantine
+                let (header, removed) = InboundAuthentication.cleaned(captured.header, authservID: checks.authservID)
+                if removed > 0 {
+                    intake.logger.notice("removed Authentication-Results claiming our authserv-id", metadata: ["id": "\(id)", "fields": "\(removed)"])
+                }
+                submitted = verdict.field + Self.storageForm(header)
+            }
+        }
         let (local, remote) = try await intake.recipients.route(envelope.recipients)
         let size: Int
         do {
-            size = try await intake.threadPool.runIfActive { [self, last, submitted] in
-                try store(id: id, local: local, remote: remote, last: last, submitted: submitted, envelope: envelope, connection: connection)
+            size = try await intake.threadPool.runIfActive { [self, last, submitted, junk] in
+                try store(id: id, local: local, remote: remote, last: last, submitted: submitted, envelope: envelope,
+                          connection: connection, junk: junk)
             }
         } catch {
             throw intake.rejection(for: error, id: id)
         }
         if let user = submittedBy { intake.rateLimiter.record(user) }
-        logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection)
+        logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection,
+                    auth: authSummary, junk: junk)
         return id.rawValue
+    }
+
+    /// Wire form (CRLF) to storage form (LF); a bare CR stays.
+    static func storageForm(_ wire: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(wire.count)
+        var i = 0
+        while i < wire.count {
+            if wire[i] == 0x0D, i + 1 < wire.count, wire[i + 1] == 0x0A { i += 1; continue }
+            out.append(wire[i])
+            i += 1
+        }
+        return out
     }
 
     /// Mail from port 25 whose recipients are all known without waiting goes from the event loop to the
     /// thread pool and back (no task); anything else takes the general path.
     func commit(_ content: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo,
                 on eventLoop: any EventLoop) -> EventLoopFuture<String> {
-        guard submittedBy == nil, let (local, remote) = intake.recipients.cachedRoute(envelope.recipients) else {
+        guard submittedBy == nil, checks == nil, let (local, remote) = intake.recipients.cachedRoute(envelope.recipients) else {
             let promise = eventLoop.makePromise(of: String.self)
             promise.completeWithTask { try await self.commit(content, envelope: envelope, connection: connection) }
             return promise.futureResult
@@ -146,18 +212,19 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     /// the queue entry becomes visible. A failure before the end leaves nothing behind. Returns the
     /// stored size (0 when nothing went to a mailbox).
     private func store(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], last: ByteBuffer, submitted: [UInt8],
-                       envelope: SMTPEnvelope, connection: SMTPConnectionInfo) throws -> Int {
+                       envelope: SMTPEnvelope, connection: SMTPConnectionInfo, junk: Bool = false) throws -> Int {
         let spool = lock.withLock { self.spool }
         defer { spool?.remove() }
         // Accepted means at least one durable copy: a message routed to no mailbox and no queue
         // would be answered 250 and stored nowhere.
         guard !local.isEmpty || !remote.isEmpty else { throw IntakeError.noDestination }
-        let headers = intake.trace.render(queueID: id, envelope: envelope, connection: connection) + submitted
-        if !remote.isEmpty { try intake.queue.prepare(id: id, headers: headers, spool: spool, tail: last) }
+        let trace = intake.trace.render(queueID: id, envelope: envelope, connection: connection, returnPath: false)
+        let headers = Array("Return-Path: \(envelope.reversePath)\n".utf8) + trace + submitted
+        if !remote.isEmpty { try intake.queue.prepare(id: id, headers: trace + submitted, spool: spool, tail: last) }
         var stored = 0
         if !local.isEmpty {
             do {
-                stored = try intake.store.deliver(headers: headers, spool: spool, tail: last, to: local).size
+                stored = try intake.store.deliver(headers: headers, spool: spool, tail: last, to: local, folder: junk ? "Junk" : nil).size
                 // The quota's cached use must see this message at once: otherwise every RCPT in the
                 // next few seconds is checked against the use before it, and a burst overruns the limit.
                 for mailbox in local { intake.quota.added(stored, to: "\(mailbox.localPart)@\(mailbox.domain)") }
@@ -173,14 +240,17 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     }
 
     private func logAccepted(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], size: Int, envelope: SMTPEnvelope,
-                             connection: SMTPConnectionInfo) {
-        intake.logger.info("accepted", metadata: [
+                             connection: SMTPConnectionInfo, auth: String? = nil, junk: Bool = false) {
+        var metadata: Logger.Metadata = [:]
+        if let auth { metadata["auth"] = "\(auth)" }
+        if junk { metadata["folder"] = "Junk" }
+        intake.logger.info("accepted", metadata: metadata.merging([
             "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())",
             "user": "\(submittedBy ?? "-")",
             "to": "\(envelope.recipients.map(\.description).joined(separator: ",").logEscaped(limit: 4096))",
             "mailboxes": "\(local.count)", "queued": "\(remote.count)", "size": "\(size)",
             "tls": "\(connection.session.tls?.version ?? "no")",
-        ])
+        ]) { a, _ in a })
     }
 
     func abort() async {

@@ -52,9 +52,10 @@ final class OutboundQueue: Sendable {
     func discard(id: QueueID) { spool.discardPrepared(id: id.rawValue) }
 
     /// Queues a generated message (a DSN) in one step.
-    func inject(sender: String, recipients: [String], message: [UInt8]) throws -> String {
+    /// `headers` (storage form) go before `message` (wire form), e.g. its DKIM signatures.
+    func inject(sender: String, recipients: [String], message: [UInt8], headers: [UInt8] = []) throws -> String {
         let id = nextID()
-        try prepare(id: id, headers: [], spool: nil, tail: ByteBuffer(bytes: message))
+        try prepare(id: id, headers: headers, spool: nil, tail: ByteBuffer(bytes: message))
         try commit(id: id, sender: sender, recipients: recipients)
         return id.rawValue
     }

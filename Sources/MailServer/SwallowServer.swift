@@ -115,12 +115,16 @@ public final class SwallowServer: Sendable {
             }
             let quota = QuotaService(directory: directory, store: store, threadPool: threadPool, permanent: c.limits.overQuotaPermanent)
             let intake = Intake(configuration: c, layout: layout, directory: directory, store: store, queue: outbound,
-                                authenticator: authenticator, quota: quota, threadPool: threadPool, logger: logger)
+                                authenticator: authenticator, quota: quota, threadPool: threadPool, logger: logger,
+                                resolver: MailAuthDNS(resolver: resolver))
             let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
             let runner = QueueRunner(
                 spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
                 configuration: .init(c, threadPool: threadPool), logger: logger,
-                inject: { sender, recipients, message in try outbound.inject(sender: sender, recipients: recipients, message: message) })
+                inject: { sender, recipients, message in
+                    try outbound.inject(sender: sender, recipients: recipients, message: message,
+                                        headers: intake.dkimSignatures(generated: message))
+                })
             outbound.attach(runner)
             let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
             let imapService = IMAPService(authenticator: authenticator, store: store, threadPool: threadPool, hub: hub, quota: quota,
@@ -135,6 +139,8 @@ public final class SwallowServer: Sendable {
             }
             var bound: [(name: String, addresses: [SocketAddress])] = []
             var services: [any Service] = [runner]
+            DKIMActivation.bootstrap(store: intake.dkimKeys, configuration: c, logger: logger)
+            services.append(DKIMActivation(store: intake.dkimKeys, domains: c.domains, resolver: MailAuthDNS(resolver: resolver), logger: logger))
             if !c.imap.listen.isEmpty || !c.imaps.listen.isEmpty {
                 services.append(FolderWatcher(hub: hub, threadPool: threadPool, interval: .seconds(c.imap.pollInterval)))
             }

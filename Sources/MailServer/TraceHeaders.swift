@@ -11,12 +11,13 @@ struct TraceHeaders: Sendable {
     /// Name the authenticated user (`submission.received_header_user`).
     let showsUser: Bool
 
-    /// `Return-Path:` and `Received:` (RFC 5321 §4.4, RFC 3848 `with` keywords), LF line ends.
-    func render(queueID: QueueID, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) -> [UInt8] {
+    /// `Return-Path:` (with `returnPath`: only a final delivery adds it, RFC 5321 §4.4 — a copy that
+    /// is relayed gets none) and `Received:` (RFC 5321 §4.4, RFC 3848 `with` keywords), LF line ends.
+    func render(queueID: QueueID, envelope: SMTPEnvelope, connection: SMTPConnectionInfo, returnPath: Bool = true) -> [UInt8] {
         let session = connection.session
         let helo = String(session.heloName.unicodeScalars.map { $0.value > 0x20 && $0.value < 0x7F && $0 != "(" && $0 != ")" ? Character($0) : "?" })
         let ip = connection.remoteIP.contains(":") ? "IPv6:\(connection.remoteIP)" : connection.remoteIP
-        var h = "Return-Path: \(envelope.reversePath)\n"
+        var h = returnPath ? "Return-Path: \(envelope.reversePath)\n" : ""
         h += "Received: from \(helo.isEmpty ? "unknown" : helo) ([\(ip)])\n"
         if let tls = session.tls {
             h += "\t(using \(tls.version)\(tls.cipher.map { " with cipher \($0)" } ?? ""))\n"

@@ -98,9 +98,16 @@ public struct MaildirStore: Sendable {
     ///   - headers: header lines to prepend, in storage form (LF line ends).
     ///   - spool: content already spooled, if any.
     ///   - tail: the rest of the content in wire form (CRLF), appended after `spool`.
-    public func deliver(headers: [UInt8], spool: SpoolFile?, tail: ByteBuffer, to mailboxes: [Mailbox]) throws -> Receipt {
+    ///   - folder: a Maildir++ folder of each mailbox (`Junk` → `<maildir>/.Junk`, created when
+    ///     missing) instead of the INBOX.
+    public func deliver(headers: [UInt8], spool: SpoolFile?, tail: ByteBuffer, to mailboxes: [Mailbox],
+                        folder: String? = nil) throws -> Receipt {
         precondition(!mailboxes.isEmpty, "deliver() without mailboxes")
-        let dirs = try mailboxes.map { try ensureMaildir($0) }
+        var dirs = try mailboxes.map { try ensureMaildir($0) }
+        if let folder {
+            dirs = dirs.map { "\($0)/.\(folder)" }
+            for d in dirs { try Self.ensureMaildir(at: d) }
+        }
         let receipt = try deliver(headers: headers, spool: spool, tail: tail, toMaildirs: dirs)
         if let changed { for d in dirs { changed(d) } }
         return receipt

@@ -27,13 +27,7 @@ struct DKIMCommand: AsyncParsableCommand {
 
     /// The record as a zone-file line: strings of at most 255 octets (RFC 1035 §3.3).
     static func zoneLine(_ key: DKIMKeyStore.Key) -> String {
-        var chunks: [String] = []
-        var rest = Substring(key.record)
-        while !rest.isEmpty {
-            chunks.append("\"\(rest.prefix(255))\"")
-            rest = rest.dropFirst(255)
-        }
-        return "\(key.recordName). IN TXT \(chunks.joined(separator: " "))"
+        DNSRecordLine(name: key.recordName, type: "TXT", value: key.record, purpose: "DKIM").zoneLine
     }
 
     struct Generate: AsyncParsableCommand {
@@ -66,25 +60,32 @@ struct DKIMCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the keys: domain, selector, algorithm, state, created, and their records.")
-        @Flag(name: .long, help: "One JSON array of {domain, selector, algorithm, state, created, name, record}.") var json = false
+        @Flag(name: .long, help: "One JSON array of {domain, selector, algorithm, state, created, name, record, published}.") var json = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             let store = try DKIMCommand.store(options)
             var keys: [DKIMKeyStore.Key] = []
             do { for d in store.domains() { keys += try store.keys(of: d) } } catch { throw fail("\(error)") }
+            // Whether DNS shows each record, through the configured resolver.
+            let resolver = try? DomainDNS.resolver(for: options.load())
+            var published: [Bool] = []
+            for k in keys {
+                if let resolver { published.append(await DomainDNS.isPublished(k, resolver: resolver)) } else { published.append(false) }
+            }
             if json {
-                let items = keys.map { k in
+                let items = zip(keys, published).map { k, seen in
                     "{\"domain\": \(QuotedLiteral.quote(k.domain)), \"selector\": \(QuotedLiteral.quote(k.selector)), \"algorithm\": \(QuotedLiteral.quote(k.algorithm.rawValue)), "
                         + "\"state\": \(QuotedLiteral.quote(k.state.rawValue)), \"created\": \(k.created), \"name\": \(QuotedLiteral.quote(k.recordName)), "
-                        + "\"record\": \(QuotedLiteral.quote(k.record))}"
+                        + "\"record\": \(QuotedLiteral.quote(k.record)), \"published\": \(seen)}"
                 }
                 print("[" + items.joined(separator: ",\n ") + "]")
                 return
             }
             if keys.isEmpty { print("no DKIM keys (swallow dkim generate DOMAIN)") }
-            for k in keys {
-                print("\(k.domain)\t\(k.selector)\t\(k.algorithm.rawValue)\t\(k.state.rawValue)\tcreated \(isoDate(k.created))")
+            for (k, seen) in zip(keys, published) {
+                print("\(k.domain)\t\(k.selector)\t\(k.algorithm.rawValue)\t\(k.state.rawValue)\tcreated \(isoDate(k.created))"
+                    + "\t\(seen ? "in DNS" : "not in DNS")")
                 if k.state != .retired { print("  \(DKIMCommand.zoneLine(k))") }
             }
         }

@@ -216,8 +216,11 @@ struct QueueCommand: AsyncParsableCommand {
                 let newID = QueueID(microseconds: UInt64(now) * 1_000_000 + UInt64(getpid() & 0xFFFFF), sequence: 1).rawValue
                 do {
                     let dir = try spool.prepare(id: newID)
-                    _ = try MaildirStore.writeMessageFile(path: dir + "/message", headers: [], spool: nil,
-                                                          tail: ByteBuffer(bytes: dsn.render(now: now, boundary: "\(newID)/\(c.hostname)")))
+                    let message = dsn.render(now: now, boundary: "\(newID)/\(c.hostname)")
+                    let signatures = DKIMKeyStore(root: DataLayout(root: c.dataDirectory).dkim)
+                        .signaturesForGenerated(message, configuredDomains: c.domains, now: Int64(now))
+                    _ = try MaildirStore.writeMessageFile(path: dir + "/message", headers: signatures, spool: nil,
+                                                          tail: ByteBuffer(bytes: message))
                     try spool.commit(id: newID, envelope: QueueEnvelope(id: newID, sender: "", recipients: [e.sender], created: now))
                 } catch { throw fail("cannot queue the notification: \(error)") }
                 spool.requestScan()  // a running server sends the notification at once

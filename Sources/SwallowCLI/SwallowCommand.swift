@@ -14,7 +14,7 @@ public struct SwallowCommand: AsyncParsableCommand {
         commandName: "swallow",
         abstract: "Swallow: an SMTP/POP3 mail server.",
         version: swallowVersion,
-        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, MailboxCommand.self, QueueCommand.self, DKIMCommand.self, Send.self, Fetch.self, MIMECommand.self])
+        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, MailboxCommand.self, QueueCommand.self, DKIMCommand.self, DNSCommand.self, Send.self, Fetch.self, MIMECommand.self])
 
     public init() {}
 

@@ -17,6 +17,9 @@ struct LiveServer {
     let dataDirectory: String
     let domain: String
 
+    /// One DNS server (empty zone: NXDOMAIN for every name) for every live server of the test process.
+    static let sharedDNS = Task { try await TestDNSServer.start(zone: []) }
+
     static func start(domain: String = "example.test", users: [String] = ["alice", "bob"],
                       _ edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> LiveServer {
         let dir = NSTemporaryDirectory() + "swallow-live-\(UUID().uuidString)"
@@ -32,6 +35,8 @@ struct LiveServer {
         c.submission.listen = ["127.0.0.1:0"]
         c.submissions.listen = ["127.0.0.1:0"]
         c.auth.failureDelayMilliseconds = 10
+        // Incoming mail is checked (SPF, DMARC): every lookup goes to a loopback server with an empty zone.
+        c.dns.nameservers = [try await sharedDNS.value.address]
         edit(&c)
         var logger = Logger(label: "test")
         logger.logLevel = .critical

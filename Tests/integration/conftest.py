@@ -104,6 +104,8 @@ def render_config(
     delivery: dict | None = None,
     routes: list[dict] | None = None,
     dns: dict | None = None,
+    spf: dict | None = None,
+    dmarc: dict | None = None,
 ) -> str:
     lines = [
         f"hostname = {toml_str(hostname)}",
@@ -131,7 +133,11 @@ def render_config(
         for key, value in tls.items():
             lines.append(f"{key} = {toml_str(str(value))}")
     # [delivery] and [dns] are plain tables; [[routes]] is an array of tables ({"domain": …, "via": …}).
-    for name, table in (("delivery", delivery), ("dns", dns)):
+    # Every server asks a loopback DNS server (NXDOMAIN for all names unless a test brings its own):
+    # the SPF/DMARC checks of incoming mail must not query the machine's resolver.
+    if dns is None and (shared := shared_dns()) is not None:
+        dns = {"nameservers": [shared.nameserver]}
+    for name, table in (("delivery", delivery), ("dns", dns), ("spf", spf), ("dmarc", dmarc)):
         if table:
             lines += ["", f"[{name}]"]
             for key, value in table.items():
@@ -450,6 +456,94 @@ def fill_up(directory: Path) -> int:
                     assert exc.errno == errno.ENOSPC, exc
                     break
     return written
+
+
+class ZoneDNS:
+    """An authoritative DNS server (dnslib, UDP and TCP) on 127.0.0.1 for `records`: a dict of lower-case
+    name → list of (type, value) with type A/AAAA/MX/TXT/PTR/CNAME; MX values are (preference, host);
+    TXT values are strings (split into 255-octet character-strings). NXDOMAIN for other names."""
+
+    def __init__(self, records: dict | None = None):
+        require_dnslib()
+        from dnslib import QTYPE, RCODE, RR, SOA
+        from dnslib.server import BaseResolver, DNSServer
+
+        self.records: dict[str, list] = dict(records or {})
+        self.queries: list[tuple[str, str]] = []
+        self.port = free_port()
+        outer = self
+
+        class Resolver(BaseResolver):
+            def resolve(self, request, handler):
+                reply = request.reply()
+                reply.header.aa = 1
+                name = str(request.q.qname).rstrip(".").lower()
+                qtype = QTYPE[request.q.qtype]
+                outer.queries.append((name, qtype))
+                soa = RR("test.", QTYPE.SOA, ttl=60, rdata=SOA("ns.test.", "hostmaster.test.", (1, 3600, 600, 86400, 60)))
+                entries = outer.records.get(name)
+                exists = entries is not None or any(n.endswith("." + name) for n in outer.records)
+                if not exists:
+                    reply.header.rcode = RCODE.NXDOMAIN
+                    reply.add_auth(soa)
+                    return reply
+                answered = False
+                for rtype, value in entries or []:
+                    if rtype == qtype:
+                        reply.add_answer(outer._rr(name, rtype, value))
+                        answered = True
+                if not answered:
+                    reply.add_auth(soa)
+                return reply
+
+        class QuietLogger:
+            def __getattr__(self, name):
+                return lambda *args, **kwargs: None
+
+        self.servers = [DNSServer(Resolver(), address="127.0.0.1", port=self.port, tcp=tcp, logger=QuietLogger())
+                        for tcp in (False, True)]
+        for server in self.servers:
+            server.start_thread()
+
+    @staticmethod
+    def _rr(name: str, rtype: str, value):
+        from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RR, TXT, A
+        if rtype == "TXT":
+            raw = value.encode()
+            rdata = TXT([raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""])
+        elif rtype == "MX":
+            rdata = MX(value[1].rstrip(".") + ".", value[0])
+        else:
+            rdata = {"A": A, "AAAA": AAAA, "PTR": PTR, "CNAME": CNAME}[rtype](value)
+        return RR(name + ".", getattr(QTYPE, rtype), rdata=rdata, ttl=60)
+
+    def add(self, name: str, rtype: str, value) -> None:
+        self.records.setdefault(name.lower(), []).append((rtype, value))
+
+    @property
+    def nameserver(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+            server.server.server_close()
+
+
+_SHARED_DNS: list = []
+
+
+def shared_dns() -> ZoneDNS | None:
+    """One empty-zone DNS server per test process (started on first use); None without dnslib outside CI."""
+    if not _SHARED_DNS:
+        try:
+            import dnslib  # noqa: F401
+        except ImportError:
+            if os.environ.get("CI") == "true":
+                pytest.fail("Python package dnslib is not installed (pip install dnslib)")
+            return None
+        _SHARED_DNS.append(ZoneDNS())
+    return _SHARED_DNS[0]
 
 
 def require_dnslib() -> None:

@@ -40,14 +40,20 @@ def dkimpy_verifies(message: bytes, idx: int, records: list[dict]) -> bool:
         return False
 
 
-def test_generated_keys_are_pending_until_activated_then_sign_with_both_algorithms(sub_server):
-    out = sub_server.cli("dkim", "generate", "example.test").stdout
-    assert out.count("(pending") == 2, out
-    assert "._domainkey.example.test. IN TXT \"v=DKIM1; k=ed25519; p=" in out, out
-    assert "k=rsa; p=MIIBIjAN" in out, out  # a 2048-bit SubjectPublicKeyInfo
+def test_serve_generates_a_pending_pair_that_signs_once_activated_with_both_algorithms(sub_server):
+    # `serve` made the first Ed25519 + RSA pair of example.test at start and logged what to publish.
     listed = keys(sub_server)
     assert sorted(k["algorithm"] for k in listed) == ["ed25519-sha256", "rsa-sha256"]
     assert {k["state"] for k in listed} == {"pending"}
+    assert {k["published"] for k in listed} == {False}  # the test DNS has no such records
+    log = sub_server.log_tail(200)
+    assert "generated DKIM keys" in log, log
+    for k in listed:
+        assert f"publish: {k['name']}. IN TXT" in log, log
+    assert "publish: _dmarc.example.test. IN TXT \"v=DMARC1; p=reject" in log, log
+    out = sub_server.cli("dkim", "generate", "example.test", "--algorithm", "rsa", "--selector", "spare").stdout
+    assert "(pending" in out and "spare._domainkey.example.test. IN TXT \"v=DKIM1; k=rsa; p=MIIBIjAN" in out, out
+    sub_server.cli("dkim", "retire", "example.test", "spare")
     # The private keys are readable by the server's user only.
     for k in listed:
         mode = os.stat(sub_server.data_dir / "dkim" / "example.test" / f"{k['selector']}.key").st_mode
@@ -78,7 +84,7 @@ def test_generated_keys_are_pending_until_activated_then_sign_with_both_algorith
         assert b"list-unsubscribe" in h and b"list-unsubscribe-post" in h and b"subject" in h, h
         assert b"received" not in h, h
 
-    records = keys(sub_server)
+    records = [k for k in keys(sub_server) if k["state"] == "active"]
     # dkimpy verifies each signature (idx selects the field), the Ed25519 one with PyNaCl.
     assert dkimpy_verifies(signed, 0, records), "Ed25519 signature did not verify in dkimpy"
     assert dkimpy_verifies(signed, 1, records), "RSA signature did not verify in dkimpy"
@@ -108,3 +114,26 @@ def test_dkim_commands_refuse_bad_input(sub_server):
     r = sub_server.cli("dkim", "activate", "example.test", "nope", check=False)
     assert r.returncode == 1 and "no DKIM key nope" in r.stderr, r
     assert "no DKIM keys" not in sub_server.cli("dkim", "list").stdout
+
+
+def test_bounces_swallow_writes_are_signed_for_the_host_names_domain(make_submission_server):
+    """A DSN's From: is MAILER-DAEMON@mx.example.test: it is signed with example.test's keys (d= in the
+    same organizational domain, so it aligns for DMARC), and dkimpy verifies both signatures."""
+    from conftest import free_port, wait_for
+    s = make_submission_server(routes=[{"domain": "nowhere.example", "via": f"127.0.0.1:{free_port()}"}],
+                               delivery={"retry_initial": 3600, "retry_maximum": 3600})
+    for k in keys(s):
+        s.cli("dkim", "activate", "example.test", k["selector"])
+    with submission(s) as c:
+        c.sendmail(ALICE, ["x@nowhere.example"], message(to="x@nowhere.example", subject="will bounce"))
+    deferred = s.data_dir / "queue" / "deferred"
+    wait_for(lambda: deferred.is_dir() and len(list(deferred.iterdir())) == 1, timeout=15, what="a deferred message")
+    [queued] = list(deferred.iterdir())
+    assert b"Return-Path:" not in (queued / "message").read_bytes(), "a relayed copy carries no Return-Path"
+    assert "bounced to <alice@example.test>" in s.cli("queue", "bounce", queued.name).stdout
+    wait_for(lambda: any(b"MAILER-DAEMON@" in r for r in s.raw_messages(ALICE)), timeout=15, what="the DSN")
+    dsn = next(r for r in s.raw_messages(ALICE) if b"MAILER-DAEMON@" in r)
+    header = dsn.split(b"\n\n", 1)[0]  # (the original message's signatures are in the DSN's body)
+    assert header.count(b"DKIM-Signature:") == 2 and b"d=example.test" in header, dsn[:1500]
+    records = keys(s)
+    assert dkimpy_verifies(dsn, 0, records) and dkimpy_verifies(dsn, 1, records)

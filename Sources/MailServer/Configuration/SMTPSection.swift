@@ -20,6 +20,10 @@ extension ServerConfiguration {
         /// Offer AUTH (after STARTTLS) on this listener so users can relay through it, like
         /// Postfix's `smtpd_sasl_auth_enable`. Default false (AUTH belongs on submission).
         public var auth = false
+        /// Check SPF, DKIM and DMARC of mail from other servers and record the results in an
+        /// `Authentication-Results:` field (the `[spf]` and `[dmarc]` policies act on them). Mail from
+        /// authenticated sessions and `relay_networks` is not checked. Default true.
+        public var checkAuthentication = true
     }
 }
 
@@ -35,6 +39,7 @@ extension ServerConfiguration.SMTP {
             .int("max_errors", \.maxErrors, min: 1, "protocol errors per session before 421 4.7.0"),
             .int("shutdown_grace", \.shutdownGrace, min: 0, "seconds transactions may take to finish at SIGTERM"),
             .bool("auth", \.auth, "offer AUTH here too (after STARTTLS) so users can relay via 25"),
+            .bool("check_authentication", \.checkAuthentication, "SPF, DKIM, DMARC of incoming mail → Authentication-Results"),
         ])
     }
 }

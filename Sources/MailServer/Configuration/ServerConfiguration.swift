@@ -41,6 +41,10 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var routes: [Route]
     /// DNS servers.
     public var dns: DNS
+    /// What SPF results do.
+    public var spf = SPF()
+    /// The DMARC policy.
+    public var dmarc = DMARC()
     /// Certificate and key; both `nil` → self-signed in `<data_dir>/tls`.
     public var tls: TLS
     /// Size and count limits.
@@ -102,7 +106,8 @@ extension ServerConfiguration {
     /// Every section's table, in the order of the reference (`[[routes]]` comes after `[delivery]`).
     static var sections: [AnyConfigSection] {
         [general.erased, SMTP.table.erased, Submission.table.erased, Submissions.table.erased, POP3.table.erased,
-         POP3S.table.erased, IMAP.table.erased, IMAPS.table.erased, Auth.table.erased, Delivery.table.erased, DNS.table.erased, TLS.table.erased,
+         POP3S.table.erased, IMAP.table.erased, IMAPS.table.erased, Auth.table.erased, Delivery.table.erased, DNS.table.erased,
+         SPF.table.erased, DMARC.table.erased, TLS.table.erased,
          Limits.table.erased, Log.table.erased]
     }
 
@@ -116,7 +121,7 @@ extension ServerConfiguration {
             .optionalString("postmaster", \.postmaster, example: TOMLText.string("alice@example.test"),
                             "where postmaster@<domain> goes (default: its own mailbox)"),
             .string("recipient_delimiter", \.recipientDelimiter, "user+tag@domain → user; \"\" disables"),
-        ], tables: Set(["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "auth", "delivery", "routes", "dns", "tls", "limits", "log"]))
+        ], tables: Set(["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "auth", "delivery", "routes", "dns", "spf", "dmarc", "tls", "limits", "log"]))
     }
 
     /// Parses and validates configuration text.

@@ -1,0 +1,170 @@
+import struct Foundation.Date
+import Logging
+import MIME
+import MailAuth
+import MailCore
+import SMTPCore
+
+/// Message authentication of mail arriving on port 25 (after DATA, before the `250`): SPF for the
+/// MAIL FROM (or HELO) identity, every DKIM signature, DMARC for each `From:` domain; the results
+/// as one `Authentication-Results:` field (RFC 8601) and the policy's decision. Mail from
+/// authenticated sessions and `relay_networks` is not evaluated (the caller does not ask).
+struct InboundAuthentication: Sendable {
+    let resolver: any MailAuthResolver
+    /// Our authserv-id: the host name.
+    let authservID: String
+    let rejectSPFFail: Bool
+    let enforceDMARC: Bool
+
+    /// What to do with the message.
+    enum Action: Sendable, Equatable {
+        case deliver
+        /// DMARC `p=quarantine` failed: into each recipient's Junk folder.
+        case quarantine
+        case reject(SMTPReply)
+    }
+
+    struct Verdict: Sendable {
+        /// The `Authentication-Results:` field in storage form (LF line ends).
+        var field: [UInt8]
+        var action: Action
+        /// `spf=… dkim=… dmarc=…` for the message's log line.
+        var summary: String
+    }
+
+    /// Evaluates a message whose header section is `header` (wire form, without the empty line)
+    /// and whose body went through `bodyHashes`.
+    func evaluate(header: [UInt8], bodyHashes: DKIMBodyHashes, remoteIP: String, helo: String,
+                  mailFrom: String) async -> Verdict {
+        let message = DKIMMessage(header + [0x0D, 0x0A])
+        let now = Int64(Date().timeIntervalSince1970)
+        async let spfVerdict = SPFEvaluator(resolver: resolver, receivingHost: authservID, now: { now })
+            .check(ip: remoteIP, helo: helo, mailFrom: mailFrom)
+        async let dkimChecks = DKIMVerifier.verifyAll(message, bodyHashes: bodyHashes, resolver: resolver, now: now)
+        let spf = await spfVerdict
+        let dkim = await dkimChecks
+
+        // DMARC for every distinct From: domain; the strictest outcome counts (docs/mail-auth.md).
+        let fromDomains = Self.fromDomains(message)
+        let dmarcEvaluator = DMARCEvaluator(resolver: resolver)
+        let spfDomain: String? = spf.result == .pass ? spf.domain : nil
+        let dkimDomains = dkim.compactMap { $0.result == .pass ? $0.domain : nil }
+        var dmarc: [DMARCResult] = []
+        for domain in fromDomains.prefix(4) {
+            dmarc.append(await dmarcEvaluator.evaluate(fromDomain: domain, spfDomain: spfDomain, dkimDomains: dkimDomains))
+        }
+
+        var results: [AuthenticationResults.Result] = []
+        if dkim.isEmpty {
+            results.append(.init(method: "dkim", result: "none"))
+        }
+        let references = AuthenticationResults.signatureReferences(dkim.map { $0.signature ?? "" })
+        for (check, reference) in zip(dkim, references) {
+            var r = AuthenticationResults.Result(method: "dkim", result: check.result.keyword)
+            if let why = check.result.reason { r.reason = why }
+            if let d = check.domain { r.properties.append(.init(ptype: "header", property: "d", value: d)) }
+            if let i = check.identity, !i.isEmpty { r.properties.append(.init(ptype: "header", property: "i", value: i)) }
+            if let s = check.selector { r.properties.append(.init(ptype: "header", property: "s", value: s)) }
+            if let a = check.algorithm { r.properties.append(.init(ptype: "header", property: "a", value: a)) }
+            if check.signature != nil { r.properties.append(.init(ptype: "header", property: "b", value: reference)) }
+            results.append(r)
+        }
+        var spfResult = AuthenticationResults.Result(method: "spf", result: spf.result.rawValue)
+        spfResult.comment = spf.reason
+        spfResult.properties.append(spf.identity == .helo
+            ? .init(ptype: "smtp", property: "helo", value: spf.domain)
+            : .init(ptype: "smtp", property: "mailfrom", value: spf.sender))
+        results.append(spfResult)
+        if dmarc.isEmpty {
+            var r = AuthenticationResults.Result(method: "dmarc", result: "none")
+            r.comment = "no From: domain"
+            results.append(r)
+        }
+        for d in dmarc {
+            var r = AuthenticationResults.Result(method: "dmarc", result: d.code.rawValue)
+            if let p = d.publishedPolicy { r.comment = "p=\(p.rawValue)\(d.code == .fail ? " dis=\(d.policy.rawValue)" : "")" }
+            r.properties.append(.init(ptype: "header", property: "from", value: d.fromDomain))
+            if let p = d.publishedPolicy {
+                r.properties.append(.init(ptype: "policy", property: "published-domain-policy", value: p.rawValue))
+            }
+            results.append(r)
+        }
+        let field = AuthenticationResults(authservID: authservID, results: results).field(lineEnding: "\n")
+
+        var action = Action.deliver
+        if enforceDMARC, let failing = dmarc.filter({ $0.code == .fail }).max(by: { Self.rank($0.policy) < Self.rank($1.policy) }) {
+            switch failing.policy {
+            case .reject:
+                action = .reject(SMTPReply(code: 550, .init(5, 7, 1),
+                                           "Message rejected: DMARC policy of \(failing.recordDomain ?? failing.fromDomain) (p=reject) for From: domain \(failing.fromDomain)"))
+            case .quarantine:
+                action = .quarantine
+            case .none:
+                break
+            }
+        }
+        if action == .deliver || action == .quarantine, rejectSPFFail, spf.result == .fail {
+            action = .reject(SMTPReply(code: 550, .init(5, 7, 23), "SPF check failed for \(spf.domain): \(spf.explanation ?? spf.reason)"))
+        }
+        let summary = "spf=\(spf.result.rawValue) dkim=\(dkim.isEmpty ? "none" : dkim.map(\.result.keyword).joined(separator: ","))"
+            + " dmarc=\(dmarc.isEmpty ? "none" : dmarc.map { "\($0.code.rawValue)(\($0.fromDomain))" }.joined(separator: ","))"
+        return Verdict(field: Array(field.utf8), action: action, summary: summary)
+    }
+
+    static func rank(_ p: DMARCPolicy) -> Int {
+        switch p {
+        case .none: 0
+        case .quarantine: 1
+        case .reject: 2
+        }
+    }
+
+    /// The distinct domains of every address in every `From:` field, lower case.
+    static func fromDomains(_ message: DKIMMessage) -> [String] {
+        var out: [String] = []
+        for f in message.fields where f.name.lowercased() == "from" {
+            for mailbox in AddressListParser.mailboxes(f.value) {
+                guard let at = mailbox.address.lastIndex(of: "@") else { continue }
+                let d = String(mailbox.address[mailbox.address.index(after: at)...]).lowercased()
+                if !d.isEmpty, !out.contains(d) { out.append(d) }
+            }
+        }
+        return out
+    }
+
+    /// The header section without the `Authentication-Results:` fields that claim our authserv-id
+    /// (RFC 8601 §5: they were forged, or are left over from an earlier pass) — `removed` counts them
+    /// — and without `Return-Path:` fields (only the final delivery writes one, RFC 5321 §4.4; Postfix
+    /// drops them the same way). Wire form in and out.
+    static func cleaned(_ header: [UInt8], authservID: String) -> (header: [UInt8], removed: Int) {
+        let message = DKIMMessage(header + [0x0D, 0x0A])
+        let ours = authservID.lowercased()
+        var out: [UInt8] = []
+        out.reserveCapacity(header.count)
+        var removed = 0, returnPaths = 0
+        for f in message.fields {
+            if f.name.lowercased() == "return-path" {
+                returnPaths += 1
+                continue
+            }
+            if f.name.lowercased() == "authentication-results",
+               let colon = f.raw.firstIndex(of: UInt8(ascii: ":")),
+               AuthenticationResults.authservID(ofFieldValue: f.raw[(colon + 1)...])?.lowercased() == ours {
+                removed += 1
+                continue
+            }
+            out += f.raw
+        }
+        return removed + returnPaths == 0 ? (header, 0) : (out, removed)
+    }
+}
+
+extension DKIMResult {
+    /// The reason text of a result other than `pass`.
+    var reason: String? {
+        switch self {
+        case .pass: nil
+        case .fail(let s), .permerror(let s), .temperror(let s), .neutral(let s): s
+        }
+    }
+}
