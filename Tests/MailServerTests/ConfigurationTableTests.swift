@@ -104,6 +104,6 @@ import Testing
         let e = #expect(throws: ConfigurationError.self) { try ServerConfiguration.parse("hostnme = \"x\"\n") }
         #expect(e?.key == "hostnme")
         #expect(e?.line == 1)
-        #expect(e?.message.contains("data_dir, delivery, dns, domains, hostname") == true)
+        #expect(e?.message.contains("data_dir, delivery, dmarc, dns, domains, hostname") == true)
     }
 }
