@@ -8,11 +8,13 @@ public struct DKIMBodyHashes: Sendable {
 
     private var hashers: [DKIMBodyHasher] = []
 
-    /// Hashers for these signatures.
-    public init(signatures: [DKIMSignature]) {
-        for s in signatures where !hashers.contains(where: { $0.canonicalization == s.bodyCanonicalization && $0.limit == s.bodyLength }) {
+    /// Hashers for these signatures, and for `more` (canonicalization, `l=`) pairs (an ARC message
+    /// signature's, ``ARCVerifier/bodyHashRequirement(in:)``).
+    public init(signatures: [DKIMSignature], more: [(DKIMCanonicalization, Int?)] = []) {
+        for (c, l) in signatures.map({ ($0.bodyCanonicalization, $0.bodyLength) }) + more
+        where !hashers.contains(where: { $0.canonicalization == c && $0.limit == l }) {
             guard hashers.count < Self.maximumHashers else { break }
-            hashers.append(DKIMBodyHasher(s.bodyCanonicalization, limit: s.bodyLength))
+            hashers.append(DKIMBodyHasher(c, limit: l))
         }
     }
 

@@ -14,6 +14,14 @@ public enum DKIMResult: Sendable, Hashable {
     /// The signature verified but does not cover the message as a whole (`l=` shorter than the body).
     case neutral(String)
 
+    /// The reason text of a result other than `pass`.
+    public var reason: String? {
+        switch self {
+        case .pass: nil
+        case .fail(let s), .permerror(let s), .temperror(let s), .neutral(let s): s
+        }
+    }
+
     /// The RFC 8601 result keyword.
     public var keyword: String {
         switch self {
@@ -78,22 +86,29 @@ public enum DKIMVerifier {
         var own = DKIMHeaderField(name: field.name, raw: emptyingB(field.raw)).canonicalized(signature.headerCanonicalization)
         if own.suffix(2) == [0x0D, 0x0A] { own.removeLast(2) }
         input += own
+        let checked = check(signature.signature, of: input, algorithm: signature.algorithm, key: key)
+        guard checked == .pass else { return checked }
+        if let l = signature.bodyLength, l < length { return .neutral("l=\(l) covers only part of the body") }
+        return .pass
+    }
+
+    /// Whether `signature` signs the SHA-256 hash of `input` with `key` (RSA 1024–4096 bits, PKCS#1
+    /// v1.5; or Ed25519 over the hash, RFC 8463 §3): `.pass`, `.fail`, or `.permerror` for an unusable key.
+    static func check(_ signature: [UInt8], of input: [UInt8], algorithm: DKIMAlgorithm, key: DKIMKeyRecord) -> DKIMResult {
         let valid: Bool
-        switch signature.algorithm {
+        switch algorithm {
         case .ed25519SHA256:
             guard let k = try? Curve25519.Signing.PublicKey(rawRepresentation: key.publicKey) else { return .permerror("bad Ed25519 key") }
-            valid = k.isValidSignature(Data(signature.signature), for: Data(SHA256.hash(data: input)))
+            valid = k.isValidSignature(Data(signature), for: Data(SHA256.hash(data: input)))
         case .rsaSHA256:
             guard let k = try? _RSA.Signing.PublicKey(unsafeDERRepresentation: key.publicKey) else { return .permerror("bad RSA key") }
             guard k.keySizeInBits >= minimumRSABits, k.keySizeInBits <= maximumRSABits else {
                 return .permerror("RSA key of \(k.keySizeInBits) bits")
             }
-            valid = k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature.signature),
+            valid = k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature),
                                        for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
         }
-        guard valid else { return .fail("signature did not verify") }
-        if let l = signature.bodyLength, l < length { return .neutral("l=\(l) covers only part of the body") }
-        return .pass
+        return valid ? .pass : .fail("signature did not verify")
     }
 
     static func reason(_ e: DKIMError) -> String {

@@ -15,6 +15,8 @@ struct InboundAuthentication: Sendable {
     let authservID: String
     let rejectSPFFail: Bool
     let enforceDMARC: Bool
+    /// ARC sealers whose valid chain overrides a DMARC failure (`[dmarc] trusted_arc_sealers`).
+    let trustedARCSealers: Set<String>
 
     /// What to do with the message.
     enum Action: Sendable, Equatable {
@@ -41,8 +43,10 @@ struct InboundAuthentication: Sendable {
         async let spfVerdict = SPFEvaluator(resolver: resolver, receivingHost: authservID, now: { now })
             .check(ip: remoteIP, helo: helo, mailFrom: mailFrom)
         async let dkimChecks = DKIMVerifier.verifyAll(message, bodyHashes: bodyHashes, resolver: resolver, now: now)
+        async let arcChain = ARCVerifier.validate(message, bodyHashes: bodyHashes, resolver: resolver)
         let spf = await spfVerdict
         let dkim = await dkimChecks
+        let arc = await arcChain
 
         // DMARC for every distinct From: domain; the strictest outcome counts (docs/mail-auth.md).
         let fromDomains = Self.fromDomains(message)
@@ -75,6 +79,12 @@ struct InboundAuthentication: Sendable {
             ? .init(ptype: "smtp", property: "helo", value: spf.domain)
             : .init(ptype: "smtp", property: "mailfrom", value: spf.sender))
         results.append(spfResult)
+        if arc.code != .none {
+            var r = AuthenticationResults.Result(method: "arc", result: arc.code.rawValue)
+            r.comment = arc.reason
+            r.properties.append(.init(ptype: "smtp", property: "remote-ip", value: remoteIP))
+            results.append(r)
+        }
         if dmarc.isEmpty {
             var r = AuthenticationResults.Result(method: "dmarc", result: "none")
             r.comment = "no From: domain"
@@ -92,7 +102,9 @@ struct InboundAuthentication: Sendable {
         let field = AuthenticationResults(authservID: authservID, results: results).field(lineEnding: "\n")
 
         var action = Action.deliver
-        if enforceDMARC, let failing = dmarc.filter({ $0.code == .fail }).max(by: { Self.rank($0.policy) < Self.rank($1.policy) }) {
+        // A trusted forwarder's valid ARC chain vouches for what it received (RFC 8617 §7.2).
+        let arcOverride = arc.latestSealer.map { trustedARCSealers.contains($0) } ?? false
+        if enforceDMARC, !arcOverride, let failing = dmarc.filter({ $0.code == .fail }).max(by: { Self.rank($0.policy) < Self.rank($1.policy) }) {
             switch failing.policy {
             case .reject:
                 action = .reject(SMTPReply(code: 550, .init(5, 7, 1),
@@ -108,6 +120,8 @@ struct InboundAuthentication: Sendable {
         }
         let summary = "spf=\(spf.result.rawValue) dkim=\(dkim.isEmpty ? "none" : dkim.map(\.result.keyword).joined(separator: ","))"
             + " dmarc=\(dmarc.isEmpty ? "none" : dmarc.map { "\($0.code.rawValue)(\($0.fromDomain))" }.joined(separator: ","))"
+            + (arc.code == .none ? "" : " arc=\(arc.code.rawValue)\(arc.latestSealer.map { "(\($0))" } ?? "")")
+            + (arcOverride && dmarc.contains { $0.code == .fail } ? " dmarc-override=arc" : "")
         return Verdict(field: Array(field.utf8), action: action, summary: summary)
     }
 
@@ -156,15 +170,5 @@ struct InboundAuthentication: Sendable {
             out += f.raw
         }
         return removed + returnPaths == 0 ? (header, 0) : (out, removed)
-    }
-}
-
-extension DKIMResult {
-    /// The reason text of a result other than `pass`.
-    var reason: String? {
-        switch self {
-        case .pass: nil
-        case .fail(let s), .permerror(let s), .temperror(let s), .neutral(let s): s
-        }
     }
 }

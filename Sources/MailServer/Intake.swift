@@ -48,7 +48,8 @@ final class Intake: SMTPServerDelegate {
         self.queue = queue
         self.configuredDomains = c.domains
         self.inbound = c.smtp.checkAuthentication ? resolver.map {
-            InboundAuthentication(resolver: $0, authservID: c.hostname, rejectSPFFail: c.spf.rejectFail, enforceDMARC: c.dmarc.enforce)
+            InboundAuthentication(resolver: $0, authservID: c.hostname, rejectSPFFail: c.spf.rejectFail, enforceDMARC: c.dmarc.enforce,
+                                  trustedARCSealers: Set(c.dmarc.trustedARCSealers))
         } : nil
         self.quota = quota
         self.dkimKeys = DKIMKeyStore(root: layout.dkim)

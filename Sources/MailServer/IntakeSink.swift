@@ -46,7 +46,8 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     private func prepareVerification() {
         guard checks != nil, verifyHashes == nil, let capture, capture.complete else { return }
         let header = DKIMMessage(capture.header + [0x0D, 0x0A])
-        verifyHashes = DKIMBodyHashes(signatures: DKIMVerifier.signatures(in: header).compactMap { try? $0.signature.get() })
+        verifyHashes = DKIMBodyHashes(signatures: DKIMVerifier.signatures(in: header).compactMap { try? $0.signature.get() },
+                                      more: ARCVerifier.bodyHashRequirement(in: header).map { [$0] } ?? [])
     }
 
     /// Hashes body octets, past the header's closing empty line.

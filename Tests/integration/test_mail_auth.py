@@ -194,3 +194,47 @@ def test_dns_records_check_and_keys_activated_by_their_published_records(make_se
 
     bad = s.cli("dns", "records", "elsewhere.example", check=False)
     assert bad.returncode == 1 and "not one of the configured domains" in bad.stderr, bad
+
+
+def test_a_trusted_forwarders_arc_chain_overrides_dmarc(make_server, zone, tmp_path):
+    """A list at lists.example rewrites a p=reject domain's message (its DKIM breaks) and seals it with
+    ARC (dkimpy's arc_sign). With lists.example in [dmarc] trusted_arc_sealers the message is delivered
+    with arc=pass; without, it is refused like any DMARC failure; a tampered chain is arc=fail."""
+    dkim = pytest.importorskip("dkim") if not IN_CI else __import__("dkim")
+    import subprocess
+    key = tmp_path / "list.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    import base64
+    zone.add("arc._domainkey.lists.example", "TXT", "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode())
+    zone.add("_dmarc.origin.example", "TXT", "v=DMARC1; p=reject")
+    zone.add("lists.example", "TXT", "v=spf1 ip4:127.0.0.1 -all")
+    received = ("Authentication-Results: lists.example; dkim=pass header.d=origin.example; "
+                "spf=pass smtp.mailfrom=ceo@origin.example; dmarc=pass header.from=origin.example\r\n").encode()
+    rewritten = message(frm="ceo@origin.example", to=BOB_NET, subject="[list] quarterly numbers")
+    sealed = b"".join(dkim.arc_sign(received + rewritten, b"arc", b"lists.example", key.read_bytes(), b"lists.example")) \
+        + received + rewritten
+
+    def send(server, data: bytes) -> tuple[int, bytes]:
+        with smtplib.SMTP(server.host, server.port, timeout=IO_TIMEOUT) as s:
+            s.ehlo("lists.example")
+            s.mail("list-bounces@lists.example")
+            s.rcpt(BOB_NET)
+            return s.data(data)
+
+    trusting = receiver(make_server, zone, dmarc={"trusted_arc_sealers": ["lists.example"]})
+    assert send(trusting, sealed)[0] == 250
+    [stored] = trusting.raw_messages(BOB_NET)
+    ours = {r.method: r.result for r in results(stored)[0].results}
+    assert ours["arc"] == "pass" and ours["dmarc"] == "fail", stored[:2500]
+    assert "dmarc-override=arc" in trusting.log_tail(100)
+    tampered = sealed.replace(b"Body line.", b"Body line, edited.")
+    code, reply = send(trusting, tampered)
+    assert code == 550 and b"DMARC" in reply, (code, reply)
+    assert "arc=fail" in trusting.log_tail(100)
+
+    other = make_server(name="c", hostname="mx.example.net", domains=["example.net"], users=[BOB_NET],
+                        postmaster=BOB_NET, dns={"nameservers": [zone.nameserver]})
+    code, reply = send(other, sealed)
+    assert code == 550 and b"DMARC" in reply, (code, reply)

@@ -11,6 +11,9 @@ extension ServerConfiguration {
         /// Apply the From: domain's policy: `p=reject` → 550 5.7.1, `p=quarantine` → the recipient's
         /// Junk folder. Default true; false: the result is only recorded in Authentication-Results.
         public var enforce = true
+        /// Forwarders (ARC-Seal `d=` domains) whose valid ARC chain overrides a DMARC failure, as for
+        /// a mailing list that rewrites messages. Default none.
+        public var trustedARCSealers: [String] = []
     }
 }
 
@@ -26,6 +29,8 @@ extension ServerConfiguration.DMARC {
     static var table: ConfigSection<Self> {
         ConfigSection(name: "dmarc", doc: nil, path: \.dmarc, keys: [
             .bool("enforce", \.enforce, "p=reject → 550 5.7.1, p=quarantine → Junk; false: header only"),
+            .strings("trusted_arc_sealers", \.trustedARCSealers, transform: { $0.lowercased() },
+                     "ARC sealers (forwarders) whose valid chain overrides a DMARC failure"),
         ])
     }
 }
