@@ -1,8 +1,8 @@
-"""Outside DKIM judges (issue 18): what Swallow signs verifies in OpenDKIM (`opendkim-testmsg`, Debian's
+"""Outside judges of message authentication (issue 18): what Swallow signs verifies in OpenDKIM (`opendkim-testmsg`, Debian's
 opendkim-tools) and go-msgauth (`dkim-verify`, built here from Debian's golang-github-emersion-go-msgauth-dev
 source), each signature on its own, and tampered copies fail in both; what Perl's Mail::DKIM signs
 (RSA-SHA256, relaxed and simple) verifies in Swallow's port-25 check (`dkim=pass` in Authentication-Results),
-and a tampered copy does not.
+and a tampered copy does not; the records `swallow dns records` prints pass `checkdmarc`.
 
 OpenDKIM and go-msgauth look keys up through /etc/resolv.conf, so they run in a network and mount
 namespace of their own (`unshare --net --mount`): only a loopback interface, a DNS server on 127.0.0.1:53
@@ -29,18 +29,31 @@ GO_MSGAUTH = "/usr/share/gocode/src/github.com/emersion/go-msgauth"
 
 NAMESPACE_DNS = textwrap.dedent('''
     import json, sys, time
-    from dnslib import QTYPE, RCODE, RR, TXT
+    from dnslib import A, MX, QTYPE, RCODE, RR, SOA, TXT
     from dnslib.server import BaseResolver, DNSServer
-    zone = json.load(open(sys.argv[1]))
+    zone = json.load(open(sys.argv[1]))  # name -> {"TXT": [...], "MX": [[pref, host]], "A": [...]}
     class R(BaseResolver):
         def resolve(self, request, handler):
             reply = request.reply()
+            reply.header.aa = 1
             name = str(request.q.qname).rstrip(".").lower()
-            if name not in zone:
+            qtype = QTYPE[request.q.qtype]
+            soa = RR("test.", QTYPE.SOA, ttl=60, rdata=SOA("ns.test.", "hostmaster.test.", (1, 3600, 600, 86400, 60)))
+            if name not in zone and not any(n.endswith("." + name) for n in zone):
                 reply.header.rcode = RCODE.NXDOMAIN
-            elif request.q.qtype == QTYPE.TXT:
-                raw = zone[name].encode()
-                reply.add_answer(RR(name + ".", QTYPE.TXT, rdata=TXT([raw[i:i + 255] for i in range(0, len(raw), 255)]), ttl=60))
+                reply.add_auth(soa)
+                return reply
+            for v in zone.get(name, {}).get(qtype, []):
+                if qtype == "TXT":
+                    raw = v.encode()
+                    rdata = TXT([raw[i:i + 255] for i in range(0, len(raw), 255)])
+                elif qtype == "MX":
+                    rdata = MX(v[1].rstrip(".") + ".", v[0])
+                else:
+                    rdata = A(v)
+                reply.add_answer(RR(name + ".", getattr(QTYPE, qtype), rdata=rdata, ttl=60))
+            if not reply.rr:
+                reply.add_auth(soa)
             return reply
     class Quiet:
         def __getattr__(self, name):
@@ -54,19 +67,46 @@ NAMESPACE_DNS = textwrap.dedent('''
 
 NAMESPACE_RUN = textwrap.dedent('''
     set -u
-    dir="$1"; verify="$2"
+    dir="$1"
     ip link set lo up
     echo "nameserver 127.0.0.1" > "$dir/resolv.conf"
     mount --bind "$dir/resolv.conf" /etc/resolv.conf
-    python3 "$dir/dns.py" "$dir/zone.json" "$dir/dns.ready" &
+    python3 "$dir/zoneserver.py" "$dir/zone.json" "$dir/dns.ready" &
     dns=$!
     for i in $(seq 100); do [ -e "$dir/dns.ready" ] && break; sleep 0.05; done
-    for f in "$dir"/in/*.eml; do
-        opendkim-testmsg < "$f" > "$f.opendkim" 2>&1; echo $? > "$f.opendkim.rc"
-        "$verify" < "$f" > "$f.go" 2>&1
-    done
+    bash "$dir/judges.sh" "$dir"
     kill $dns
 ''')
+
+DKIM_JUDGES = textwrap.dedent('''
+    for f in "$1"/in/*.eml; do
+        opendkim-testmsg < "$f" > "$f.opendkim" 2>&1; echo $? > "$f.opendkim.rc"
+        "$1/dkim-verify" < "$f" > "$f.go" 2>&1
+    done
+''')
+
+CHECKDMARC = textwrap.dedent('''
+    cd /
+    python3 -c '
+    import json, sys, checkdmarc
+    r = checkdmarc.check_domains([sys.argv[1]], nameservers=["127.0.0.1"], skip_tls=True, timeout=2.0)
+    print(json.dumps(r, default=str))
+    ' "$(cat "$1/domain")" > "$1/checkdmarc.json" 2> "$1/checkdmarc.err"
+''')
+
+
+def in_namespace(work: Path, zone: dict, judges: str) -> None:
+    """Runs the `judges` script (given the work directory) in a network and mount namespace of its own,
+    with `zone` ({name: {type: [values]}}) served on 127.0.0.1:53 and /etc/resolv.conf pointing there."""
+    require_root("unshare --net --mount")
+    for tool in ("unshare", "ip"):
+        require_tool(tool)
+    (work / "zone.json").write_text(json.dumps(zone))
+    (work / "zoneserver.py").write_text(NAMESPACE_DNS)
+    (work / "run.sh").write_text(NAMESPACE_RUN)
+    (work / "judges.sh").write_text(judges)
+    subprocess.run(["unshare", "--net", "--mount", "bash", str(work / "run.sh"), str(work)],
+                   check=True, timeout=120, capture_output=True)
 
 
 def go_dkim_verify(tmp_path: Path) -> Path:
@@ -86,20 +126,16 @@ def go_dkim_verify(tmp_path: Path) -> Path:
 
 
 def judge_in_namespace(tmp_path: Path, zone: dict[str, str], messages: dict[str, bytes]) -> dict[str, tuple[int, str, str]]:
-    """name → (opendkim-testmsg exit status, its output, dkim-verify's output) for each message."""
-    require_root("unshare --net --mount")
-    for tool in ("unshare", "ip", "opendkim-testmsg"):
-        require_tool(tool)
+    """name → (opendkim-testmsg exit status, its output, dkim-verify's output) for each message; `zone`
+    maps key record names to their TXT text."""
+    require_tool("opendkim-testmsg")
     verify = go_dkim_verify(tmp_path)
     work = tmp_path / "judges"
     (work / "in").mkdir(parents=True)
-    (work / "zone.json").write_text(json.dumps(zone))
-    (work / "dns.py").write_text(NAMESPACE_DNS)
-    (work / "run.sh").write_text(NAMESPACE_RUN)
+    shutil.copy(verify, work / "dkim-verify")
     for name, data in messages.items():
         (work / "in" / f"{name}.eml").write_bytes(data)
-    subprocess.run(["unshare", "--net", "--mount", "bash", str(work / "run.sh"), str(work), str(verify)],
-                   check=True, timeout=120, capture_output=True)
+    in_namespace(work, {name: {"TXT": [record]} for name, record in zone.items()}, DKIM_JUDGES)
     out = {}
     for name in messages:
         f = work / "in" / f"{name}.eml"
@@ -196,3 +232,33 @@ def test_what_mail_dkim_signs_verifies_on_our_port_25(make_server, tmp_path, met
         assert verdicts == {"signed": b"pass", "tampered": b"fail"}, verdicts
     finally:
         zone.stop()
+
+
+def test_the_records_swallow_dns_records_prints_pass_checkdmarc(make_server, tmp_path):
+    try:
+        import checkdmarc  # noqa: F401
+    except ImportError:
+        if IN_CI:
+            pytest.fail("checkdmarc is missing (pip install 'checkdmarc<6'; .ci/run does)")
+        pytest.skip("checkdmarc is missing")
+    s = make_server()
+    records = json.loads(s.cli("dns", "records", "example.test", "--json").stdout)
+    zone: dict[str, dict[str, list]] = {"mx.example.test": {"A": ["127.0.0.1"]}}
+    for r in records:
+        entry = zone.setdefault(r["name"], {})
+        if r["type"] == "MX":
+            preference, host = r["value"].split()
+            entry.setdefault("MX", []).append([int(preference), host])
+        else:
+            entry.setdefault(r["type"], []).append(r["value"])
+    work = tmp_path / "checkdmarc"
+    work.mkdir()
+    (work / "domain").write_text("example.test")
+    in_namespace(work, zone, CHECKDMARC)
+    report = json.loads((work / "checkdmarc.json").read_text() or "null")
+    assert report, (work / "checkdmarc.err").read_text()
+    assert report["spf"]["valid"] and report["spf"]["warnings"] == [], report["spf"]
+    assert report["spf"]["record"] == "v=spf1 mx -all"
+    assert report["dmarc"]["valid"] and report["dmarc"]["warnings"] == [], report["dmarc"]
+    assert report["dmarc"]["tags"]["p"]["value"] == "reject"
+    assert [h["hostname"] for h in report["mx"]["hosts"]] == ["mx.example.test"], report["mx"]
