@@ -19,6 +19,7 @@ let package = Package(
                 .product(name: "MIME", package: "Swallow"),
                 .product(name: "DNSCore", package: "Swallow"),
                 .product(name: "MailCore", package: "Swallow"),
+                .product(name: "MailAuth", package: "Swallow"),
             ],
             path: "Benchmarks/SwallowMicro",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import DNSCore
+import MailAuth
 import MailCore
 import MIME
 import NIOCore
@@ -72,6 +73,25 @@ func parseCompletely(_ bytes: [UInt8]) -> Int {
     return n
 }
 
+/// A 10 KiB message (plain text, the usual header fields) for DKIM signing and verification.
+let dkimMessage: [UInt8] = {
+    var s = "From: Alice <alice@example.test>\r\nTo: Bob <bob@example.net>\r\nSubject: numbers for the quarter\r\n"
+        + "Date: Fri, 04 Dec 2026 10:00:00 +0000\r\nMessage-ID: <bench-1@example.test>\r\nMIME-Version: 1.0\r\n"
+        + "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    while s.utf8.count < 10 * 1024 { s += "A line of body text  with  some   runs of spaces, as mail has.\r\n" }
+    return Array(s.utf8)
+}()
+let dkimEd25519 = DKIMPrivateKey.ed25519(.init())
+let dkimRSA = DKIMPrivateKey.rsa(try! .init(keySize: .bits2048))
+
+/// `message` with a signature by `key` in front, and the key's record.
+func signedForBenchmark(_ key: DKIMPrivateKey) -> (DKIMMessage, String) {
+    let m = DKIMMessage(dkimMessage)
+    let field = try! DKIMSigner(domain: "example.test", selector: "s", key: key)
+        .signatureField(fields: m.fields, bodyHash: m.bodyHash(.relaxed).hash, time: 1_800_000_000)
+    return (DKIMMessage(field + dkimMessage), key.keyRecord)
+}
+
 let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal, .instructions]
 
 /// What the harness itself allocates per measured operation (each iteration is one measurement): the
@@ -125,5 +145,23 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("DNS: parse MX answer with 5 exchanges + glue", configuration: budget(60)) { b in
         for _ in b.scaledIterations { blackHole(try? DNSMessageParser.parse(dnsAnswer)) }
+    }
+    // DKIM (issue 18): what one message costs to sign (body hash + header + signature) and to verify.
+    for (label, key) in [("Ed25519", dkimEd25519), ("RSA-2048", dkimRSA)] {
+        Benchmark("DKIM: sign 10 KiB, \(label)", configuration: budget(label == "Ed25519" ? 120 : 130)) { b in
+            let signer = DKIMSigner(domain: "example.test", selector: "s", key: key)
+            for _ in b.scaledIterations {
+                let m = DKIMMessage(dkimMessage)
+                blackHole(try? signer.signatureField(fields: m.fields, bodyHash: m.bodyHash(.relaxed).hash, time: 1_800_000_000))
+            }
+        }
+        let (signed, record) = signedForBenchmark(key)
+        Benchmark("DKIM: verify 10 KiB, \(label)", configuration: budget(label == "Ed25519" ? 150 : 166)) { b in
+            for _ in b.scaledIterations { blackHole(DKIMVerifier.verify(signed, signatureAt: 0, keyRecord: record, now: 1_800_000_001)) }
+        }
+    }
+    Benchmark("SPF: parse a record with 8 terms", configuration: budget(64)) { b in
+        let record = Array("v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx/24 include:_spf.example.net exists:%{i}._spf.%{d} ~all exp=why.%{d}".utf8)
+        for _ in b.scaledIterations { blackHole(try? SPFRecord(parsing: record)) }
     }
 }
