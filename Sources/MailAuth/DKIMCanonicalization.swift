@@ -92,7 +92,29 @@ public struct DKIMBodyHasher: Sendable {
 
     /// Adds body octets from a buffer.
     public mutating func update(bufferPointer: UnsafeRawBufferPointer) {
-        for b in bufferPointer { add(b) }
+        // Runs of octets that are neither whitespace nor a line end go to the line in one piece
+        // (most of a body); everything else takes the octet-by-octet path.
+        let n = bufferPointer.count
+        var i = 0
+        while i < n {
+            let b = bufferPointer[i]
+            guard !previousCR, !Self.isSpecial(b) else {
+                add(b)
+                i += 1
+                continue
+            }
+            var j = i + 1
+            while j < n, !Self.isSpecial(bufferPointer[j]) { j += 1 }
+            if pendingSpace { line.append(0x20) }  // (only ever set by relaxed)
+            pendingSpace = false
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bufferPointer[i..<j]))
+            if line.count >= 4096 { flushLine(final: false) }
+            i = j
+        }
+    }
+
+    @inline(__always) private static func isSpecial(_ b: UInt8) -> Bool {
+        b == 0x0A || b == 0x0D || b == 0x20 || b == 0x09
     }
 
     private mutating func add(_ b: UInt8) {
