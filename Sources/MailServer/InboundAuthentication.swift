@@ -102,7 +102,8 @@ struct InboundAuthentication: Sendable {
         let field = AuthenticationResults(authservID: authservID, results: results).field(lineEnding: "\n")
 
         var action = Action.deliver
-        // A trusted forwarder's valid ARC chain vouches for what it received (RFC 8617 §7.2).
+        // A trusted forwarder's valid ARC chain vouches for what it received (RFC 8617 leaves the
+        // override to the receiver's local policy).
         let arcOverride = arc.latestSealer.map { trustedARCSealers.contains($0) } ?? false
         if enforceDMARC, !arcOverride, let failing = dmarc.filter({ $0.code == .fail }).max(by: { Self.rank($0.policy) < Self.rank($1.policy) }) {
             switch failing.policy {
@@ -116,7 +117,10 @@ struct InboundAuthentication: Sendable {
             }
         }
         if action == .deliver || action == .quarantine, rejectSPFFail, spf.result == .fail {
-            action = .reject(SMTPReply(code: 550, .init(5, 7, 23), "SPF check failed for \(spf.domain): \(spf.explanation ?? spf.reason)"))
+            // The explanation is the sender's text (printable ASCII, RFC 7208 §6.2): capped so that the
+            // reply line stays far below RFC 5321's 512 octets.
+            let why = String((spf.explanation ?? spf.reason).prefix(200))
+            action = .reject(SMTPReply(code: 550, .init(5, 7, 23), "SPF check failed for \(spf.domain.prefix(253)): \(why)"))
         }
         let summary = "spf=\(spf.result.rawValue) dkim=\(dkim.isEmpty ? "none" : dkim.map(\.result.keyword).joined(separator: ","))"
             + " dmarc=\(dmarc.isEmpty ? "none" : dmarc.map { "\($0.code.rawValue)(\($0.fromDomain))" }.joined(separator: ","))"

@@ -147,6 +147,12 @@ def test_policies_can_be_switched(make_server, zone):
     # reject_fail = true: an SPF fail is refused with 5.7.23 (RFC 7372) and the record's reason.
     code, reply = sent_to(b, "x@spf-fail.example", "x@spf-fail.example", "spf fail")
     assert code == 550 and reply.startswith(b"5.7.23 "), (code, reply)
+    # The sender's exp= text is quoted in the reply, cut so the line stays short (RFC 5321: 512 octets).
+    zone.add("spf-exp.example", "TXT", "v=spf1 -all exp=why.spf-exp.example")
+    zone.add("why.spf-exp.example", "TXT", "Not allowed: " + "x" * 1500)
+    code, reply = sent_to(b, "x@spf-exp.example", "x@spf-exp.example", "spf fail with a long explanation")
+    assert code == 550 and reply.startswith(b"5.7.23 SPF check failed for spf-exp.example: Not allowed: xxx"), (code, reply)
+    assert len(reply) < 300, len(reply)
     # Mail from relay_networks is not checked at all.
     c = make_server(name="c", hostname="mx.example.net", domains=["example.net"], users=[BOB_NET], postmaster=BOB_NET,
                     dns={"nameservers": [zone.nameserver]}, smtp_extra={"relay_networks": ["127.0.0.0/8"]})
