@@ -154,31 +154,44 @@ public final class SQLiteDirectory: UserDirectory {
         let domain = address.normalizedDomain
         guard policy.domains.contains(domain) else { return .notLocal }
         let local = address.localPart.lowercased()
-        var result: [String] = []
-        if try await expand("\(local)@\(domain)", into: &result, depth: 0, visited: []) { return found(result) }
+        var result = Expansion()
+        if try await expand("\(local)@\(domain)", into: &result, depth: 0, visited: []) { return result.resolution }
         if let cut = local.firstIndex(where: { policy.recipientDelimiter.contains($0) }), cut != local.startIndex {
             let base = String(local[..<cut])
-            if try await expand("\(base)@\(domain)", into: &result, depth: 0, visited: []) { return found(result) }
+            if try await expand("\(base)@\(domain)", into: &result, depth: 0, visited: []) { return result.resolution }
         }
         if local == "postmaster" {
-            if let target = policy.postmaster, try await expand(target, into: &result, depth: 0, visited: []), !result.isEmpty {
-                return .mailboxes(result)
+            if let target = policy.postmaster, try await expand(target, into: &result, depth: 0, visited: []),
+               result.resolution != .unknown {
+                return result.resolution
             }
             return .mailboxes(["postmaster@\(domain)"])
         }
         return .unknown
     }
 
-    /// An alias whose targets lead to no mailbox (its users were removed, or it only loops) is an
-    /// unknown recipient: accepting mail for it would store the message nowhere.
-    private func found(_ mailboxes: [String]) -> RecipientResolution {
-        mailboxes.isEmpty ? .unknown : .mailboxes(mailboxes)
+    /// Where an address leads: local mailboxes and remote addresses, each once, in order.
+    struct Expansion {
+        var mailboxes: [String] = []
+        var remote: [String] = []
+
+        /// An alias whose targets lead nowhere (its users were removed, or it only loops) is an
+        /// unknown recipient: accepting mail for it would store the message nowhere.
+        var resolution: RecipientResolution {
+            if !remote.isEmpty { return .forward(mailboxes: mailboxes, remote: remote) }
+            return mailboxes.isEmpty ? .unknown : .mailboxes(mailboxes)
+        }
     }
 
-    /// Adds the mailboxes `key` leads to; returns `false` when `key` is neither user nor alias.
-    private func expand(_ key: String, into result: inout [String], depth: Int, visited: Set<String>) async throws -> Bool {
+    /// Adds where `key` leads; returns `false` when `key` is neither user nor alias. A target
+    /// outside our domains is a remote address, taken as it is.
+    private func expand(_ key: String, into result: inout Expansion, depth: Int, visited: Set<String>) async throws -> Bool {
+        if !isLocal(key) {
+            if !result.remote.contains(key) { result.remote.append(key) }
+            return true
+        }
         if try await isUser(key) {
-            if !result.contains(key) { result.append(key) }
+            if !result.mailboxes.contains(key) { result.mailboxes.append(key) }
             return true
         }
         let targets = try await aliasTargets(key)
@@ -188,6 +201,12 @@ public final class SQLiteDirectory: UserDirectory {
         seen.insert(key)
         for t in targets { _ = try await expand(t, into: &result, depth: depth + 1, visited: seen) }
         return true
+    }
+
+    /// `true` when the domain of a stored address (a user, alias or target) is one of ours.
+    private func isLocal(_ stored: String) -> Bool {
+        guard let at = stored.lastIndex(of: "@") else { return true }
+        return policy.domains.contains(String(stored[stored.index(after: at)...]))
     }
 
     private func isUser(_ key: String) async throws -> Bool {
@@ -259,7 +278,7 @@ public final class SQLiteDirectory: UserDirectory {
                 let dangling = try await connection.query("""
                     SELECT alias, target FROM aliases WHERE target NOT IN (SELECT address FROM users)
                       AND target NOT IN (SELECT alias FROM aliases)
-                    """, [])
+                    """, []).filter { isLocal($0.column("target")?.string ?? "") }  // remote targets lead somewhere
                 if dangling.isEmpty { break }
                 for row in dangling {
                     _ = try await connection.query("DELETE FROM aliases WHERE alias = ? AND target = ?",
@@ -303,14 +322,21 @@ public final class SQLiteDirectory: UserDirectory {
         }
     }
 
-    /// Adds targets to an alias (creating it). Targets must be local users or aliases.
+    /// Adds targets to an alias (creating it). A target in one of our domains must be a user or an
+    /// alias; one elsewhere is a remote address the alias forwards to (its local part kept as given,
+    /// its domain in ASCII lower case).
     public func addAlias(_ alias: String, targets: [String]) async throws {
         let key = try canonicalLocalAddress(alias)
         if try await isUser(key) { throw DirectoryError.alreadyExists(key) }
         var keys: [String] = []
         for t in targets {
-            guard case .success(let a) = EmailAddress.parse(t, allowUTF8: true) else { throw DirectoryError.invalidAddress(t) }
-            guard policy.domains.contains(a.normalizedDomain) else { throw DirectoryError.remoteTargetUnsupported(t) }
+            guard case .success(let a) = EmailAddress.parse(t, allowUTF8: true), !a.domain.hasPrefix("[") else {
+                throw DirectoryError.invalidAddress(t)
+            }
+            guard policy.domains.contains(a.normalizedDomain) else {
+                keys.append(EmailAddress(localPart: a.localPart, domain: a.normalizedDomain).description)
+                continue
+            }
             let tk = a.canonicalKey
             let user = try await isUser(tk)
             let alias = try await aliasTargets(tk)

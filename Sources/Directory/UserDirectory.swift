@@ -8,6 +8,17 @@ public enum RecipientResolution: Hashable, Sendable {
     case unknown
     /// Deliver to these mailboxes (canonical `local@domain` of users, or the postmaster mailbox).
     case mailboxes([String])
+    /// An alias that forwards to addresses elsewhere (`remote`, never empty, in SMTP path form), and
+    /// possibly to local mailboxes too.
+    case forward(mailboxes: [String], remote: [String])
+
+    /// The local mailboxes this leads to.
+    public var mailboxes: [String] {
+        switch self {
+        case .mailboxes(let boxes), .forward(let boxes, _): boxes
+        case .notLocal, .unknown: []
+        }
+    }
 }
 
 /// Users, aliases and passwords. The embedded default is ``SQLiteDirectory``; a PostgreSQL one will
@@ -66,7 +77,6 @@ public enum DirectoryError: Error, CustomStringConvertible, Hashable, Sendable {
     case alreadyExists(String)
     case noSuchUser(String)
     case noSuchAlias(String)
-    case remoteTargetUnsupported(String)
     case unknownTarget(String)
     case targetOfAliases(String, aliases: [String])
 
@@ -77,7 +87,6 @@ public enum DirectoryError: Error, CustomStringConvertible, Hashable, Sendable {
         case .alreadyExists(let a): "'\(a)' already exists as a user or alias"
         case .noSuchUser(let a): "no user '\(a)'"
         case .noSuchAlias(let a): "no alias '\(a)'"
-        case .remoteTargetUnsupported(let a): "'\(a)' is not in a local domain; aliases that forward to remote addresses are not supported yet (forwarding needs SRS, which comes with message authentication)"
         case .unknownTarget(let a): "'\(a)' is neither a user nor an alias"
         case .targetOfAliases(let a, let aliases):
             "'\(a)' is a target of the alias\(aliases.count == 1 ? "" : "es") \(aliases.joined(separator: ", ")); give --remove-aliases to remove it from \(aliases.count == 1 ? "that alias" : "those aliases") too (an alias left without targets is removed)"

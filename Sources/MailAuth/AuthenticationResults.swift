@@ -136,12 +136,23 @@ public struct AuthenticationResults: Sendable, Hashable {
     ///   so nothing given can end the field or start another.
     /// With no statements the field says `none`. Non-ASCII text is written as UTF-8 (RFC 6532).
     public func field(lineEnding: String = "\r\n") -> String {
+        Self.fold(first: "Authentication-Results: " + Self.plainValue(authservID), statements: statements, lineEnding: lineEnding)
+    }
+
+    /// The statements as written: at most ``maximumResults``, each as its pieces.
+    private var statements: [[String]] {
         var statements: [[String]] = []
         for r in results {
             guard statements.count < Self.maximumResults else { break }
             if let s = Self.segments(r) { statements.append(s) }
         }
-        return Self.fold(first: "Authentication-Results: " + Self.plainValue(authservID), statements: statements,
+        return statements
+    }
+
+    /// The same results as an `ARC-Authentication-Results` field of ARC set `instance` (RFC 8617
+    /// §4.1.1: `i=` before the authserv-id), folded like ``field(lineEnding:)``.
+    public func arcField(instance: Int, lineEnding: String = "\r\n") -> String {
+        Self.fold(first: "ARC-Authentication-Results: i=\(instance); " + Self.plainValue(authservID), statements: statements,
                          lineEnding: lineEnding)
     }
 

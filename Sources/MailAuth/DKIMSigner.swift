@@ -102,17 +102,25 @@ public struct DKIMSigner: Sendable {
     /// `b=` empty, CRLF) as it will be sent apart from `b=`'s value; `fields` are the message's. For
     /// callers that lay out their own tags (and for reproducing published examples).
     public func signature(template: [UInt8], signedFields names: [String], fields: [DKIMHeaderField]) throws -> [UInt8] {
+        try Self.signature(template: template, name: "DKIM-Signature", signedFields: names, fields: fields,
+                           canonicalization: headerCanonicalization, key: key)
+    }
+
+    /// DKIM's header hash and signature (RFC 6376 §3.7) for a field named `name` — a
+    /// `DKIM-Signature` or an ARC-Message-Signature, which is computed alike.
+    static func signature(template: [UInt8], name: String, signedFields names: [String], fields: [DKIMHeaderField],
+                          canonicalization: DKIMCanonicalization, key: DKIMPrivateKey) throws -> [UInt8] {
         var input: [UInt8] = []
-        for f in selectFields(names, from: fields) { input += f.canonicalized(headerCanonicalization) }
-        var own = DKIMHeaderField(name: "DKIM-Signature", raw: DKIMVerifier.emptyingB(template)).canonicalized(headerCanonicalization)
+        for f in selectFields(names, from: fields) { input += f.canonicalized(canonicalization) }
+        var own = DKIMHeaderField(name: name, raw: DKIMVerifier.emptyingB(template)).canonicalized(canonicalization)
         if own.suffix(2) == [0x0D, 0x0A] { own.removeLast(2) }
         return try key.sign(input + own)
     }
 
     /// `DKIM-Signature: t1=v1; t2=v2; …` folded before a tag that would pass 78 columns; a long
     /// value (`b=`, `bh=`, `h=`) is broken where needed (FWS inside a value is ignored).
-    static func fold(_ tags: [(String, String)]) -> String {
-        var out = "DKIM-Signature:"
+    static func fold(_ tags: [(String, String)], name: String = "DKIM-Signature") -> String {
+        var out = "\(name):"
         var column = out.count
         for (i, (name, value)) in tags.enumerated() {
             let piece = "\(name)=\(value)" + (i == tags.count - 1 ? "" : ";")

@@ -128,8 +128,6 @@ public final class DKIMKeyStore: Sendable {
         return out.sorted { ($0.created, $0.selector) < ($1.created, $1.selector) }
     }
 
-    /// Signers for the active keys of `domain` (Ed25519 first), re-read when the domain's directory
-    /// changes (one `stat` per call otherwise).
     /// `DKIM-Signature` fields (storage form, LF) for a message Swallow writes itself — a DSN, whole,
     /// in wire form — whose `From:` is `MAILER-DAEMON@<host name>`: signed by the configured domain
     /// the From domain is or belongs to (`mx.example.org` → `d=example.org`, aligned for DMARC), when
@@ -157,6 +155,8 @@ public final class DKIMKeyStore: Sendable {
         return String(address[address.index(after: at)...]).lowercased()
     }
 
+    /// Signers for the active keys of `domain` (Ed25519 first), re-read when the domain's directory
+    /// changes (one `stat` per call otherwise).
     public func signers(for domain: String) -> [DKIMSigner] {
         let domain = domain.lowercased()
         guard let stamp = directoryStamp(directory(domain)) else { return [] }
@@ -193,39 +193,12 @@ public final class DKIMKeyStore: Sendable {
         }
     }
 
-    /// Writes `text` to `path` durably: a temporary file (0600), fsync, rename, directory fsync.
     private func write(_ path: String, _ text: String) throws {
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure(description: "cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 { if errno == EINTR { continue }; let e = errno; close(fd); unlink(tmp); throw Failure(description: "cannot write \(tmp): \(String(cString: strerror(e)))") }
-            written += n
-        }
-        guard fsync(fd) == 0 else { let e = errno; close(fd); unlink(tmp); throw Failure(description: "cannot fsync \(tmp): \(String(cString: strerror(e)))") }
-        close(fd)
-        guard rename(tmp, path) == 0 else { throw Failure(description: "cannot rename \(tmp): \(String(cString: strerror(errno)))") }
-        let dirPath = String(path[..<path.lastIndex(of: "/")!])
-        let dfd = open(dirPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        do { try SecretFile.write(path, text) } catch { throw Failure(description: "\(error)") }
     }
 
     private func read(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw Failure(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
+        do { return try SecretFile.read(path) } catch { throw Failure(description: "\(error)") }
     }
 
     private func names(in dir: String) throws -> [String] {

@@ -32,6 +32,10 @@ struct InboundAuthentication: Sendable {
         var action: Action
         /// `spf=… dkim=… dmarc=…` for the message's log line.
         var summary: String
+        /// The results the field holds (an ARC sealer records them again).
+        var results: AuthenticationResults
+        /// The incoming ARC chain's state.
+        var arc: ARCResult.Code
     }
 
     /// Evaluates a message whose header section is `header` (wire form, without the empty line)
@@ -99,7 +103,8 @@ struct InboundAuthentication: Sendable {
             }
             results.append(r)
         }
-        let field = AuthenticationResults(authservID: authservID, results: results).field(lineEnding: "\n")
+        let authenticationResults = AuthenticationResults(authservID: authservID, results: results)
+        let field = authenticationResults.field(lineEnding: "\n")
 
         var action = Action.deliver
         // A trusted forwarder's valid ARC chain vouches for what it received (RFC 8617 leaves the
@@ -126,7 +131,7 @@ struct InboundAuthentication: Sendable {
             + " dmarc=\(dmarc.isEmpty ? "none" : dmarc.map { "\($0.code.rawValue)(\($0.fromDomain))" }.joined(separator: ","))"
             + (arc.code == .none ? "" : " arc=\(arc.code.rawValue)\(arc.latestSealer.map { "(\($0))" } ?? "")")
             + (arcOverride && dmarc.contains { $0.code == .fail } ? " dmarc-override=arc" : "")
-        return Verdict(field: Array(field.utf8), action: action, summary: summary)
+        return Verdict(field: Array(field.utf8), action: action, summary: summary, results: authenticationResults, arc: arc.code)
     }
 
     static func rank(_ p: DMARCPolicy) -> Int {

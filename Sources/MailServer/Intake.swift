@@ -39,12 +39,14 @@ final class Intake: SMTPServerDelegate {
     let inbound: InboundAuthentication?
     /// `domains`, for signing what Swallow writes itself.
     let configuredDomains: [String]
+    /// SRS and ARC for what aliases forward to other domains.
+    let forwarding: Forwarding
 
     /// The intake for configuration `c`: host name, domains, relay networks and submission limits
     /// come from it; the stores and services it calls are passed in.
     init(configuration c: ServerConfiguration, layout: DataLayout, directory: any UserDirectory, store: MaildirStore,
          queue: OutboundQueue, authenticator: Authenticator, quota: QuotaService, threadPool: NIOThreadPool, logger: Logger,
-         resolver: (any MailAuthResolver)?) {
+         resolver: (any MailAuthResolver)?, srsSecret: String) {
         self.queue = queue
         self.configuredDomains = c.domains
         self.inbound = c.smtp.checkAuthentication ? resolver.map {
@@ -52,7 +54,11 @@ final class Intake: SMTPServerDelegate {
                                   trustedARCSealers: Set(c.dmarc.trustedARCSealers))
         } : nil
         self.quota = quota
-        self.dkimKeys = DKIMKeyStore(root: layout.dkim)
+        let keys = DKIMKeyStore(root: layout.dkim)
+        self.dkimKeys = keys
+        let forwarding = Forwarding(srs: SRSRewriter(secret: srsSecret, maximumAgeDays: c.srs.maxAgeDays), localDomains: c.domains,
+                                    sealARC: c.arc.seal, keys: keys)
+        self.forwarding = forwarding
         self.authenticator = authenticator
         self.submission = SubmissionPolicy(c.submission)
         self.rateLimiter = SendingRateLimiter(perHour: submission.maxMessagesPerHour)
@@ -64,7 +70,8 @@ final class Intake: SMTPServerDelegate {
         self.logger = logger
         self.recipients = RecipientPolicy(directory: directory, firstDomain: c.domains[0],
                                           relayNetworks: c.smtp.relayNetworks.compactMap(CIDR.parse),
-                                          maxRecipientsPerMessage: c.submission.maxRecipientsPerMessage, logger: logger)
+                                          maxRecipientsPerMessage: c.submission.maxRecipientsPerMessage, forwarding: forwarding,
+                                          logger: logger)
         self.trace = TraceHeaders(hostname: c.hostname, showsUser: c.submission.receivedHeaderUser)
     }
 
@@ -102,19 +109,19 @@ final class Intake: SMTPServerDelegate {
     }
 
     func verifyRecipient(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) async throws {
-        let resolution: RecipientResolution? = if case .mailbox(let address) = recipient { try await directory.resolve(address) } else { nil }
+        let resolution: RecipientResolution? = if case .mailbox(let address) = recipient { try await recipients.resolve(address) } else { nil }
         if case .reject(let reply) = recipients.verdict(recipient, resolution, envelope: envelope, connection: connection) {
             throw SMTPRejection(reply)
         }
-        if case .mailboxes(let boxes)? = resolution, let full = await quota.refusal(for: boxes) { throw SMTPRejection(full) }
+        if let boxes = resolution?.mailboxes, !boxes.isEmpty, let full = await quota.refusal(for: boxes) { throw SMTPRejection(full) }
     }
 
     func immediateRecipientVerdict(_ recipient: ForwardPath, envelope: SMTPEnvelope, connection: SMTPConnectionInfo) -> SMTPRecipientVerdict? {
         guard case .mailbox(let address) = recipient else { return recipients.verdict(recipient, nil, envelope: envelope, connection: connection) }
-        guard let known = directory.cachedResolution(address) else { return nil }
+        guard let known = recipients.cachedResolution(address) else { return nil }
         let verdict = recipients.verdict(recipient, known, envelope: envelope, connection: connection)
         // A mailbox with a storage limit is checked on the slow path (its use may need a scan).
-        if case .accept = verdict, case .mailboxes(let boxes) = known, !quota.knownUnlimited(boxes) { return nil }
+        if case .accept = verdict, !known.mailboxes.isEmpty, !quota.knownUnlimited(known.mailboxes) { return nil }
         return verdict
     }
 
@@ -157,8 +164,7 @@ final class Intake: SMTPServerDelegate {
     /// `true` when `address` is the user's own (any `+tag`, any case) or an alias that delivers to it.
     func owns(_ user: String, _ address: EmailAddress) async throws -> Bool {
         if address.canonicalKey == user { return true }
-        if case .mailboxes(let boxes) = try await directory.resolve(address) { return boxes.contains(user) }
-        return false
+        return try await directory.resolve(address).mailboxes.contains(user)
     }
 
     func makeMessageSink(connection: SMTPConnectionInfo) -> any SMTPMessageSink {

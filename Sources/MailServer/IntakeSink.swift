@@ -46,8 +46,10 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     private func prepareVerification() {
         guard checks != nil, verifyHashes == nil, let capture, capture.complete else { return }
         let header = DKIMMessage(capture.header + [0x0D, 0x0A])
-        verifyHashes = DKIMBodyHashes(signatures: DKIMVerifier.signatures(in: header).compactMap { try? $0.signature.get() },
-                                      more: ARCVerifier.bodyHashRequirement(in: header).map { [$0] } ?? [])
+        // An ARC seal of ours needs the relaxed hash of the whole body.
+        let more = (ARCVerifier.bodyHashRequirement(in: header).map { [$0] } ?? [])
+            + (intake.forwarding.sealARC ? [(DKIMCanonicalization.relaxed, nil)] : [])
+        verifyHashes = DKIMBodyHashes(signatures: DKIMVerifier.signatures(in: header).compactMap { try? $0.signature.get() }, more: more)
     }
 
     /// Hashes body octets, past the header's closing empty line.
@@ -127,6 +129,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         }
         var junk = false
         var authSummary: String?
+        var sealing: (verdict: InboundAuthentication.Verdict, bodyHash: [UInt8])?
         if let checks {
             let (tail, captured, hashes) = lock.withLock { () -> (ByteBuffer, HeaderCapture, DKIMBodyHashes?) in
                 let tail = capture!.feed(content)
@@ -157,20 +160,32 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
                     intake.logger.notice("removed Authentication-Results claiming our authserv-id", metadata: ["id": "\(id)", "fields": "\(removed)"])
                 }
                 submitted = verdict.field + Self.storageForm(header)
+                if let hash = hashes?.hash(.relaxed, limit: nil)?.hash { sealing = (verdict, hash) }
             }
         }
-        let (local, remote) = try await intake.recipients.route(envelope.recipients)
+        let routes = try await intake.recipients.route(envelope.recipients)
+        var arcSet: [UInt8] = []
+        if let sealing, !routes.forwarded.isEmpty, let domain = routes.forwarder {
+            do {
+                arcSet = try intake.forwarding.arcSet(header: DKIMMessage(submitted), bodyHash: sealing.bodyHash,
+                                                      results: sealing.verdict.results, chain: sealing.verdict.arc, domain: domain,
+                                                      now: Int64(time(nil))) ?? []
+            } catch {
+                // The copy goes on unsealed: a missing seal costs less than a lost message.
+                intake.logger.notice("not ARC-sealed: \(error)", metadata: ["id": "\(id)", "d": "\(domain)"])
+            }
+        }
         let size: Int
         do {
-            size = try await intake.threadPool.runIfActive { [self, last, submitted, junk] in
-                try store(id: id, local: local, remote: remote, last: last, submitted: submitted, envelope: envelope,
+            size = try await intake.threadPool.runIfActive { [self, last, submitted, junk, arcSet] in
+                try store(id: id, routes: routes, last: last, submitted: submitted, arcSet: arcSet, envelope: envelope,
                           connection: connection, junk: junk)
             }
         } catch {
             throw intake.rejection(for: error, id: id)
         }
         if let user = submittedBy { intake.rateLimiter.record(user) }
-        logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection,
+        logAccepted(id: id, routes: routes, size: size, envelope: envelope, connection: connection,
                     auth: authSummary, junk: junk)
         return id.rawValue
     }
@@ -192,7 +207,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     /// thread pool and back (no task); anything else takes the general path.
     func commit(_ content: ByteBuffer, envelope: SMTPEnvelope, connection: SMTPConnectionInfo,
                 on eventLoop: any EventLoop) -> EventLoopFuture<String> {
-        guard submittedBy == nil, checks == nil, let (local, remote) = intake.recipients.cachedRoute(envelope.recipients) else {
+        guard submittedBy == nil, checks == nil, let routes = intake.recipients.cachedRoute(envelope.recipients) else {
             let promise = eventLoop.makePromise(of: String.self)
             promise.completeWithTask { try await self.commit(content, envelope: envelope, connection: connection) }
             return promise.futureResult
@@ -200,28 +215,53 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         let intake = self.intake
         let id = intake.nextQueueID()
         return intake.threadPool.runIfActive(eventLoop: eventLoop) { [self] in
-            try store(id: id, local: local, remote: remote, last: content, submitted: [], envelope: envelope, connection: connection)
+            try store(id: id, routes: routes, last: content, submitted: [], envelope: envelope, connection: connection)
         }.flatMapErrorThrowing { error in
             throw intake.rejection(for: error, id: id)
         }.map { [self] size in
-            logAccepted(id: id, local: local, remote: remote, size: size, envelope: envelope, connection: connection)
+            logAccepted(id: id, routes: routes, size: size, envelope: envelope, connection: connection)
             return id.rawValue
         }
     }
 
-    /// The blocking part: remote recipients durable in queue/tmp first; then the local mailboxes; then
-    /// the queue entry becomes visible. A failure before the end leaves nothing behind. Returns the
-    /// stored size (0 when nothing went to a mailbox).
-    private func store(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], last: ByteBuffer, submitted: [UInt8],
+    /// The blocking part: queue copies durable in queue/tmp first (the relayed one, and the one
+    /// aliases forward with its SRS sender and ARC set); then the local mailboxes; then the queue
+    /// entries become visible. A failure before the end leaves nothing behind. Returns the stored
+    /// size (0 when nothing went to a mailbox).
+    private func store(id: QueueID, routes: RecipientPolicy.Routes, last: ByteBuffer, submitted: [UInt8], arcSet: [UInt8] = [],
                        envelope: SMTPEnvelope, connection: SMTPConnectionInfo, junk: Bool = false) throws -> Int {
         let spool = lock.withLock { self.spool }
         defer { spool?.remove() }
+        let local = routes.local
+        var remote = routes.remote
+        var forwarded = routes.forwarded
+        let sender = envelope.reversePath.address?.description ?? ""
+        let forwardSender = forwarded.isEmpty ? sender
+            : intake.forwarding.sender(sender, forwarderDomain: routes.forwarder ?? intake.configuredDomains[0], now: Int64(time(nil)))
+        if forwardSender == sender && arcSet.isEmpty {
+            // Nothing to tell the forwarded copy apart: one queue entry for every remote recipient.
+            for f in forwarded where !remote.contains(f) { remote.append(f) }
+            forwarded = []
+        }
         // Accepted means at least one durable copy: a message routed to no mailbox and no queue
         // would be answered 250 and stored nowhere.
-        guard !local.isEmpty || !remote.isEmpty else { throw IntakeError.noDestination }
+        guard !local.isEmpty || !remote.isEmpty || !forwarded.isEmpty else { throw IntakeError.noDestination }
         let trace = intake.trace.render(queueID: id, envelope: envelope, connection: connection, returnPath: false)
         let headers = Array("Return-Path: \(envelope.reversePath)\n".utf8) + trace + submitted
+        let forwardID = forwarded.isEmpty ? nil : intake.nextQueueID()
+        func discardQueued() {
+            if !remote.isEmpty { intake.queue.discard(id: id) }
+            if let forwardID { intake.queue.discard(id: forwardID) }
+        }
         if !remote.isEmpty { try intake.queue.prepare(id: id, headers: trace + submitted, spool: spool, tail: last) }
+        if let forwardID {
+            do {
+                try intake.queue.prepare(id: forwardID, headers: arcSet + trace + submitted, spool: spool, tail: last)
+            } catch {
+                if !remote.isEmpty { intake.queue.discard(id: id) }
+                throw error
+            }
+        }
         var stored = 0
         if !local.isEmpty {
             do {
@@ -230,26 +270,36 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
                 // next few seconds is checked against the use before it, and a burst overruns the limit.
                 for mailbox in local { intake.quota.added(stored, to: "\(mailbox.localPart)@\(mailbox.domain)") }
             } catch {
-                if !remote.isEmpty { intake.queue.discard(id: id) }
+                discardQueued()
                 throw error
             }
         }
         if !remote.isEmpty {
-            try intake.queue.commit(id: id, sender: envelope.reversePath.address?.description ?? "", recipients: remote)
+            do { try intake.queue.commit(id: id, sender: sender, recipients: remote) } catch {
+                if let forwardID { intake.queue.discard(id: forwardID) }
+                throw error
+            }
+        }
+        if let forwardID {
+            try intake.queue.commit(id: forwardID, sender: forwardSender, recipients: forwarded)
+            intake.logger.info("forwarded", metadata: [
+                "id": "\(id)", "queue_id": "\(forwardID)", "from": "\(forwardSender.logEscaped())",
+                "to": "\(forwarded.joined(separator: ",").logEscaped(limit: 4096))", "arc": "\(arcSet.isEmpty ? "no" : "sealed")"])
         }
         return stored
     }
 
-    private func logAccepted(id: QueueID, local: [MaildirStore.Mailbox], remote: [String], size: Int, envelope: SMTPEnvelope,
+    private func logAccepted(id: QueueID, routes: RecipientPolicy.Routes, size: Int, envelope: SMTPEnvelope,
                              connection: SMTPConnectionInfo, auth: String? = nil, junk: Bool = false) {
         var metadata: Logger.Metadata = [:]
         if let auth { metadata["auth"] = "\(auth)" }
         if junk { metadata["folder"] = "Junk" }
+        if !routes.forwarded.isEmpty { metadata["forwarded"] = "\(routes.forwarded.count)" }
         intake.logger.info("accepted", metadata: metadata.merging([
             "id": "\(id)", "client": "\(connection.remoteIP)", "from": "\(envelope.reversePath.description.logEscaped())",
             "user": "\(submittedBy ?? "-")",
             "to": "\(envelope.recipients.map(\.description).joined(separator: ",").logEscaped(limit: 4096))",
-            "mailboxes": "\(local.count)", "queued": "\(remote.count)", "size": "\(size)",
+            "mailboxes": "\(routes.local.count)", "queued": "\(routes.remote.count + routes.forwarded.count)", "size": "\(size)",
             "tls": "\(connection.session.tls?.version ?? "no")",
         ]) { a, _ in a })
     }

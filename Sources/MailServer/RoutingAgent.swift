@@ -11,18 +11,29 @@ import Glibc
 #endif
 
 /// The queue's delivery agent: local recipients go into their Maildirs, remote ones to
-/// `SMTPDeliveryAgent` grouped by domain (one transaction per destination).
+/// `SMTPDeliveryAgent` grouped by domain (one transaction per destination). A local recipient
+/// whose alias forwards elsewhere (or an SRS address of ours that leads back to a sender) is
+/// queued anew for those addresses, with the SRS sender, like local(8) handing a `.forward` back
+/// to cleanup.
 final class RoutingAgent: DeliveryAgent {
+    /// Queues a copy of `content` from `sender` to `recipients`.
+    typealias Requeue = @Sendable (_ sender: String, _ recipients: [String], _ content: ByteBuffer) throws -> Void
+
     let directory: any UserDirectory
     let store: MaildirStore
     let remote: SMTPDeliveryAgent
+    let forwarding: Forwarding
+    let requeue: Requeue
     let threadPool: NIOThreadPool
     let logger: Logger
 
-    init(directory: any UserDirectory, store: MaildirStore, remote: SMTPDeliveryAgent, threadPool: NIOThreadPool, logger: Logger) {
+    init(directory: any UserDirectory, store: MaildirStore, remote: SMTPDeliveryAgent, forwarding: Forwarding,
+         requeue: @escaping Requeue, threadPool: NIOThreadPool, logger: Logger) {
         self.directory = directory
         self.store = store
         self.remote = remote
+        self.forwarding = forwarding
+        self.requeue = requeue
         self.threadPool = threadPool
         self.logger = logger
     }
@@ -39,6 +50,8 @@ final class RoutingAgent: DeliveryAgent {
         var outcomes: [String: DeliveryOutcome] = [:]
         var local: [(String, [String])] = []
         var remoteByDomain: [String: [String]] = [:]
+        var forwards: [(rcpt: String, sender: String, targets: [String])] = []
+        let now = Int64(time(nil))
         for rcpt in message.recipients {
             guard case .success(let address) = EmailAddress.parse(rcpt, allowUTF8: true) else {
                 outcomes[rcpt] = .failed(status: "5.1.3", diagnostic: "invalid recipient address", remoteMTA: nil)
@@ -46,8 +59,25 @@ final class RoutingAgent: DeliveryAgent {
             }
             switch (try? await directory.resolve(address)) ?? .unknown {
             case .mailboxes(let boxes): local.append((rcpt, boxes))
-            case .unknown: outcomes[rcpt] = .failed(status: "5.1.1", diagnostic: "550 5.1.1 user unknown", remoteMTA: nil)
+            case .forward(let boxes, let targets):
+                if !boxes.isEmpty { local.append((rcpt, boxes)) }
+                let sender = forwarding.sender(message.sender, forwarderDomain: address.normalizedDomain, now: now)
+                forwards.append((rcpt, sender, targets))
+            case .unknown:
+                switch forwarding.reverse(address, now: now) {
+                case .success(let back)?: forwards.append((rcpt, message.sender, [back]))
+                case .failure(let why)?: outcomes[rcpt] = .failed(status: "5.1.1", diagnostic: "550 5.1.1 \(why)", remoteMTA: nil)
+                case nil: outcomes[rcpt] = .failed(status: "5.1.1", diagnostic: "550 5.1.1 user unknown", remoteMTA: nil)
+                }
             case .notLocal: remoteByDomain[address.normalizedDomain, default: []].append(rcpt)
+            }
+        }
+        for f in forwards {
+            do {
+                try await threadPool.runIfActive { [requeue] in try requeue(f.sender, f.targets, content) }
+                if outcomes[f.rcpt] == nil { outcomes[f.rcpt] = .delivered("forwarded to \(f.targets.joined(separator: ", "))") }
+            } catch {
+                outcomes[f.rcpt] = .deferred(status: "4.3.0", diagnostic: "cannot queue the forwarded copy: \(error)")
             }
         }
         if !local.isEmpty {
@@ -57,7 +87,7 @@ final class RoutingAgent: DeliveryAgent {
                 // Like local(8): the envelope sender becomes Return-Path at final delivery.
                 let headers = Array("Return-Path: <\(message.sender)>\n".utf8)
                 _ = try await threadPool.runIfActive { try store.deliver(headers: headers, spool: nil, tail: content, to: boxes) }
-                for (rcpt, _) in local { outcomes[rcpt] = .delivered("delivered to a local mailbox") }
+                for (rcpt, _) in local where outcomes[rcpt] == nil { outcomes[rcpt] = .delivered("delivered to a local mailbox") }
             } catch {
                 for (rcpt, _) in local { outcomes[rcpt] = .deferred(status: "4.3.0", diagnostic: "local delivery failed: \(error)") }
             }

@@ -114,12 +114,20 @@ public final class SwallowServer: Sendable {
                 throw ConfigurationError(key: "", line: nil, message: "cannot hash passwords with libcrypt: \(error)")
             }
             let quota = QuotaService(directory: directory, store: store, threadPool: threadPool, permanent: c.limits.overQuotaPermanent)
+            let srsSecret: String
+            do { srsSecret = try layout.srsSecret(create: true)! } catch {
+                throw ConfigurationError(key: "data_dir", line: nil, message: "\(error)")
+            }
             let intake = Intake(configuration: c, layout: layout, directory: directory, store: store, queue: outbound,
                                 authenticator: authenticator, quota: quota, threadPool: threadPool, logger: logger,
-                                resolver: MailAuthDNS(resolver: resolver))
+                                resolver: MailAuthDNS(resolver: resolver), srsSecret: srsSecret)
             let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
             let runner = QueueRunner(
-                spool: spool, agent: RoutingAgent(directory: directory, store: store, remote: remote, threadPool: threadPool, logger: logger),
+                spool: spool,
+                agent: RoutingAgent(directory: directory, store: store, remote: remote, forwarding: intake.forwarding,
+                                    requeue: { sender, recipients, content in
+                                        _ = try outbound.inject(sender: sender, recipients: recipients, message: Array(content.readableBytesView))
+                                    }, threadPool: threadPool, logger: logger),
                 configuration: .init(c, threadPool: threadPool), logger: logger,
                 inject: { sender, recipients, message in
                     try outbound.inject(sender: sender, recipients: recipients, message: message,

@@ -14,7 +14,7 @@ public struct SwallowCommand: AsyncParsableCommand {
         commandName: "swallow",
         abstract: "Swallow: an SMTP/POP3 mail server.",
         version: swallowVersion,
-        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, MailboxCommand.self, QueueCommand.self, DKIMCommand.self, DNSCommand.self, Send.self, Fetch.self, MIMECommand.self])
+        subcommands: [Serve.self, ConfigCommand.self, UserCommand.self, AliasCommand.self, MailboxCommand.self, QueueCommand.self, DKIMCommand.self, DNSCommand.self, SRSCommand.self, Send.self, Fetch.self, MIMECommand.self])
 
     public init() {}
 
@@ -332,13 +332,13 @@ struct UserCommand: AsyncParsableCommand {
 
 struct AliasCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "alias", abstract: "Manage aliases (addresses that deliver to users or other aliases).",
+        commandName: "alias", abstract: "Manage aliases (addresses that deliver to users, other aliases, or addresses elsewhere).",
         subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add targets to an alias, creating it.")
         @Argument var alias: String
-        @Argument(help: "Local users or aliases.") var targets: [String]
+        @Argument(help: "Local users or aliases, or addresses in other domains (forwarded with an SRS sender).") var targets: [String]
         @OptionGroup var options: ConfigOption
 
         func validate() throws {

@@ -93,6 +93,28 @@ import Testing
         try await d.close()
     }
 
+    /// Targets in other domains are forwarded to: kept with their local part as given, alongside
+    /// local mailboxes; removing a user never drops an alias's remote targets.
+    @Test func aliasesForwardToRemoteAddresses() async throws {
+        let d = try await open()
+        try await d.addUser("u@example.test", passwordHash: nil)
+        try await d.addUser("v@example.test", passwordHash: nil)
+        try await d.addAlias("info@example.test", targets: ["Someone@Elsewhere.EXAMPLE", "u@example.test"])
+        try await d.addAlias("nested@example.test", targets: ["info@example.test", "other@remote.test"])
+        try await d.addAlias("v-only@example.test", targets: ["v@example.test"])
+        #expect(try await d.resolve(addr("info@example.test")) == .forward(mailboxes: ["u@example.test"], remote: ["Someone@elsewhere.example"]))
+        #expect(try await d.resolve(addr("Nested+tag@example.test"))
+                == .forward(mailboxes: ["u@example.test"], remote: ["Someone@elsewhere.example", "other@remote.test"]))
+        #expect(try await d.resolve(addr("info@example.test")).mailboxes == ["u@example.test"])
+        // The last local target removed: the alias still forwards.
+        _ = try await d.removeUser("u@example.test", removingAliases: true)
+        #expect(try await d.resolve(addr("info@example.test")) == .forward(mailboxes: [], remote: ["Someone@elsewhere.example"]))
+        _ = try await d.removeUser("v@example.test", removingAliases: true)
+        #expect(try await d.resolve(addr("v-only@example.test")) == .unknown)
+        #expect(try await d.listAliases().map(\.alias) == ["info@example.test", "nested@example.test"])
+        try await d.close()
+    }
+
     @Test func administrativeErrors() async throws {
         let d = try await open()
         try await d.addUser("u@example.test", passwordHash: nil)
@@ -100,7 +122,7 @@ import Testing
         await #expect(throws: DirectoryError.notLocalDomain("x@remote.test")) { try await d.addUser("x@remote.test", passwordHash: nil) }
         await #expect(throws: DirectoryError.invalidAddress("no-at-sign")) { try await d.addUser("no-at-sign", passwordHash: nil) }
         await #expect(throws: DirectoryError.invalidAddress("../x@example.test")) { try await d.addUser("../x@example.test", passwordHash: nil) }
-        await #expect(throws: DirectoryError.remoteTargetUnsupported("x@remote.test")) { try await d.addAlias("f@example.test", targets: ["x@remote.test"]) }
+        await #expect(throws: DirectoryError.invalidAddress("x@[192.0.2.1]")) { try await d.addAlias("f@example.test", targets: ["x@[192.0.2.1]"]) }
         await #expect(throws: DirectoryError.unknownTarget("ghost@example.test")) { try await d.addAlias("f@example.test", targets: ["ghost@example.test"]) }
         await #expect(throws: DirectoryError.noSuchUser("ghost@example.test")) { try await d.removeUser("ghost@example.test") }
         try await d.close()

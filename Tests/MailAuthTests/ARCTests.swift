@@ -99,4 +99,96 @@ private struct KeyZone: MailAuthResolver {
             #expect(r.reason.contains(why), "\(r.reason) should say \(why)")
         }
     }
+
+    static let verifyScript = """
+        import sys, dkim
+        msg = open(sys.argv[1], 'rb').read()
+        records = {sys.argv[i].encode(): sys.argv[i + 1].encode() for i in range(2, len(sys.argv), 2)}
+        def dns(name, timeout=5):
+            return records.get(name)
+        cv, results, comment = dkim.arc_verify(msg, dnsfunc=dns)
+        print(cv.decode(), comment)
+        """
+
+    /// What a forwarder's checks found, as the sealer records them.
+    static func results(_ host: String, arc: String?) -> AuthenticationResults {
+        var list: [AuthenticationResults.Result] = [
+            .init(method: "dkim", result: "pass", properties: [.init(ptype: "header", property: "d", value: "example.org")]),
+            .init(method: "spf", result: "pass", properties: [.init(ptype: "smtp", property: "mailfrom", value: "alice@example.org")]),
+        ]
+        if let arc { list.append(.init(method: "arc", result: arc)) }
+        return AuthenticationResults(authservID: host, results: list)
+    }
+
+    /// `bytes` with an ARC set of `sealer` on top.
+    static func sealed(_ bytes: [UInt8], _ sealer: ARCSealer, chain: ARCResult.Code) throws -> [UInt8] {
+        let message = DKIMMessage(bytes)
+        let header = DKIMMessage(Array(bytes[..<message.bodyStart]))
+        let set = try sealer.seal(header: header, bodyHash: message.bodyHash(.relaxed).hash,
+                                  results: results(sealer.domain, arc: chain == .none ? nil : chain.rawValue), chain: chain,
+                                  time: 1_796_472_000)
+        return set + bytes
+    }
+
+    /// Two hops sealed by us validate in ours and in dkimpy (`arc_verify`); dkimpy sealing on top of
+    /// ours validates too; a broken chain is sealed with cv=fail and then not extended.
+    @Test func whatWeSealValidatesHereAndInDkimpy() async throws {
+        let k1 = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let k2 = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let zone = KeyZone(txt: ["arc._domainkey.fwd.example": DKIMPrivateKey.rsa(k1).keyRecord,
+                                 "arc._domainkey.list.example": DKIMPrivateKey.rsa(k2).keyRecord])
+        let s1 = ARCSealer(domain: "fwd.example", selector: "arc", key: .rsa(k1))
+        let s2 = ARCSealer(domain: "list.example", selector: "arc", key: .rsa(k2))
+        let original = Array(("DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=x; h=from; bh=AAAA; b=AAAA\r\n" + DKIMPeerTests.message).utf8)
+
+        let one = try Self.sealed(original, s1, chain: .none)
+        let first = await validate(one, zone)
+        #expect(first.code == .pass, "\(first.reason)")
+        #expect(first.sealers == ["fwd.example"])
+        let text = String(decoding: one, as: UTF8.self)
+        #expect(text.hasPrefix("ARC-Seal: i=1; a=rsa-sha256; t=1796472000; cv=none; d=fwd.example; s=arc;"), "\(text.prefix(200))")
+        #expect(text.contains("ARC-Authentication-Results: i=1; fwd.example;"))
+        let ams = try #require(DKIMMessage(one).fields.first { $0.name == "ARC-Message-Signature" })
+        #expect(try DKIMTagList(parsing: ams.value)["h"]?.filter { !$0.isWhitespace }
+                == "from:subject:date:to:message-id:mime-version:content-type:list-unsubscribe:list-unsubscribe-post:dkim-signature")
+
+        let two = try Self.sealed(one, s2, chain: first.code)
+        let second = await validate(two, zone)
+        #expect(second.code == .pass, "\(second.reason)")
+        #expect(second.sealers == ["fwd.example", "list.example"])
+
+        let dir = NSTemporaryDirectory() + "arc-seal-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let keys = ["arc._domainkey.fwd.example.", DKIMPrivateKey.rsa(k1).keyRecord, "arc._domainkey.list.example.", DKIMPrivateKey.rsa(k2).keyRecord]
+        for (name, bytes) in [("one", one), ("two", two)] {
+            try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/\(name).eml"))
+            guard let verdict = try DKIMPeerTests.python(Self.verifyScript, ["\(dir)/\(name).eml"] + keys) else { return }
+            #expect(verdict.hasPrefix("pass"), "dkimpy on \(name): \(verdict)")
+        }
+
+        // dkimpy as the next hop after ours: it seals with cv=pass, and we validate its chain.
+        try Data(k2.pemRepresentation.utf8).write(to: URL(fileURLWithPath: dir + "/k2.pem"))
+        let next = """
+            import sys, dkim
+            m = open(sys.argv[1], 'rb').read()
+            m = b"Authentication-Results: list.example; arc=pass\\r\\n" + m
+            sys.stdout.buffer.write(b"".join(dkim.arc_sign(m, b"arc", b"list.example", open(sys.argv[2], 'rb').read(), b"list.example")) + m)
+            """
+        if let out = try DKIMPeerTests.python(next, [dir + "/one.eml", dir + "/k2.pem"]) {
+            let theirs = await validate(Array((out + "\r\n").utf8), zone)
+            #expect(theirs.code == .pass, "\(theirs.reason)")
+            #expect(theirs.sealers == ["fwd.example", "list.example"])
+        }
+
+        // The body changed after our seal: the next hop finds the chain failed, seals cv=fail over
+        // its own set only; nobody may extend it after that.
+        let tampered = Array(String(decoding: one, as: UTF8.self).replacingOccurrences(of: "numbers", with: "figures").utf8)
+        let broken = await validate(tampered, zone)
+        #expect(broken.code == .fail)
+        let failed = try Self.sealed(tampered, s2, chain: broken.code)
+        #expect(String(decoding: failed, as: UTF8.self).contains("cv=fail"))
+        #expect(throws: ARCSealer.Refusal.chainEnded) { try Self.sealed(failed, s1, chain: .fail) }
+    }
 }
+

@@ -106,6 +106,8 @@ def render_config(
     dns: dict | None = None,
     spf: dict | None = None,
     dmarc: dict | None = None,
+    srs: dict | None = None,
+    arc: dict | None = None,
 ) -> str:
     lines = [
         f"hostname = {toml_str(hostname)}",
@@ -137,7 +139,7 @@ def render_config(
     # the SPF/DMARC checks of incoming mail must not query the machine's resolver.
     if dns is None and (shared := shared_dns()) is not None:
         dns = {"nameservers": [shared.nameserver]}
-    for name, table in (("delivery", delivery), ("dns", dns), ("spf", spf), ("dmarc", dmarc)):
+    for name, table in (("delivery", delivery), ("dns", dns), ("spf", spf), ("dmarc", dmarc), ("srs", srs), ("arc", arc)):
         if table:
             lines += ["", f"[{name}]"]
             for key, value in table.items():

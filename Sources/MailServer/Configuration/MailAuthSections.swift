@@ -15,6 +15,19 @@ extension ServerConfiguration {
         /// a mailing list that rewrites messages. Default none.
         public var trustedARCSealers: [String] = []
     }
+
+    /// `[srs]`: the Sender Rewriting Scheme for mail that aliases forward to other domains.
+    public struct SRS: Hashable, Sendable {
+        /// Days a rewritten address accepts bounces (21, as libsrs2 and postsrsd).
+        public var maxAgeDays = 21
+    }
+
+    /// `[arc]`: what Swallow adds as a forwarder (RFC 8617).
+    public struct ARC: Hashable, Sendable {
+        /// Add an ARC set (with the RSA key of the forwarding alias's domain) to mail an alias
+        /// forwards to another domain, after checking it on port 25. Default false.
+        public var seal = false
+    }
 }
 
 extension ServerConfiguration.SPF {
@@ -31,6 +44,22 @@ extension ServerConfiguration.DMARC {
             .bool("enforce", \.enforce, "p=reject → 550 5.7.1, p=quarantine → Junk; false: header only"),
             .strings("trusted_arc_sealers", \.trustedARCSealers, transform: { $0.lowercased() },
                      "ARC sealers (forwarders) whose valid chain overrides a DMARC failure"),
+        ])
+    }
+}
+
+extension ServerConfiguration.SRS {
+    static var table: ConfigSection<Self> {
+        ConfigSection(name: "srs", doc: nil, path: \.srs, keys: [
+            .int("max_age_days", \.maxAgeDays, min: 1, max: 1000, "days a rewritten sender (SRS0) accepts bounces"),
+        ])
+    }
+}
+
+extension ServerConfiguration.ARC {
+    static var table: ConfigSection<Self> {
+        ConfigSection(name: "arc", doc: nil, path: \.arc, keys: [
+            .bool("seal", \.seal, "add an ARC set to mail aliases forward to other domains"),
         ])
     }
 }

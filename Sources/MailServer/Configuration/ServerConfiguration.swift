@@ -45,6 +45,10 @@ public struct ServerConfiguration: Hashable, Sendable {
     public var spf = SPF()
     /// The DMARC policy.
     public var dmarc = DMARC()
+    /// Sender rewriting for forwarded mail.
+    public var srs = SRS()
+    /// ARC sealing of forwarded mail.
+    public var arc = ARC()
     /// Certificate and key; both `nil` → self-signed in `<data_dir>/tls`.
     public var tls: TLS
     /// Size and count limits.
@@ -107,7 +111,7 @@ extension ServerConfiguration {
     static var sections: [AnyConfigSection] {
         [general.erased, SMTP.table.erased, Submission.table.erased, Submissions.table.erased, POP3.table.erased,
          POP3S.table.erased, IMAP.table.erased, IMAPS.table.erased, Auth.table.erased, Delivery.table.erased, DNS.table.erased,
-         SPF.table.erased, DMARC.table.erased, TLS.table.erased,
+         SPF.table.erased, DMARC.table.erased, SRS.table.erased, ARC.table.erased, TLS.table.erased,
          Limits.table.erased, Log.table.erased]
     }
 
@@ -121,7 +125,7 @@ extension ServerConfiguration {
             .optionalString("postmaster", \.postmaster, example: TOMLText.string("alice@example.test"),
                             "where postmaster@<domain> goes (default: its own mailbox)"),
             .string("recipient_delimiter", \.recipientDelimiter, "user+tag@domain → user; \"\" disables"),
-        ], tables: Set(["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "auth", "delivery", "routes", "dns", "spf", "dmarc", "tls", "limits", "log"]))
+        ], tables: Set(["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "auth", "delivery", "routes", "dns", "spf", "dmarc", "srs", "arc", "tls", "limits", "log"]))
     }
 
     /// Parses and validates configuration text.
