@@ -261,6 +261,7 @@ let package = Package(
                 "SMTPServer", "SMTPClient", "POP3Server", "POP3Core", "IMAPServer", "IMAPCore", "MailStore", "Directory", "MailCore", "SMTPCore", "ListenerSupport",
                 "MailQueue", "MailDelivery", "DNSClient", "SASL", "MIME", "MailAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -17,6 +17,8 @@ struct InboundAuthentication: Sendable {
     let enforceDMARC: Bool
     /// ARC sealers whose valid chain overrides a DMARC failure (`[dmarc] trusted_arc_sealers`).
     let trustedARCSealers: Set<String>
+    /// Aggregate report counts (`[dmarc] reports`), nil when off.
+    var reports: DMARCReports? = nil
 
     /// What to do with the message.
     enum Action: Sendable, Equatable {
@@ -127,11 +129,53 @@ struct InboundAuthentication: Sendable {
             let why = String((spf.explanation ?? spf.reason).prefix(200))
             action = .reject(SMTPReply(code: 550, .init(5, 7, 23), "SPF check failed for \(spf.domain.prefix(253)): \(why)"))
         }
+        if let reports {
+            let envelope = mailFrom.lastIndex(of: "@").map { mailFrom[mailFrom.index(after: $0)...].lowercased() } ?? helo.lowercased()
+            for d in dmarc {
+                reports.record(d, row: Self.reportRow(d, ip: remoteIP, envelopeFrom: envelope, spf: spf, dkim: dkim,
+                                                      enforced: enforceDMARC, arcOverride: arcOverride), now: now)
+            }
+        }
         let summary = "spf=\(spf.result.rawValue) dkim=\(dkim.isEmpty ? "none" : dkim.map(\.result.keyword).joined(separator: ","))"
             + " dmarc=\(dmarc.isEmpty ? "none" : dmarc.map { "\($0.code.rawValue)(\($0.fromDomain))" }.joined(separator: ","))"
             + (arc.code == .none ? "" : " arc=\(arc.code.rawValue)\(arc.latestSealer.map { "(\($0))" } ?? "")")
             + (arcOverride && dmarc.contains { $0.code == .fail } ? " dmarc-override=arc" : "")
         return Verdict(field: Array(field.utf8), action: action, summary: summary, results: authenticationResults, arc: arc.code)
+    }
+
+    /// The aggregate report row for one DMARC result (RFC 9990 §2.1): what was done, why it differs
+    /// from the published policy, and the DKIM and SPF results behind it.
+    static func reportRow(_ d: DMARCResult, ip: String, envelopeFrom: String, spf: SPFVerdict, dkim: [DKIMCheck],
+                          enforced: Bool, arcOverride: Bool) -> DMARCAggregateReport.Row {
+        var overrides: [DMARCAggregateReport.Override] = []
+        let disposition: DMARCAggregateReport.Disposition
+        if d.code == .pass {
+            disposition = (d.publishedPolicy ?? DMARCPolicy.none) == DMARCPolicy.none ? .none : .pass
+        } else if d.code != .fail || d.policy == .none {
+            disposition = .none
+        } else if !enforced {
+            disposition = .none
+            overrides.append(.localPolicy)
+        } else if arcOverride {
+            disposition = .none
+            overrides.append(.trustedForwarder)
+        } else {
+            disposition = d.policy == .reject ? .reject : .quarantine
+        }
+        if d.code == .fail, d.testing, d.publishedPolicy != d.policy { overrides.append(.policyTestMode) }
+        // Aligned passes first, then other passes, then the rest (§2.1.13).
+        let ranked = dkim.enumerated().sorted { a, b in
+            func rank(_ c: DKIMCheck) -> Int { c.result == .pass ? (c.domain == d.alignedDKIM ? 0 : 1) : 2 }
+            return (rank(a.element), a.offset) < (rank(b.element), b.offset)
+        }
+        let entries = ranked.compactMap { _, c -> DMARCAggregateReport.DKIMEntry? in
+            guard let domain = c.domain else { return nil }
+            return .init(domain: domain, selector: c.selector ?? "", result: c.result.keyword)
+        }
+        return .init(sourceIP: ip, headerFrom: d.fromDomain, envelopeFrom: envelopeFrom.isEmpty ? nil : envelopeFrom,
+                     disposition: disposition, dkimAligned: d.alignedDKIM != nil, spfAligned: d.alignedSPF,
+                     overrides: overrides, dkim: entries, spfDomain: spf.domain.isEmpty ? nil : spf.domain,
+                     spfResult: spf.result.rawValue, spfMailFrom: spf.identity != .helo)
     }
 
     static func rank(_ p: DMARCPolicy) -> Int {

@@ -46,12 +46,12 @@ final class Intake: SMTPServerDelegate {
     /// come from it; the stores and services it calls are passed in.
     init(configuration c: ServerConfiguration, layout: DataLayout, directory: any UserDirectory, store: MaildirStore,
          queue: OutboundQueue, authenticator: Authenticator, quota: QuotaService, threadPool: NIOThreadPool, logger: Logger,
-         resolver: (any MailAuthResolver)?, srsSecret: String) {
+         resolver: (any MailAuthResolver)?, srsSecret: String, reports: DMARCReports? = nil) {
         self.queue = queue
         self.configuredDomains = c.domains
         self.inbound = c.smtp.checkAuthentication ? resolver.map {
             InboundAuthentication(resolver: $0, authservID: c.hostname, rejectSPFFail: c.spf.rejectFail, enforceDMARC: c.dmarc.enforce,
-                                  trustedARCSealers: Set(c.dmarc.trustedARCSealers))
+                                  trustedARCSealers: Set(c.dmarc.trustedARCSealers), reports: reports)
         } : nil
         self.quota = quota
         let keys = DKIMKeyStore(root: layout.dkim)

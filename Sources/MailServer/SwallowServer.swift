@@ -118,9 +118,13 @@ public final class SwallowServer: Sendable {
             do { srsSecret = try layout.srsSecret(create: true)! } catch {
                 throw ConfigurationError(key: "data_dir", line: nil, message: "\(error)")
             }
+            let reports = c.dmarc.reports && c.smtp.checkAuthentication ? DMARCReports(settings: .init(
+                interval: Int64(c.dmarc.reportInterval), maximumReportsPerDay: c.dmarc.maxReportsPerDay,
+                sender: c.dmarc.reportSender.isEmpty ? "dmarc-reports@\(c.domains[0])" : c.dmarc.reportSender,
+                organization: c.hostname, directory: layout.dmarc), logger: logger) : nil
             let intake = Intake(configuration: c, layout: layout, directory: directory, store: store, queue: outbound,
                                 authenticator: authenticator, quota: quota, threadPool: threadPool, logger: logger,
-                                resolver: MailAuthDNS(resolver: resolver), srsSecret: srsSecret)
+                                resolver: MailAuthDNS(resolver: resolver), srsSecret: srsSecret, reports: reports)
             let remote = SMTPDeliveryAgent(configuration: try deliveryConfiguration(c), resolver: DNSAdapter(dns: resolver), logger: logger)
             let runner = QueueRunner(
                 spool: spool,
@@ -149,6 +153,12 @@ public final class SwallowServer: Sendable {
             var services: [any Service] = [runner]
             DKIMActivation.bootstrap(store: intake.dkimKeys, configuration: c, logger: logger)
             services.append(DKIMActivation(store: intake.dkimKeys, domains: c.domains, resolver: MailAuthDNS(resolver: resolver), logger: logger))
+            if let reports {
+                services.append(DMARCReporter(reports: reports, resolver: MailAuthDNS(resolver: resolver), queue: { sender, recipients, message in
+                    _ = try outbound.inject(sender: sender, recipients: recipients, message: message,
+                                            headers: intake.dkimSignatures(generated: message))
+                }, logger: logger))
+            }
             if !c.imap.listen.isEmpty || !c.imaps.listen.isEmpty {
                 services.append(FolderWatcher(hub: hub, threadPool: threadPool, interval: .seconds(c.imap.pollInterval)))
             }
@@ -346,6 +356,8 @@ public struct DataLayout: Sendable {
     public var queue: String { root + "/queue" }
     /// `dkim/`: the domains' DKIM keys (see ``DKIMKeyStore``).
     public var dkim: String { root + "/dkim" }
+    /// `dmarc/`: DMARC aggregate report counts by period (see ``DMARCReports``).
+    public var dmarc: String { root + "/dmarc" }
 
     /// Creates a layout for `root`.
     public init(root: String) { self.root = root }

@@ -14,6 +14,15 @@ extension ServerConfiguration {
         /// Forwarders (ARC-Seal `d=` domains) whose valid ARC chain overrides a DMARC failure, as for
         /// a mailing list that rewrites messages. Default none.
         public var trustedARCSealers: [String] = []
+        /// Send aggregate reports (RFC 9990) to the domains whose records ask for them (`rua=`).
+        /// Default false.
+        public var reports = false
+        /// `From:` and envelope sender of the reports; empty: `dmarc-reports@<first domain>`.
+        public var reportSender = ""
+        /// Reports queued per day at most (one per policy domain and period).
+        public var maxReportsPerDay = 1_000
+        /// Seconds per reporting period (86,400: daily, from UTC midnight).
+        public var reportInterval = 86_400
     }
 
     /// `[srs]`: the Sender Rewriting Scheme for mail that aliases forward to other domains.
@@ -44,6 +53,10 @@ extension ServerConfiguration.DMARC {
             .bool("enforce", \.enforce, "p=reject → 550 5.7.1, p=quarantine → Junk; false: header only"),
             .strings("trusted_arc_sealers", \.trustedARCSealers, transform: { $0.lowercased() },
                      "ARC sealers (forwarders) whose valid chain overrides a DMARC failure"),
+            .bool("reports", \.reports, "mail aggregate reports (RFC 9990) to domains whose record has rua="),
+            .string("report_sender", \.reportSender, "From: of the reports (default: dmarc-reports@<first domain>)"),
+            .int("max_reports_per_day", \.maxReportsPerDay, min: 0, "reports queued per day at most"),
+            .int("report_interval", \.reportInterval, min: 1, max: 86_400, "seconds per report period (86400: daily, from UTC midnight)"),
         ])
     }
 }

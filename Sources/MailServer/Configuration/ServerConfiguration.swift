@@ -223,6 +223,9 @@ extension ServerConfiguration {
             throw ConfigurationError(key: missing, line: reader.line(of: present), message: "required when \(present) is set")
         }
         if let p = postmaster, !p.contains("@") { throw fail("postmaster", "'\(p)' is not an address") }
+        if !dmarc.reportSender.isEmpty, case .failure = EmailAddress.parse(dmarc.reportSender, allowUTF8: false) {
+            throw fail("dmarc.report_sender", "'\(dmarc.reportSender)' is not an address")
+        }
         let mechanisms = ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
         for m in submission.authMechanisms where !mechanisms.contains(m) {
             throw fail("submission.auth_mechanisms", "'\(m)' is not supported (choose from \(mechanisms.joined(separator: ", ")))")
