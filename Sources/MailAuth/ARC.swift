@@ -149,6 +149,18 @@ public enum ARCVerifier {
         }
     }
 
+    /// The key at `s._domainkey.d` and the `a=` algorithm, which must fit its type.
+    static func keyAndAlgorithm(_ tags: DKIMTagList, resolver: any MailAuthResolver) async -> Outcome<(DKIMKeyRecord, DKIMAlgorithm)> {
+        switch await key(tags, resolver: resolver) {
+        case .stop(let r): return .stop(r)
+        case .ok(let k):
+            switch algorithm(tags, key: k) {
+            case .stop(let r): return .stop(r)
+            case .ok(let a): return .ok((k, a))
+            }
+        }
+    }
+
     static func algorithm(_ tags: DKIMTagList, key: DKIMKeyRecord) -> Outcome<DKIMAlgorithm> {
         guard let a = tags["a"].flatMap({ DKIMAlgorithm(rawValue: $0.lowercased()) }) else {
             return .stop(.permerror("unsupported a=\(tags["a"]?.prefix(40) ?? "")"))
@@ -170,15 +182,10 @@ public enum ARCVerifier {
         let c = (tags["c"] ?? "simple/simple").lowercased().split(separator: "/", omittingEmptySubsequences: false)
         guard c.count <= 2, let hc = DKIMCanonicalization(rawValue: String(c[0])),
               let bc = DKIMCanonicalization(rawValue: c.count == 2 ? String(c[1]) : "simple") else { return .permerror("bad c=") }
-        let keyRecord: DKIMKeyRecord
-        switch await key(tags, resolver: resolver) {
+        let (keyRecord, a): (DKIMKeyRecord, DKIMAlgorithm)
+        switch await keyAndAlgorithm(tags, resolver: resolver) {
         case .stop(let r): return r
-        case .ok(let k): keyRecord = k
-        }
-        let a: DKIMAlgorithm
-        switch algorithm(tags, key: keyRecord) {
-        case .stop(let r): return r
-        case .ok(let x): a = x
+        case .ok(let found): (keyRecord, a) = found
         }
         guard let (hash, _) = bodyHashes.hash(bc, limit: tags["l"].flatMap { Int($0) }), hash == bh else {
             return .fail("body hash did not verify")
@@ -197,15 +204,10 @@ public enum ARCVerifier {
                            resolver: any MailAuthResolver) async -> DKIMResult {
         guard let bText = tags["b"], let b = Base64.decode(DKIMTagList.compact(bText)) else { return .permerror("malformed") }
         if tags["h"] != nil { return .permerror("an ARC-Seal must not have h=") }
-        let keyRecord: DKIMKeyRecord
-        switch await key(tags, resolver: resolver) {
+        let (keyRecord, a): (DKIMKeyRecord, DKIMAlgorithm)
+        switch await keyAndAlgorithm(tags, resolver: resolver) {
         case .stop(let r): return r
-        case .ok(let k): keyRecord = k
-        }
-        let a: DKIMAlgorithm
-        switch algorithm(tags, key: keyRecord) {
-        case .stop(let r): return r
-        case .ok(let x): a = x
+        case .ok(let found): (keyRecord, a) = found
         }
         var input: [UInt8] = []
         for n in 0..<instance {

@@ -3,7 +3,6 @@ import Glibc
 #endif
 import Crypto
 import CryptoExtras
-import MIME
 import MailAuth
 import NIOConcurrencyHelpers
 import struct Foundation.Data
@@ -137,11 +136,19 @@ public final class DKIMKeyStore: Sendable {
         guard let from = Self.fromDomain(message) else { return [] }
         let candidates = [from] + configuredDomains.map { $0.lowercased() }.filter { from.hasSuffix("." + $0) }.sorted { $0.count > $1.count }
         guard let domain = candidates.first(where: { !signers(for: $0).isEmpty }) else { return [] }
-        let bodyHash = message.bodyHash(.relaxed).hash
+        return signatures(message, bodyHash: message.bodyHash(.relaxed).hash, domain: domain, now: now)
+    }
+
+    /// `DKIM-Signature` fields (storage form, LF) of `message` by every active key of `domain`, in
+    /// ``signers(for:)`` order; a key that cannot sign is handed to `failed` and left out.
+    public func signatures(_ message: DKIMMessage, bodyHash: [UInt8], domain: String, now: Int64,
+                           failed: (DKIMSigner, any Error) -> Void = { _, _ in }) -> [UInt8] {
         var out: [UInt8] = []
         for signer in signers(for: domain) {
-            if let field = try? signer.signatureField(fields: message.fields, bodyHash: bodyHash, time: now) {
-                out += field.filter { $0 != 0x0D }
+            do {
+                out += try signer.signatureField(fields: message.fields, bodyHash: bodyHash, time: now).filter { $0 != 0x0D }
+            } catch {
+                failed(signer, error)
             }
         }
         return out
@@ -149,10 +156,7 @@ public final class DKIMKeyStore: Sendable {
 
     /// The domain of the first `From:` address, lower case.
     static func fromDomain(_ message: DKIMMessage) -> String? {
-        guard let from = message.fields.first(where: { $0.name.lowercased() == "from" }),
-              let address = AddressListParser.mailboxes(from.value).first?.address,
-              let at = address.lastIndex(of: "@") else { return nil }
-        return String(address[address.index(after: at)...]).lowercased()
+        InboundAuthentication.fromDomains(message).first
     }
 
     /// Signers for the active keys of `domain` (Ed25519 first), re-read when the domain's directory

@@ -40,11 +40,10 @@ struct InboundAuthentication: Sendable {
         var arc: ARCResult.Code
     }
 
-    /// Evaluates a message whose header section is `header` (wire form, without the empty line)
-    /// and whose body went through `bodyHashes`.
-    func evaluate(header: [UInt8], bodyHashes: DKIMBodyHashes, remoteIP: String, helo: String,
+    /// Evaluates a message whose header section is `message` (parsed from the wire form) and whose
+    /// body went through `bodyHashes`.
+    func evaluate(_ message: DKIMMessage, bodyHashes: DKIMBodyHashes, remoteIP: String, helo: String,
                   mailFrom: String) async -> Verdict {
-        let message = DKIMMessage(header + [0x0D, 0x0A])
         let now = Int64(Date().timeIntervalSince1970)
         async let spfVerdict = SPFEvaluator(resolver: resolver, receivingHost: authservID, now: { now })
             .check(ip: remoteIP, helo: helo, mailFrom: mailFrom)
@@ -202,9 +201,8 @@ struct InboundAuthentication: Sendable {
     /// The header section without the `Authentication-Results:` fields that claim our authserv-id
     /// (RFC 8601 §5: they were forged, or are left over from an earlier pass) — `removed` counts them
     /// — and without `Return-Path:` fields (only the final delivery writes one, RFC 5321 §4.4; Postfix
-    /// drops them the same way). Wire form in and out.
-    static func cleaned(_ header: [UInt8], authservID: String) -> (header: [UInt8], removed: Int) {
-        let message = DKIMMessage(header + [0x0D, 0x0A])
+    /// drops them the same way). Wire form in and out; `message` is `header` parsed.
+    static func cleaned(_ header: [UInt8], parsed message: DKIMMessage, authservID: String) -> (header: [UInt8], removed: Int) {
         let ours = authservID.lowercased()
         var out: [UInt8] = []
         out.reserveCapacity(header.count)

@@ -92,19 +92,12 @@ final class Intake: SMTPServerDelegate {
     }
 
     private func sign(_ message: DKIMMessage, bodyHash: [UInt8], domain: String, id: String) -> [UInt8] {
-        let signers = dkimKeys.signers(for: domain)
-        guard !signers.isEmpty else { return [] }
-        var out: [UInt8] = []
-        let now = Int64(Date().timeIntervalSince1970)
-        for signer in signers {
-            do {
-                let field = try signer.signatureField(fields: message.fields, bodyHash: bodyHash, time: now)
-                out += field.filter { $0 != 0x0D }
-            } catch {
-                logger.error("DKIM signing failed", metadata: ["id": "\(id)", "d": "\(domain)", "s": "\(signer.selector)", "error": "\(error)"])
-            }
+        let selectors = dkimKeys.signers(for: domain).map(\.selector)
+        guard !selectors.isEmpty else { return [] }
+        let out = dkimKeys.signatures(message, bodyHash: bodyHash, domain: domain, now: Int64(Date().timeIntervalSince1970)) { signer, error in
+            logger.error("DKIM signing failed", metadata: ["id": "\(id)", "d": "\(domain)", "s": "\(signer.selector)", "error": "\(error)"])
         }
-        logger.info("dkim signed", metadata: ["id": "\(id)", "d": "\(domain)", "s": "\(signers.map(\.selector).joined(separator: ","))"])
+        logger.info("dkim signed", metadata: ["id": "\(id)", "d": "\(domain)", "s": "\(selectors.joined(separator: ","))"])
         return out
     }
 

@@ -41,11 +41,14 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
     /// up once the header section is complete).
     private let checks: InboundAuthentication?
     private var verifyHashes: DKIMBodyHashes?
+    /// The captured header section, parsed once for the checks.
+    private var verifyHeader: DKIMMessage?
 
     /// Once the captured header is complete: the body hashes its signatures need.
     private func prepareVerification() {
         guard checks != nil, verifyHashes == nil, let capture, capture.complete else { return }
         let header = DKIMMessage(capture.header + [0x0D, 0x0A])
+        verifyHeader = header
         // An ARC seal of ours needs the relaxed hash of the whole body.
         let more = (ARCVerifier.bodyHashRequirement(in: header).map { [$0] } ?? [])
             + (intake.forwarding.sealARC ? [(DKIMCanonicalization.relaxed, nil)] : [])
@@ -131,19 +134,20 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
         var authSummary: String?
         var sealing: (verdict: InboundAuthentication.Verdict, bodyHash: [UInt8])?
         if let checks {
-            let (tail, captured, hashes) = lock.withLock { () -> (ByteBuffer, HeaderCapture, DKIMBodyHashes?) in
+            let (tail, captured, hashes, parsed) = lock.withLock { () -> (ByteBuffer, HeaderCapture, DKIMBodyHashes?, DKIMMessage?) in
                 let tail = capture!.feed(content)
                 capture!.end()
                 prepareVerification()
                 hashBody(tail)
-                return (tail, capture!, verifyHashes)
+                return (tail, capture!, verifyHashes, verifyHeader)
             }
             last = tail
             if captured.overflowed {
                 // Everything went on as body; the message is stored as it came, unchecked.
                 intake.logger.notice("header section too large to check authentication", metadata: ["id": "\(id)"])
             } else {
-                let verdict = await checks.evaluate(header: captured.header, bodyHashes: hashes ?? DKIMBodyHashes(signatures: []),
+                let message = parsed ?? DKIMMessage(captured.header + [0x0D, 0x0A])
+                let verdict = await checks.evaluate(message, bodyHashes: hashes ?? DKIMBodyHashes(signatures: []),
                                                     remoteIP: connection.remoteIP, helo: connection.session.heloName,
                                                     mailFrom: envelope.reversePath.address?.description ?? "")
                 authSummary = verdict.summary
@@ -155,7 +159,7 @@ final class IntakeSink: SMTPMessageSink, @unchecked Sendable {
                     throw SMTPRejection(reply)
                 }
                 junk = verdict.action == .quarantine
-                let (header, removed) = InboundAuthentication.cleaned(captured.header, authservID: checks.authservID)
+                let (header, removed) = InboundAuthentication.cleaned(captured.header, parsed: message, authservID: checks.authservID)
                 if removed > 0 {
                     intake.logger.notice("removed Authentication-Results claiming our authserv-id", metadata: ["id": "\(id)", "fields": "\(removed)"])
                 }

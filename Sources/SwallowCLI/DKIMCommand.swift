@@ -64,11 +64,12 @@ struct DKIMCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let store = try DKIMCommand.store(options)
+            let (layout, c) = try dataLayout(options, create: false)
+            let store = DKIMKeyStore(root: layout.dkim)
             var keys: [DKIMKeyStore.Key] = []
             do { for d in store.domains() { keys += try store.keys(of: d) } } catch { throw fail("\(error)") }
             // Whether DNS shows each record, through the configured resolver.
-            let resolver = try? DomainDNS.resolver(for: options.load())
+            let resolver = try? DomainDNS.resolver(for: c)
             var published: [Bool] = []
             for k in keys {
                 if let resolver { published.append(await DomainDNS.isPublished(k, resolver: resolver)) } else { published.append(false) }

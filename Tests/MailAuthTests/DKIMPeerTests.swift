@@ -15,27 +15,8 @@ import Testing
 
     /// Runs python3 with `script` and `arguments`; `nil` when dkimpy is not there (outside CI).
     static func python(_ script: String, _ arguments: [String]) throws -> String? {
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        check.arguments = ["python3", "-c", "import dkim, nacl"]
-        check.standardError = FileHandle.nullDevice
-        try? check.run()
-        check.waitUntilExit()
-        if check.terminationReason != .exit || check.terminationStatus != 0 {
-            if ProcessInfo.processInfo.environment["CI"] == "true" {
-                Issue.record("python3 with dkimpy and pynacl is missing (pip install dkimpy pynacl; .ci/run does)")
-            }
-            return nil
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script] + arguments
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try PythonPeer.run(script, arguments, interpreter: ["/usr/bin/env", "python3"], probe: "import dkim, nacl",
+                           missing: "python3 with dkimpy and pynacl is missing (pip install dkimpy pynacl; .ci/run does)")
     }
 
     static let verifyScript = """

@@ -11,7 +11,8 @@ import Testing
     /// 2026-12-05 12:00 UTC.
     static let now: Int64 = 1_796_472_000
 
-    /// `SRS.new(secret).forward(sender, forwarder)` for each pair, at `now`, from Debian's python3.
+    /// `SRS.new(secret).forward(sender, forwarder)` for each pair, then `reverse(address)` for each of
+    /// `reverse` (`"error"` when it refuses), at `now`, from Debian's python3.
     static func python(_ pairs: [(String, String)], reverse: [String] = []) throws -> [String]? {
         let python = "/usr/bin/python3"
         let script = """
@@ -25,32 +26,15 @@ import Testing
             for a in args["reverse"]:
                 try:
                     out.append(srs.reverse(a))
-                except Exception as e:
+                except Exception:
                     out.append("error")
             print(json.dumps(out))
             """
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: python)
-        check.arguments = ["-c", "import SRS"]
-        check.standardError = FileHandle.nullDevice
-        try? check.run()
-        check.waitUntilExit()
-        if check.terminationReason != .exit || check.terminationStatus != 0 {
-            if ProcessInfo.processInfo.environment["CI"] == "true" {
-                Issue.record("Debian's python3-srs is missing (apt-get install python3-srs; .ci/run does)")
-            }
-            return nil
-        }
         let json = try JSONSerialization.data(withJSONObject: ["forward": pairs.map { [$0.0, $0.1] }, "reverse": reverse] as [String: Any])
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", script, String(now), secret, String(decoding: json, as: UTF8.self)]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return try JSONSerialization.jsonObject(with: data) as? [String]
+        guard let out = try PythonPeer.run(script, [String(now), secret, String(decoding: json, as: UTF8.self)], interpreter: [python],
+                                           probe: "import SRS", missing: "Debian's python3-srs is missing (apt-get install python3-srs; .ci/run does)")
+        else { return nil }
+        return try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String]
     }
 
     static let senders: [(String, String)] = [

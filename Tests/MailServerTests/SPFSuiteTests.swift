@@ -24,16 +24,6 @@ import Testing
             + "example expands %{ir} to lower-case nibbles, which we follow (DNS does not care; only this exp text differs)",
     ]
 
-    struct Case {
-        var scenario: String
-        var name: String
-        var helo: String
-        var host: String
-        var mailFrom: String
-        var results: [String]
-        var explanation: String?
-    }
-
     /// The scenarios as JSON, converted from YAML by python3 (PyYAML); nil when the file is absent.
     static func loadSuite() throws -> [[String: Any]]? {
         guard let path = suitePaths.first(where: { FileManager.default.fileExists(atPath: $0) }) else {

@@ -883,6 +883,14 @@ def make_server(tmp_path, request):
 
 
 @pytest.fixture
+def zone() -> ZoneDNS:
+    """A loopback DNS server of the test's own (empty until the test adds records), stopped afterwards."""
+    z = ZoneDNS()
+    yield z
+    z.stop()
+
+
+@pytest.fixture
 def server(make_server) -> SwallowServer:
     """A running server for example.test with users alice and bob; postmaster → alice."""
     return make_server()

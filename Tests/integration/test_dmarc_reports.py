@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, IO_TIMEOUT, ZoneDNS, assert_stays, wait_for
+from conftest import IN_CI, IO_TIMEOUT, assert_stays, wait_for
 
 dkim = pytest.importorskip("dkim") if not IN_CI else __import__("dkim")
 
@@ -30,13 +30,6 @@ SCHEMA = Path(__file__).parent / "data" / "dmarc-2.0.xsd"
 PARSEDMARC = os.environ.get("SWALLOW_PARSEDMARC_PYTHON", "/var/tmp/swallow-ci/parsedmarc/bin/python")
 ORIGIN = "ceo@origin.example"
 BOB = "bob@example.test"
-
-
-@pytest.fixture
-def zone():
-    z = ZoneDNS()
-    yield z
-    z.stop()
 
 
 def parsedmarc(raw: bytes, tmp_path: Path) -> dict:

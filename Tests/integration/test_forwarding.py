@@ -28,13 +28,6 @@ ORIGIN = "ceo@origin.example"
 BOB_NET = "bob@example.net"
 
 
-@pytest.fixture
-def zone():
-    z = ZoneDNS()
-    yield z
-    z.stop()
-
-
 def python_srs(script: str, *args: str) -> str:
     """Runs Debian's python3 (where python3-srs lives) with `script`."""
     probe = subprocess.run(["/usr/bin/python3", "-c", "import SRS"], capture_output=True)
@@ -92,15 +85,7 @@ def test_alias_forwards_with_srs_and_arc_and_bounces_come_back(make_server, zone
         [raw] = f.raw_messages(local)
         assert raw.startswith(f"Return-Path: <{ORIGIN}>\n".encode()), raw[:200]
 
-    stored = None
-
-    def arrived():
-        nonlocal stored
-        raw = b.raw_messages(BOB_NET)
-        stored = raw[0] if raw else None
-        return stored is not None
-
-    wait_for(arrived, timeout=20, what="the forwarded copy at B")
+    stored = wait_for(lambda: b.raw_messages(BOB_NET), timeout=20, what="the forwarded copy at B")[0]
     head = stored.split(b"\n\n", 1)[0].decode()
     srs_sender = head.split("\n", 1)[0].removeprefix("Return-Path: <").removesuffix(">")
     assert srs_sender.startswith("SRS0=") and srs_sender.endswith("=origin.example=ceo@example.test"), head[:300]

@@ -18,20 +18,13 @@ import time
 
 import pytest
 
-from conftest import IN_CI, IO_TIMEOUT, ZoneDNS, wait_for
+from conftest import IN_CI, IO_TIMEOUT, wait_for
 from test_submission import ALICE, PASSWORD, message, submission  # noqa: F401
 from test_submission import make_submission_server  # noqa: F401  (fixture)
 
 authres = pytest.importorskip("authres") if not IN_CI else __import__("authres")
 
 BOB_NET = "bob@example.net"
-
-
-@pytest.fixture
-def zone():
-    z = ZoneDNS()
-    yield z
-    z.stop()
 
 
 def receiver(make_server, zone, **config):
