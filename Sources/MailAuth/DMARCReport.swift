@@ -187,8 +187,8 @@ public struct DMARCAggregateReport: Sendable {
     }
 
     /// Text content with `&`, `<`, `>`, `"` escaped and control characters dropped (XML 1.0 allows
-    /// none but tab, LF and CR).
-    static func escape(_ s: String) -> String {
+    /// none but tab, LF and CR, and the report needs none of those).
+    public static func escape(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for scalar in s.unicodeScalars {

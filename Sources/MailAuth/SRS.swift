@@ -76,19 +76,21 @@ public struct SRSRewriter: Sendable {
 
     // MARK: The scheme
 
+    // Everything below works on UTF-8 octets: a separator followed by a combining mark is one
+    // Character, which Character-wise splitting would not cut.
+
     func compile(host: String, user: String, now: Int64) -> String {
         switch Self.tag(user) {
         case .srs1?:
             // SRS1=<hash>=<first host>=<rest>: keep the first host and the rest, hash them anew.
-            let body = user.dropFirst(5)
-            let parts = body.split(separator: "=", maxSplits: 2, omittingEmptySubsequences: false)
+            let parts = Self.fields(user, after: 5, count: 3)
             if parts.count == 3 {
-                let first = String(parts[1]), rest = String(parts[2])
+                let first = parts[1], rest = parts[2]
                 return "SRS1=\(hash(first, rest))=\(first)=\(rest)"
             }
         case .srs0?:
             // SRS0<sep>…: the whole of it after the tag (its separator included) behind our SRS1.
-            let rest = String(user.dropFirst(4))
+            let rest = Self.fields(user, after: 4, count: 1)[0]
             return "SRS1=\(hash(host, rest))=\(host)=\(rest)"
         case nil:
             break
@@ -100,21 +102,28 @@ public struct SRSRewriter: Sendable {
     func parse(_ user: String, now: Int64) -> Result<(host: String, local: String), ReverseError> {
         switch Self.tag(user) {
         case .srs1?:
-            let parts = user.dropFirst(5).split(separator: "=", maxSplits: 2, omittingEmptySubsequences: false)
+            let parts = Self.fields(user, after: 5, count: 3)
             guard parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty else { return .failure(.notSRS) }
-            let (h, first, rest) = (String(parts[0]), String(parts[1]), String(parts[2]))
+            let (h, first, rest) = (parts[0], parts[1], parts[2])
             guard verify(h, first, rest) else { return .failure(.badHash) }
             return .success((first, "SRS0" + rest))
         case .srs0?:
-            let parts = user.dropFirst(5).split(separator: "=", maxSplits: 3, omittingEmptySubsequences: false)
+            let parts = Self.fields(user, after: 5, count: 4)
             guard parts.count == 4, !parts[2].isEmpty, !parts[3].isEmpty else { return .failure(.notSRS) }
-            let (h, stamp, host, local) = (String(parts[0]), String(parts[1]), String(parts[2]), String(parts[3]))
+            let (h, stamp, host, local) = (parts[0], parts[1], parts[2], parts[3])
             guard verify(h, stamp, host, local) else { return .failure(.badHash) }
             guard stampValid(stamp, now: now) else { return .failure(.expired) }
             return .success((host, local))
         case nil:
             return .failure(.notSRS)
         }
+    }
+
+    /// `text` past its first `skip` octets, split at `=` into at most `count` fields (the last one
+    /// keeps any further `=`).
+    static func fields(_ text: String, after skip: Int, count: Int) -> [String] {
+        text.utf8.dropFirst(skip).split(separator: UInt8(ascii: "="), maxSplits: count - 1, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
     }
 
     enum Tag { case srs0, srs1 }
@@ -172,15 +181,16 @@ public struct SRSRewriter: Sendable {
 
     /// (quotes, local part without them, domain) of `local@domain`; the domain as given.
     static func split(_ address: String) -> (String, String, String)? {
-        guard let at = address.lastIndex(of: "@") else { return nil }
-        var user = String(address[..<at])
-        let host = String(address[address.index(after: at)...])
+        let octets = Array(address.utf8)
+        guard let at = octets.lastIndex(of: UInt8(ascii: "@")) else { return nil }
+        var user = octets[..<at]
+        let host = octets[(at + 1)...]
         var quotes = ""
-        if user.count >= 2, user.hasPrefix("\""), user.hasSuffix("\"") {
-            user = String(user.dropFirst().dropLast())
+        if user.count >= 2, user.first == UInt8(ascii: "\""), user.last == UInt8(ascii: "\"") {
+            user = user.dropFirst().dropLast()
             quotes = "\""
         }
         guard !user.isEmpty, !host.isEmpty else { return nil }
-        return (quotes, user, host)
+        return (quotes, String(decoding: user, as: UTF8.self), String(decoding: host, as: UTF8.self))
     }
 }

@@ -27,8 +27,8 @@ struct Forwarding: Sendable {
     /// The envelope sender for a copy that `forwarderDomain` forwards: the null sender and senders
     /// of our own domains stay as they are; any other is rewritten (SRS0, or SRS1 for an SRS0).
     func sender(_ original: String, forwarderDomain: String, now: Int64) -> String {
-        guard !original.isEmpty, let at = original.lastIndex(of: "@") else { return original }
-        let domain = original[original.index(after: at)...].lowercased()
+        guard let at = original.utf8.lastIndex(of: UInt8(ascii: "@")) else { return original }
+        let domain = String(decoding: original.utf8[original.utf8.index(after: at)...], as: UTF8.self).lowercased()
         if localDomains.contains(domain) { return original }
         return srs.forward(original, forwarderDomain: forwarderDomain, now: now)
     }

@@ -100,6 +100,9 @@ import Testing
         #expect(srs1.hasPrefix("SRS1="))
         #expect(srs.reverse(srs1, now: Self.now) == .success(srs0))
         #expect(first.reverse(srs0, now: Self.now) == .success("alice@origin.example"))
+        // A separator followed by a combining mark is one Character: splitting is by octets.
+        let odd = "\u{484}ceo@origin.example"
+        #expect(srs.reverse(srs.forward(odd, forwarderDomain: "fwd.example", now: Self.now), now: Self.now) == .success(odd))
         #expect(SRSRewriter.looksLikeSRS("srs0=x") && SRSRewriter.looksLikeSRS("SRS1-x") && !SRSRewriter.looksLikeSRS("srs2=x")
                 && !SRSRewriter.looksLikeSRS("srs0") && !SRSRewriter.looksLikeSRS("srs0x"))
     }

@@ -1,6 +1,8 @@
 // SPF record parsing (RFC 7208 §4.5, §12): records, macro-strings in both contexts, and the address
 // forms. Nothing may crash; a record that parses must have only valid CIDR lengths and directives
-// whose text is what the record said.
+// whose text is what the record said. Also the other sender-side text of MailAuth: SRS addresses
+// (what SRS forwarding makes reverses to what it was given) and `rua=` mailto: URIs, and report text
+// escaping (no markup survives).
 import FuzzSupport
 import MailAuth
 
@@ -28,5 +30,23 @@ public func fuzzSPF(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     _ = try? SPFMacroString(parsing: bytes, allowExplanationLetters: true)
     _ = try? SPFMacroString(parsing: bytes, allowExplanationLetters: false)
+
+    let text = String(decoding: bytes, as: UTF8.self)
+    let srs = SRSRewriter(secret: "fuzzing secret, not for real use")
+    _ = srs.reverse(text, now: 1_796_472_000)
+    if text.contains("@"), !text.hasPrefix("@"), !text.hasSuffix("@") {
+        let forwarded = srs.forward(text, forwarderDomain: "fwd.example", now: 1_796_472_000)
+        let host = text[text.index(after: text.lastIndex(of: "@")!)...]
+        if forwarded != text, !SRSRewriter.looksLikeSRS(String(text.prefix(5))), !host.contains("=") {
+            // SRS0 of an ordinary address leads back to it (the local part and domain as given; a
+            // domain cannot hold "=", the separator).
+            let back = srs.reverse(forwarded, now: 1_796_472_000)
+            fuzzCheck(back == .success(text) || text.contains("\""), "SRS round trip: \(text) -> \(forwarded) -> \(back)")
+        }
+    }
+    _ = DMARCAggregateReport.mailto(text)
+    let escaped = DMARCAggregateReport.escape(text)
+    fuzzCheck(!escaped.contains("<") && !escaped.contains(">") && !escaped.unicodeScalars.contains { $0.value < 0x20 },
+              "markup or control characters left in report text")
     return 0
 }
