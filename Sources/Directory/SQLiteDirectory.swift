@@ -150,7 +150,11 @@ public final class SQLiteDirectory: UserDirectory {
         return resolution
     }
 
-    private func resolveUncached(_ address: EmailAddress) async throws -> RecipientResolution {
+    public func resolveWithoutCatchAll(_ address: EmailAddress) async throws -> RecipientResolution {
+        try await resolveUncached(address, catchAll: false)
+    }
+
+    private func resolveUncached(_ address: EmailAddress, catchAll: Bool = true) async throws -> RecipientResolution {
         let domain = address.normalizedDomain
         guard policy.domains.contains(domain) else { return .notLocal }
         let local = address.localPart.lowercased()
@@ -167,6 +171,8 @@ public final class SQLiteDirectory: UserDirectory {
             }
             return .mailboxes(["postmaster@\(domain)"])
         }
+        // The catch-all (`@domain`, like Postfix's virtual alias `@example.com`) comes last.
+        if catchAll, try await expand("@\(domain)", into: &result, depth: 0, visited: []) { return result.resolution }
         return .unknown
     }
 
@@ -322,11 +328,24 @@ public final class SQLiteDirectory: UserDirectory {
         }
     }
 
+    /// The key of an alias: a canonical local address, or `@domain` for a domain's catch-all.
+    public func aliasKey(_ alias: String) throws -> String {
+        guard alias.hasPrefix("@") else { return try canonicalLocalAddress(alias) }
+        do {
+            let key = try canonicalLocalAddress("catchall" + alias)
+            return String(key[key.firstIndex(of: "@")!...])
+        } catch DirectoryError.notLocalDomain {
+            throw DirectoryError.notLocalDomain(alias)
+        } catch {
+            throw DirectoryError.invalidAddress(alias)
+        }
+    }
+
     /// Adds targets to an alias (creating it). A target in one of our domains must be a user or an
     /// alias; one elsewhere is a remote address the alias forwards to (its local part kept as given,
     /// its domain in ASCII lower case).
     public func addAlias(_ alias: String, targets: [String]) async throws {
-        let key = try canonicalLocalAddress(alias)
+        let key = try aliasKey(alias)
         if try await isUser(key) { throw DirectoryError.alreadyExists(key) }
         var keys: [String] = []
         for t in targets {
@@ -350,7 +369,7 @@ public final class SQLiteDirectory: UserDirectory {
 
     /// Removes an alias entirely.
     public func removeAlias(_ alias: String) async throws {
-        let key = try canonicalLocalAddress(alias)
+        let key = try aliasKey(alias)
         guard !(try await aliasTargets(key)).isEmpty else { throw DirectoryError.noSuchAlias(key) }
         _ = try await connection.query("DELETE FROM aliases WHERE alias = ?", [.text(key)])
     }

@@ -24,8 +24,12 @@ public enum RecipientResolution: Hashable, Sendable {
 /// Users, aliases and passwords. The embedded default is ``SQLiteDirectory``; a PostgreSQL one will
 /// follow for several nodes.
 public protocol UserDirectory: Sendable {
-    /// Resolves a recipient to mailboxes (following aliases, `+tag`, postmaster).
+    /// Resolves a recipient to mailboxes (following aliases, `+tag`, postmaster, and the domain's
+    /// catch-all alias `@domain` last).
     func resolve(_ address: EmailAddress) async throws -> RecipientResolution
+    /// ``resolve(_:)`` without the catch-all: the addresses a user really owns (a catch-all's owner
+    /// may receive for any address but not send as one).
+    func resolveWithoutCatchAll(_ address: EmailAddress) async throws -> RecipientResolution
     /// The stored password hash of a user, or `nil` (unknown user or no password).
     func passwordHash(of address: String) async throws -> String?
     /// The stored SCRAM-SHA-256 keys of a user in Dovecot's `{SCRAM-SHA-256}…` form, or `nil`.
@@ -43,6 +47,8 @@ public protocol UserDirectory: Sendable {
 }
 
 extension UserDirectory {
+    /// No catch-all: the same as ``resolve(_:)``.
+    public func resolveWithoutCatchAll(_ address: EmailAddress) async throws -> RecipientResolution { try await resolve(address) }
     /// No cache.
     public func cachedResolution(_ address: EmailAddress) -> RecipientResolution? { nil }
     /// No quotas.

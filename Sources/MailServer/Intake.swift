@@ -157,7 +157,7 @@ final class Intake: SMTPServerDelegate {
     /// `true` when `address` is the user's own (any `+tag`, any case) or an alias that delivers to it.
     func owns(_ user: String, _ address: EmailAddress) async throws -> Bool {
         if address.canonicalKey == user { return true }
-        return try await directory.resolve(address).mailboxes.contains(user)
+        return try await directory.resolveWithoutCatchAll(address).mailboxes.contains(user)
     }
 
     func makeMessageSink(connection: SMTPConnectionInfo) -> any SMTPMessageSink {

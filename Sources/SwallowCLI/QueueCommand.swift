@@ -55,31 +55,131 @@ struct QueueCommand: AsyncParsableCommand {
         return "\(seconds / 86400)d"
     }
 
+    /// A size as `mailq` readers expect it: octets up to 10 KiB, then K and M.
+    static func size(_ n: Int) -> String {
+        if n < 10_240 { return "\(n)" }
+        if n < 10_485_760 { return "\(n / 1024)K" }
+        return "\(n / 1_048_576)M"
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : 0
+    }
+
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One line per queued message.")
+        static let configuration = CommandConfiguration(
+            abstract: "One line per queued message, and the totals (like mailq).",
+            discussion: "Filters combine: --state deferred --to example.org lists the deferred messages with a pending recipient containing example.org.")
+        @Option(name: .long, help: "Only messages in this state (incoming, active, deferred, hold, corrupt).") var state: String?
+        @Option(name: .long, help: "Only messages whose sender contains this text (case-insensitive).") var from: String?
+        @Option(name: .long, help: "Only messages with a pending recipient containing this text (case-insensitive).") var to: String?
+        @Flag(name: .long, help: "One JSON array of {id, state, created, age, size, sender, recipients, attempts, next_attempt, last_error}.") var json = false
         @OptionGroup var options: ConfigOption
+
+        func validate() throws {
+            if let state, Spool.State(rawValue: state) == nil {
+                throw ValidationError("--state must be one of \(Spool.State.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
 
         func run() async throws {
             guard let spool = try QueueCommand.openSpool(options).0 else {
-                print("the queue is empty")
+                print(json ? "[]" : "the queue is empty")
                 return
             }
             let now = Int(time(nil))
-            var count = 0
-            for state in Spool.State.allCases {
+            var lines: [String] = [], items: [String] = []
+            var total = 0, octets = 0
+            var byState: [Spool.State: Int] = [:]
+            for state in Spool.State.allCases where self.state == nil || self.state == state.rawValue {
                 for id in spool.ids(state) {
-                    count += 1
-                    guard let e = spool.envelope(id, state) else {
-                        print("\(id)  \(state.rawValue)  (unreadable envelope)")
+                    let e = spool.envelope(id, state)
+                    if let from, !(e?.sender.lowercased().contains(from.lowercased()) ?? false) { continue }
+                    if let to, !(e?.pending.contains { $0.address.lowercased().contains(to.lowercased()) } ?? false) { continue }
+                    let size = QueueCommand.fileSize(spool.messagePath(id, state))
+                    total += 1
+                    octets += size
+                    byState[state, default: 0] += 1
+                    guard let e else {
+                        lines.append("\(id)  \(state.rawValue)  (unreadable envelope)")
+                        items.append("{\"id\": \(QuotedLiteral.quote(id)), \"state\": \(QuotedLiteral.quote(state.rawValue)), \"size\": \(size)}")
                         continue
                     }
-                    let pending = e.pending.map(\.address).joined(separator: ",")
+                    let pending = e.pending.map(\.address)
                     let next = state == .deferred ? " next in \(QueueCommand.age(max(0, e.nextAttempt - now)))" : ""
-                    print("\(id)  \(state.rawValue)  age \(QueueCommand.age(now - e.created))  from <\(e.sender)>  to \(pending.isEmpty ? "-" : pending)\(next)  attempts \(e.attempts)\(e.lastError.map { "  last: \($0)" } ?? "")")
+                    lines.append("\(id)  \(state.rawValue)  age \(QueueCommand.age(now - e.created))  size \(QueueCommand.size(size))  from <\(e.sender)>  to \(pending.isEmpty ? "-" : pending.joined(separator: ","))\(next)  attempts \(e.attempts)\(e.lastError.map { "  last: \($0)" } ?? "")")
+                    items.append("{\"id\": \(QuotedLiteral.quote(id)), \"state\": \(QuotedLiteral.quote(state.rawValue)), \"created\": \(e.created), "
+                        + "\"age\": \(now - e.created), \"size\": \(size), \"sender\": \(QuotedLiteral.quote(e.sender)), "
+                        + "\"recipients\": [\(pending.map(QuotedLiteral.quote).joined(separator: ", "))], \"attempts\": \(e.attempts), "
+                        + "\"next_attempt\": \(e.nextAttempt), \"last_error\": \(e.lastError.map(QuotedLiteral.quote) ?? "null")}")
                 }
             }
-            if count == 0 { print("the queue is empty") }
+            if json {
+                print("[" + items.joined(separator: ",\n ") + "]")
+                return
+            }
+            if total == 0 {
+                print(self.state == nil && from == nil && to == nil ? "the queue is empty" : "no message matches")
+                return
+            }
+            for l in lines { print(l) }
+            let states = Spool.State.allCases.compactMap { st in byState[st].map { "\(st.rawValue) \($0)" } }.joined(separator: ", ")
+            print("-- \(total) message\(total == 1 ? "" : "s"), \(QueueCommand.size(octets)) octets (\(states))")
         }
+    }
+
+    /// The IDs a command acts on: as arguments, `-` for standard input (one per line, like
+    /// `postsuper -d -`), or `--all`.
+    struct Selection: ParsableArguments {
+        @Argument(help: "Queue IDs; - reads them from standard input, one per line.") var ids: [String] = []
+        @Flag(name: .long, help: "Every message the command applies to.") var all = false
+
+        func validate() throws {
+            if all == !ids.isEmpty { throw ValidationError(all ? "give IDs or --all, not both" : "give at least one queue ID, - (standard input) or --all") }
+        }
+
+        /// The IDs, checked; with `--all` those in `states`.
+        func resolve(_ spool: Spool?, states: [Spool.State]) throws -> [String] {
+            if all { return spool.map { sp in states.flatMap { sp.ids($0) } } ?? [] }
+            var out: [String] = []
+            for id in ids {
+                if id == "-" {
+                    while let line = readLine() {
+                        let t = line.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+                        if !t.isEmpty { out.append(t) }
+                    }
+                } else {
+                    out.append(id)
+                }
+            }
+            for id in out where !QueueEnvelope.isValidID(id) { throw fail("'\(id)' is not a queue ID") }
+            return out
+        }
+    }
+
+    /// Runs `body` for each selected message; a failure is reported (one line) and the others go on,
+    /// and the command then exits 1 (as postsuper does). A single ID keeps the one-line error.
+    static func each(_ selection: Selection, _ options: ConfigOption, states: [Spool.State],
+                     _ body: (Spool, ServerConfiguration, String) throws -> Void) throws {
+        let (spool, c) = try openSpool(options)
+        let ids = try selection.resolve(spool, states: states)
+        guard let spool else {
+            if let id = ids.first { throw fail("no message \(id) in the queue") }
+            return
+        }
+        if ids.count == 1 && !selection.all {
+            try body(spool, c, ids[0])
+            return
+        }
+        var failed = 0
+        for id in ids {
+            do { try body(spool, c, id) } catch is ExitCode { failed += 1 } catch {
+                failed += 1
+                writeStandardError("swallow: \(id): \(error)\n")
+            }
+        }
+        if failed > 0 { throw ExitCode(1) }
     }
 
     struct Show: AsyncParsableCommand {
@@ -144,61 +244,72 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Hold: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Keep a message in the queue without delivering it.")
-        @Argument var id: String
+        static let configuration = CommandConfiguration(abstract: "Keep messages in the queue without delivering them (like postsuper -h).")
+        @OptionGroup var selection: Selection
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options, for: id)
-            let state = try QueueCommand.find(spool, id)
-            guard state == .incoming || state == .deferred else {
-                throw fail("\(id) is \(QueueCommand.phrase(state)); only messages waiting for delivery (incoming or deferred) can be held")
+            try QueueCommand.each(selection, options, states: [.incoming, .deferred]) { spool, _, id in
+                let state = try QueueCommand.find(spool, id)
+                guard state == .incoming || state == .deferred else {
+                    throw fail("\(id) is \(QueueCommand.phrase(state)); only messages waiting for delivery (incoming or deferred) can be held")
+                }
+                do { try spool.move(id, from: state, to: .hold) } catch { throw fail("\(id): \(error) (it may be in delivery right now; try again)") }
+                print("\(id) held")
             }
-            do { try spool.move(id, from: state, to: .hold) } catch { throw fail("\(id): \(error) (it may be in delivery right now; try again)") }
-            print("\(id) held")
         }
     }
 
     struct Release: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Release a held message for delivery now.")
-        @Argument var id: String
+        static let configuration = CommandConfiguration(abstract: "Release held messages for delivery now (like postsuper -H).")
+        @OptionGroup var selection: Selection
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options, for: id)
-            let state = try QueueCommand.find(spool, id)
-            guard state == .hold, var e = spool.envelope(id, .hold) else { throw fail("\(id) is \(QueueCommand.phrase(state)), not held") }
-            e.nextAttempt = Int(time(nil))
-            do {
-                try spool.write(e, .hold)
-                try spool.move(id, from: .hold, to: .deferred)
-            } catch { throw fail("\(id): \(error)") }
-            spool.requestScan()
-            print("\(id) released")
+            try QueueCommand.each(selection, options, states: [.hold]) { spool, _, id in
+                let state = try QueueCommand.find(spool, id)
+                guard state == .hold, var e = spool.envelope(id, .hold) else { throw fail("\(id) is \(QueueCommand.phrase(state)), not held") }
+                e.nextAttempt = Int(time(nil))
+                do {
+                    try spool.write(e, .hold)
+                    try spool.move(id, from: .hold, to: .deferred)
+                } catch { throw fail("\(id): \(error)") }
+                spool.requestScan()
+                print("\(id) released")
+            }
         }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a message from the queue without notice.")
-        @Argument var id: String
+        static let configuration = CommandConfiguration(abstract: "Delete messages from the queue without notice (like postsuper -d).")
+        @OptionGroup var selection: Selection
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, _) = try QueueCommand.openSpool(options, for: id)
-            let state = try QueueCommand.find(spool, id)
-            guard state != .active else { throw fail("\(id) is being delivered right now; hold it or try again") }
-            spool.remove(id, state)
-            print("\(id) deleted")
+            try QueueCommand.each(selection, options, states: [.incoming, .deferred, .hold, .corrupt]) { spool, _, id in
+                let state = try QueueCommand.find(spool, id)
+                guard state != .active else { throw fail("\(id) is being delivered right now; hold it or try again") }
+                spool.remove(id, state)
+                print("\(id) deleted")
+            }
         }
     }
 
     struct Bounce: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Give up on a message now and tell the sender (RFC 3464 DSN).")
-        @Argument var id: String
+        static let configuration = CommandConfiguration(abstract: "Give up on messages now and tell their senders (RFC 3464 DSN).")
+        @OptionGroup var selection: Selection
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let (spool, c) = try QueueCommand.openSpool(options, for: id)
+            var sequence: UInt32 = 0
+            try QueueCommand.each(selection, options, states: [.incoming, .deferred, .hold]) { spool, c, id in
+                sequence += 1
+                try Self.bounce(spool, c, id, sequence: sequence)
+            }
+        }
+
+        /// Bounces one message; `sequence` tells apart the notifications one run queues.
+        static func bounce(_ spool: Spool, _ c: ServerConfiguration, _ id: String, sequence: UInt32) throws {
             let state = try QueueCommand.find(spool, id)
             guard state != .active else { throw fail("\(id) is being delivered right now; hold it or try again") }
             if state != .hold {
@@ -213,7 +324,7 @@ struct QueueCommand: AsyncParsableCommand {
                 }
                 let dsn = DeliveryStatusNotification(hostname: c.hostname, originalSender: e.sender, originalID: id, arrival: e.created,
                                                      recipients: reports, originalHeaders: QueueRunner.headerSection(path: spool.messagePath(id, .hold)))
-                let newID = QueueID(microseconds: UInt64(now) * 1_000_000 + UInt64(getpid() & 0xFFFFF), sequence: 1).rawValue
+                let newID = QueueID(microseconds: UInt64(now) * 1_000_000 + UInt64(getpid() & 0xFFFFF), sequence: sequence).rawValue
                 do {
                     let dir = try spool.prepare(id: newID)
                     let message = dsn.render(now: now, boundary: "\(newID)/\(c.hostname)")

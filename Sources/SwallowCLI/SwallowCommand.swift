@@ -29,8 +29,20 @@ public let swallowVersion = SwallowServer.version
 
 /// `--config FILE`, shared by every command.
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "Configuration file (TOML). Without it, the embedded default is used.")
-    var config: String?
+    @Option(name: .customLong("config"),
+            help: "Configuration file (TOML). Default: $SWALLOW_CONFIG, else ./swallow.toml, else /etc/swallow/swallow.toml, else the embedded default.")
+    var explicitConfig: String?
+
+    /// Where the configuration is looked for when `--config` is not given, in order.
+    static let searchPath = ["swallow.toml", "/etc/swallow/swallow.toml"]
+
+    /// The configuration file in use: `--config`, then `$SWALLOW_CONFIG`, then the first of
+    /// ``searchPath`` that exists; `nil` for the embedded default.
+    var config: String? {
+        if let explicitConfig { return explicitConfig }
+        if let env = getenv("SWALLOW_CONFIG"), case let path = String(cString: env), !path.isEmpty { return path }
+        return Self.searchPath.first { access($0, F_OK) == 0 }
+    }
 
     func load() throws -> ServerConfiguration {
         guard let path = config else { return .embeddedDefault }
@@ -336,7 +348,9 @@ struct AliasCommand: AsyncParsableCommand {
         subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add targets to an alias, creating it.")
+        static let configuration = CommandConfiguration(
+            abstract: "Add targets to an alias, creating it.",
+            discussion: "An alias @example.org is the domain's catch-all: it receives for every address of the domain that no user or alias has (after +tag and postmaster).")
         @Argument var alias: String
         @Argument(help: "Local users or aliases, or addresses in other domains (forwarded with an SRS sender).") var targets: [String]
         @OptionGroup var options: ConfigOption
@@ -348,7 +362,7 @@ struct AliasCommand: AsyncParsableCommand {
         func run() async throws {
             try await withDirectory(options, create: true) { d in
                 try await d.addAlias(alias, targets: targets)
-                print("\(try d.canonicalLocalAddress(alias)) -> \(targets.joined(separator: ", "))")
+                print("\(try d.aliasKey(alias)) -> \(targets.joined(separator: ", "))")
             }
         }
     }
@@ -372,7 +386,7 @@ struct AliasCommand: AsyncParsableCommand {
         func run() async throws {
             try await withDirectory(options) { d in
                 try await d.removeAlias(alias)
-                print("removed \(try d.canonicalLocalAddress(alias))")
+                print("removed \(try d.aliasKey(alias))")
             }
         }
     }

@@ -115,6 +115,24 @@ import Testing
         try await d.close()
     }
 
+    /// `@domain` is the catch-all: last, after users, aliases, `+tag` and postmaster; never for
+    /// ownership (``SQLiteDirectory/resolveWithoutCatchAll(_:)``).
+    @Test func catchAllComesLast() async throws {
+        let d = try await open()
+        try await d.addUser("u@example.test", passwordHash: nil)
+        try await d.addUser("v@example.test", passwordHash: nil)
+        try await d.addAlias("@Example.Test", targets: ["v@example.test"])
+        #expect(try d.aliasKey("@EXAMPLE.test") == "@example.test")
+        #expect(try await d.resolve(addr("nobody@example.test")) == .mailboxes(["v@example.test"]))
+        #expect(try await d.resolve(addr("u+tag@example.test")) == .mailboxes(["u@example.test"]))
+        #expect(try await d.resolveWithoutCatchAll(addr("nobody@example.test")) == .unknown)
+        #expect(try await d.listAliases().map(\.alias) == ["@example.test"])
+        try await d.removeAlias("@example.test")
+        #expect(try await d.resolve(addr("nobody2@example.test")) == .unknown)
+        await #expect(throws: DirectoryError.notLocalDomain("@remote.test")) { try await d.addAlias("@remote.test", targets: ["u@example.test"]) }
+        try await d.close()
+    }
+
     @Test func administrativeErrors() async throws {
         let d = try await open()
         try await d.addUser("u@example.test", passwordHash: nil)

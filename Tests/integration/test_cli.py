@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLI_TIMEOUT, free_port, render_config
+from test_submission import make_submission_server  # noqa: F401  (fixture)
 
 
 def run(swallow_bin, *args, cwd=None, input=None) -> subprocess.CompletedProcess:
@@ -222,3 +223,97 @@ def test_login_passwords_of_send_and_fetch_have_no_minimum(swallow_bin):
         result = run(swallow_bin, *args, input="short\n")
         assert result.returncode != 0
         assert "too short" not in result.stderr, result.stderr
+
+
+# --- the daily tools ----------------------------------------------------------------------------
+
+
+def test_queue_tools_take_many_ids_stdin_and_all(make_server):
+    """`queue list` filters, totals and `--json`; `hold --all`, `release -` (IDs on standard input),
+    `delete ID ID`; a bad ID among good ones is reported and the others still done (exit 1)."""
+    import json as jsonlib
+    import time
+    server = make_server(smtp_extra={"relay_networks": ["127.0.0.0/8"]},
+                         routes=[{"domain": "unreachable.test", "via": f"127.0.0.1:{free_port()}"},
+                                 {"domain": "other.test", "via": f"127.0.0.1:{free_port()}"}])
+    with server.smtp() as client:
+        for n in range(3):
+            client.sendmail(f"s{n}@example.test", [f"r{n}@unreachable.test"], f"Subject: q{n}\r\n\r\n{'x' * 100}\r\n")
+        client.sendmail("other@example.test", ["r@other.test"], "Subject: o\r\n\r\nx\r\n")
+    deadline = time.monotonic() + 60
+    while True:
+        items = jsonlib.loads(server.cli("queue", "list", "--json").stdout)
+        if len(items) == 4 and all(i["state"] == "deferred" for i in items):
+            break
+        assert time.monotonic() < deadline, items
+        time.sleep(0.2)
+    assert all(i["size"] > 100 and i["attempts"] == 1 and i["last_error"] for i in items), items
+    listing = server.cli("queue", "list").stdout.splitlines()
+    assert listing[-1].startswith("-- 4 messages, ") and listing[-1].endswith("octets (deferred 4)"), listing
+    assert "  size " in listing[0]
+    only = server.cli("queue", "list", "--to", "OTHER.test").stdout.splitlines()
+    assert len(only) == 2 and "to r@other.test" in only[0] and only[1].startswith("-- 1 message, "), only
+    assert server.cli("queue", "list", "--from", "nobody").stdout == "no message matches\n"
+    assert server.cli("queue", "list", "--state", "hold", "--json").stdout.strip() == "[]"
+    bad = server.cli("queue", "list", "--state", "frozen", check=False)
+    assert bad.returncode != 0 and "--state must be one of" in bad.stderr
+
+    held = server.cli("queue", "hold", "--all").stdout.splitlines()
+    assert sorted(held) == sorted(f"{i['id']} held" for i in items)
+    ids = [i["id"] for i in items]
+    released = server.cli("queue", "release", "-", input="\n".join(ids[:2]) + "\n").stdout.splitlines()
+    assert released == [f"{ids[0]} released", f"{ids[1]} released"]
+    mixed = server.cli("queue", "delete", ids[2], "0123456789ABCDEF", ids[3], check=False)
+    assert mixed.returncode == 1 and mixed.stdout.splitlines() == [f"{ids[2]} deleted", f"{ids[3]} deleted"], mixed
+    assert mixed.stderr.strip() == "swallow: no message 0123456789ABCDEF in the queue", mixed.stderr
+    assert {i["id"] for i in jsonlib.loads(server.cli("queue", "list", "--json").stdout)} == set(ids[:2])
+    neither = server.cli("queue", "hold", check=False)
+    assert neither.returncode != 0 and "give at least one queue ID" in neither.stderr
+
+
+def test_configuration_is_found_without_config(swallow_bin, tmp_path):
+    """Without --config: $SWALLOW_CONFIG, then ./swallow.toml (then /etc/swallow/swallow.toml, then the
+    embedded default)."""
+    import os
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "swallow.toml").write_text(render_config(data_dir=here / "data", port=free_port(), domains=("found.test",)))
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text(render_config(data_dir=tmp_path / "data2", port=free_port(), domains=("env.test",)))
+    checked = run(swallow_bin, "config", "check", cwd=here)
+    assert checked.returncode == 0 and checked.stdout.startswith("swallow.toml: OK (domains: found.test;"), checked
+    env = dict(os.environ, SWALLOW_CONFIG=str(elsewhere))
+    by_env = subprocess.run([str(swallow_bin), "config", "check"], cwd=here, env=env, capture_output=True, text=True,
+                            timeout=CLI_TIMEOUT, stdin=subprocess.DEVNULL)
+    assert by_env.returncode == 0 and f"{elsewhere}: OK (domains: env.test;" in by_env.stdout, by_env
+    explicit = run(swallow_bin, "config", "check", "--config", str(here / "swallow.toml"), cwd=tmp_path)
+    assert "found.test" in explicit.stdout
+    missing = subprocess.run([str(swallow_bin), "config", "check"], cwd=here, capture_output=True, text=True, timeout=CLI_TIMEOUT,
+                             env=dict(os.environ, SWALLOW_CONFIG=str(tmp_path / "nope.toml")), stdin=subprocess.DEVNULL)
+    assert missing.returncode != 0 and "nope.toml" in missing.stderr, missing
+    # The user added here lands in the data directory of ./swallow.toml.
+    assert run(swallow_bin, "user", "add", "a@found.test", "--password-stdin", cwd=here, input="a long passphrase\n").returncode == 0
+    assert (here / "data" / "swallow.sqlite").exists()
+
+
+def test_catch_all_receives_but_does_not_own(make_submission_server):
+    """`alias add @example.test bob@example.test`: unknown addresses of the domain go to bob, known ones
+    keep their place; bob may not send as an address he only receives for."""
+    from test_submission import BOB, message, submission
+    server = make_submission_server()
+    server.cli("alias", "add", "@example.test", BOB)
+    assert "@example.test\tbob@example.test" in server.cli("alias", "list").stdout
+    with server.smtp() as client:
+        assert client.sendmail("s@remote.test", ["anything@example.test", "alice@example.test"], "Subject: c\r\n\r\nx\r\n") == {}
+    assert [m["Subject"] for m in server.wait_messages(BOB, 1)] == ["c"]
+    assert [m["Subject"] for m in server.wait_messages("alice@example.test", 1)] == ["c"]
+    with submission(server, user=BOB) as s:
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            s.sendmail("anything@example.test", ["alice@example.test"], message(frm="anything@example.test"))
+        assert refused.value.smtp_code == 553, refused.value
+    bad = server.cli("alias", "add", "@elsewhere.test", BOB, check=False)
+    assert bad.returncode != 0 and "not in the configured domains" in bad.stderr
+    server.cli("alias", "remove", "@example.test")
+    with server.smtp() as client:
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("s@remote.test", ["anything@example.test"], "Subject: c\r\n\r\nx\r\n")
