@@ -106,6 +106,8 @@ public final class QueueRunner: Service, Sendable {
     /// loop waits on it, and every wake-up — new mail, a freed slot, shutdown, another process's
     /// `requestScan` — is one byte written to it.
     private let wakeupFD = Mutex<Int32>(-1)
+    /// Whether start-up recovery has run (it must run once, before anything new is prepared).
+    private let recovered = Mutex(false)
     /// Next-attempt times of the messages in `deferred/` (Postfix's qmgr keeps the same in its in-core
     /// queue), so that a scan lists the directory instead of reading every envelope: an ID listed for
     /// the first time has its envelope read once, the runner records the time it sets when it defers
@@ -142,7 +144,21 @@ public final class QueueRunner: Service, Sendable {
         if fd >= 0 { Spool.poke(fd) }
     }
 
-    /// Recovers the spool, then delivers until graceful shutdown (messages in flight finish first).
+    /// Start-up recovery of the spool (``Spool/recover()``: `tmp/` cleared, `active/` back to
+    /// `incoming/`), once. A server calls it before its listeners accept mail: recovery clears
+    /// `tmp/`, so it must not run while the intake is preparing new entries there. ``run()`` calls it
+    /// too (a no-op the second time).
+    public func recover() {
+        let first = recovered.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        let corrupt = spool.recover()
+        for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
+    }
+
+    /// Recovers the spool (unless done already), then delivers until graceful shutdown (messages in flight finish first).
     ///
     /// Up to `concurrency` messages are in delivery at once, and a slot that frees up is refilled at
     /// once: a slow or stalled destination holds only its own slot, never the rest of the queue.
@@ -150,8 +166,7 @@ public final class QueueRunner: Service, Sendable {
     /// something writes to it — new mail, a freed slot, shutdown, `swallow queue retry` from another
     /// process — or until the earliest deferred message is due or the scan interval passes.
     public func run() async throws {
-        let corrupt = spool.recover()
-        for id in corrupt { logger.error("unreadable queue entry moved to corrupt/", metadata: ["id": "\(id)"]) }
+        recover()
         let fd: Int32
         do { fd = try spool.openWakeupFIFO() } catch {
             logger.error("cannot open the queue's wake-up FIFO; the queue is looked at every 20 ms instead: \(error)")

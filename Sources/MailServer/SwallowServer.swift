@@ -138,6 +138,8 @@ public final class SwallowServer: Sendable {
                                         headers: intake.dkimSignatures(generated: message))
                 })
             outbound.attach(runner)
+            // Before any listener accepts: recovery clears queue/tmp/, where the intake prepares entries.
+            runner.recover()
             let maildrops = MaildropService(authenticator: authenticator, store: store, threadPool: threadPool)
             let imapService = IMAPService(authenticator: authenticator, store: store, threadPool: threadPool, hub: hub, quota: quota,
                                           maxSessionsPerUser: c.imap.maxConnectionsPerUser)

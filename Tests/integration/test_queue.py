@@ -817,3 +817,22 @@ def test_graceful_restart_in_the_middle_of_1000_messages(make_server, dns, recei
     assert_queue_finished(sender)  # nothing queued any more: no later (duplicate) delivery can come
     got = [m["Subject"] for m in receiver.maildir_messages("carol@remote.test")]
     assert sorted(got) == sorted(subjects), f"{len(got)} messages, {len(set(got))} distinct"
+
+
+def test_queue_recovery_is_done_before_mail_is_accepted(make_server):
+    """Start-up recovery clears queue/tmp/ (entries a crash left half-written). It must be over before the
+    listener accepts: run later, it removed the entry a client's first message was being prepared in, and
+    the client got 451 4.3.0 (seen once in CI's remote-faults tests)."""
+    server = make_server(start=False, smtp_extra={"relay_networks": ["127.0.0.0/8"]},
+                         routes=[{"domain": "remote.test", "via": "127.0.0.1:9"}])
+    tmp = server.data_dir / "queue" / "tmp"
+    tmp.mkdir(parents=True)
+    # Many leftovers, so that recovery takes a while: long enough to be caught if it ran late.
+    for n in range(3000):
+        (tmp / f"1M1WAAAAAA{n:04d}").mkdir()
+        (tmp / f"1M1WAAAAAA{n:04d}" / "message").write_bytes(b"Subject: half-written\r\n\r\n")
+    server.start()
+    left = len(list(tmp.iterdir()))
+    assert left == 0, f"queue/tmp/ still held {left} leftovers when the listener accepted"
+    with server.smtp() as client:
+        assert client.sendmail("s@example.test", ["r@remote.test"], "Subject: first\r\n\r\nx\r\n") == {}
