@@ -144,6 +144,32 @@ public final class QueueRunner: Service, Sendable {
         if fd >= 0 { Spool.poke(fd) }
     }
 
+    /// The first RFC 3463 enhanced status code (`2.0.0`, `5.1.1`) in a reply or diagnostic.
+    public static func enhancedStatus(in text: String) -> String? {
+        let u = Array(text.utf8)
+        func digits(_ i: Int, _ max: Int) -> Int {
+            var n = 0
+            while i + n < u.count, n < max, (0x30...0x39).contains(u[i + n]) { n += 1 }
+            return n
+        }
+        var i = 0
+        while i + 4 < u.count {
+            if [0x32, 0x34, 0x35].contains(u[i]), i == 0 || (!(0x30...0x39).contains(u[i - 1]) && u[i - 1] != 0x2E),
+               u[i + 1] == 0x2E {
+                let a = digits(i + 2, 3)
+                if a > 0, i + 2 + a < u.count, u[i + 2 + a] == 0x2E {
+                    let b = digits(i + 3 + a, 3)
+                    let end = i + 3 + a + b
+                    if b > 0, end == u.count || !(0x30...0x39).contains(u[end]) && u[end] != 0x2E {
+                        return String(decoding: u[i..<end], as: UTF8.self)
+                    }
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
     /// Start-up recovery of the spool (``Spool/recover()``: `tmp/` cleared, `active/` back to
     /// `incoming/`), once. A server calls it before its listeners accept mail: recovery clears
     /// `tmp/`, so it must not run while the intake is preparing new entries there. ``run()`` calls it
@@ -357,11 +383,17 @@ public final class QueueRunner: Service, Sendable {
         let now = clock.now()
         let decision = QueueDecision.after(attempt: outcomes, on: env, now: now, policy: configuration.retry)
         for e in decision.events {
-            let meta: Logger.Metadata = ["id": "\(id)", "to": "\(e.address.logEscaped())"]
+            // Like Postfix's delivery lines: delay= since arrival, dsn= the enhanced status, status=.
+            func meta(_ text: String, _ status: String) -> Logger.Metadata {
+                var m: Logger.Metadata = ["id": "\(id)", "to": "\(e.address.logEscaped())", "reply": "\(text.logEscaped())",
+                                          "delay": "\(max(0, now - env.created))", "status": "\(status)"]
+                if let dsn = Self.enhancedStatus(in: text) { m["dsn"] = "\(dsn)" }
+                return m
+            }
             switch e.kind {
-            case .delivered(let reply): logger.info("delivered", metadata: meta.merging(["reply": "\(reply.logEscaped())"]) { $1 })
-            case .bounced(let diagnostic): logger.notice("bounced", metadata: meta.merging(["reply": "\(diagnostic.logEscaped())"]) { $1 })
-            case .deferred(let diagnostic): logger.info("deferred", metadata: meta.merging(["reply": "\(diagnostic.logEscaped())"]) { $1 })
+            case .delivered(let reply): logger.info("delivered", metadata: meta(reply, "sent"))
+            case .bounced(let diagnostic): logger.notice("bounced", metadata: meta(diagnostic, "bounced"))
+            case .deferred(let diagnostic): logger.info("deferred", metadata: meta(diagnostic, "deferred"))
             case .expired: break
             }
         }

@@ -78,12 +78,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let c: ServerConfiguration
         do { c = try options.load() } catch { throw fail("invalid configuration: \(error)", code: 78) }
-        let level = Logger.Level(rawValue: c.log.level) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        LoggingSystem.bootstrap { label in LogOutput.handler(label: label, configuration: c.log) }
         let logger = Logger(label: "swallow")
         // Trap the stop signals (and SIGHUP, which reloads the certificate) before anything listens: a
         // signal during start-up then shuts down gracefully instead of killing the process.

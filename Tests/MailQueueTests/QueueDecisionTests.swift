@@ -100,4 +100,18 @@ import Testing
         let d = QueueDecision.after(attempt: [:], on: before, now: Self.created + 15_000, policy: Self.policy)
         #expect(d.delayed == [Report(address: "a@b.test", action: "delayed", status: "4.0.0", diagnostic: "no outcome reported")])
     }
+
+    /// The `dsn=` of the delivery log lines: the first enhanced status code of a reply.
+    @Test(arguments: [
+        ("mx.example.net [192.0.2.1] TLS: 250 2.0.0 Ok: queued as 4ABC", "2.0.0"),
+        ("451 4.3.0 try again later", "4.3.0"),
+        ("550 5.1.1 <x@example.net>: no such user", "5.1.1"),
+        ("cannot connect to 192.0.2.1: refused", nil),
+        ("550 no enhanced code in 1.2.3.4 at all", nil),
+        ("5.7.1", "5.7.1"),
+        ("version 12.5.1.1 of something", nil),
+    ] as [(String, String?)])
+    func enhancedStatusOfReplies(text: String, expected: String?) {
+        #expect(QueueRunner.enhancedStatus(in: text) == expected, "\(text)")
+    }
 }

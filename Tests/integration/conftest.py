@@ -108,6 +108,7 @@ def render_config(
     dmarc: dict | None = None,
     srs: dict | None = None,
     arc: dict | None = None,
+    log: dict | None = None,
 ) -> str:
     lines = [
         f"hostname = {toml_str(hostname)}",
@@ -139,7 +140,8 @@ def render_config(
     # the SPF/DMARC checks of incoming mail must not query the machine's resolver.
     if dns is None and (shared := shared_dns()) is not None:
         dns = {"nameservers": [shared.nameserver]}
-    for name, table in (("delivery", delivery), ("dns", dns), ("spf", spf), ("dmarc", dmarc), ("srs", srs), ("arc", arc)):
+    for name, table in (("delivery", delivery), ("dns", dns), ("spf", spf), ("dmarc", dmarc), ("srs", srs), ("arc", arc),
+                        ("log", log)):
         if table:
             lines += ["", f"[{name}]"]
             for key, value in table.items():
@@ -272,6 +274,8 @@ class SwallowServer:
         self.config = config
         self.log_path = base / "swallow.log"
         self.proc: subprocess.Popen | None = None
+        # Put before the binary by `start` (a test runs the server through setpriv, say).
+        self.command_prefix: list[str] = []
         self._log_file = None
         self.write_config()
         for user in users:
@@ -303,7 +307,7 @@ class SwallowServer:
         self._log_file = open(self.log_path, "ab")
         self._ready_offset = self._log_file.tell()
         self.proc = subprocess.Popen(
-            [str(SWALLOW_BIN), "serve", "--config", str(self.config_path)],
+            [*self.command_prefix, str(SWALLOW_BIN), "serve", "--config", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=self._log_file,

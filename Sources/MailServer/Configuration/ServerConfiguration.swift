@@ -233,8 +233,13 @@ extension ServerConfiguration {
         if submission.authMechanisms.isEmpty && !(submission.listen.isEmpty && submissions.listen.isEmpty && !smtp.auth) {
             throw fail("submission.auth_mechanisms", "at least one mechanism is needed while a submission listener or smtp.auth is on")
         }
-        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-        guard levels.contains(log.level) else { throw fail("log.level", "must be one of \(levels.joined(separator: ", "))") }
+        for (key, value, allowed) in [("log.level", log.level, Log.levels), ("log.format", log.format, Log.formats),
+                                      ("log.output", log.output, Log.outputs)] where !allowed.contains(value) {
+            throw fail(key, "must be one of \(allowed.joined(separator: ", "))")
+        }
+        if log.output == "syslog" && !log.syslogSocket.hasPrefix("/") {
+            throw fail("log.syslog_socket", "must be an absolute path")
+        }
     }
 }
 
