@@ -1,3 +1,4 @@
+import CoreFoundation
 import Logging
 import NIOConcurrencyHelpers
 #if canImport(Glibc)
